@@ -1,0 +1,267 @@
+//! Request and response bodies of the HTTP API (`/api/...`). Times are ms since the Unix
+//! epoch on the server's clock unless a field says otherwise.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::drawing::Drawing;
+
+/// The error envelope of every non-2xx answer: `{"error": {"code", "message", "field"?}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_json`, `conflict`, `unauthorized`.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The offending field's path (`strokes[3].points[17].x`) when one is to blame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// `POST /api/sessions` answer: a new anonymous player session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCreated {
+    /// The session's id.
+    pub session_id: Uuid,
+    /// Bearer token for the player API; shown once, stored hashed.
+    pub token: String,
+}
+
+/// `POST /api/drawings` answer (201), identical for a repeated upload of the same drawing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadReceipt {
+    /// The drawing's id.
+    pub id: Uuid,
+    /// When the server first stored it, ms since the Unix epoch (server clock).
+    pub received_at: i64,
+}
+
+/// `POST /api/drawings/batch` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchUpload {
+    /// The drawings, at most `Limits::max_batch_drawings`.
+    pub drawings: Vec<Drawing>,
+}
+
+/// `POST /api/drawings/batch` answer (200): one result per drawing, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResult {
+    /// One entry per uploaded drawing.
+    pub results: Vec<BatchItemResult>,
+}
+
+/// The outcome of one drawing of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchItemResult {
+    /// The drawing's id.
+    pub id: Uuid,
+    /// The HTTP status the drawing would have got alone (201, 409, 422, ...).
+    pub status: u16,
+    /// Set when stored (now or before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<i64>,
+    /// Set when refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+/// One entry of `GET /api/shapes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShapeInfo {
+    /// Wire name, e.g. `circle`.
+    pub name: String,
+    /// Name shown to players.
+    pub display_name: String,
+    /// Seconds a round lasts.
+    pub round_seconds: u32,
+    /// Whether players are prompted for it.
+    pub enabled: bool,
+}
+
+/// `POST /api/admin/shapes` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewShape {
+    /// Wire name: lowercase ASCII letters, digits and `_`, 1..=64 bytes.
+    pub name: String,
+    /// Name shown to players (defaults to `name`).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Seconds a round lasts (default 20).
+    #[serde(default)]
+    pub round_seconds: Option<u32>,
+}
+
+/// `GET /api/user/stats` answer: the calling session's progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserStats {
+    /// Drawings stored per shape name.
+    pub per_shape: BTreeMap<String, u64>,
+    /// All drawings stored.
+    pub total: u64,
+    /// Consecutive UTC days, ending today or yesterday (server clock), with a drawing.
+    pub streak_days: u32,
+}
+
+/// `POST /api/auth/login` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// Account name.
+    pub username: String,
+    /// Password, checked against the account's argon2id hash.
+    pub password: String,
+}
+
+/// `POST /api/auth/login` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// Bearer token.
+    pub token: String,
+    /// When it stops working, ms since the Unix epoch.
+    pub expires_at: i64,
+}
+
+/// `GET /api/admin/stats` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminStats {
+    /// Stored drawings (not removed) per shape name; every known shape is present.
+    pub per_shape: BTreeMap<String, u64>,
+    /// Flagged drawings (not removed) per shape name.
+    pub flagged_per_shape: BTreeMap<String, u64>,
+    /// Stored drawings, not removed.
+    pub total: u64,
+    /// Flagged drawings, not removed.
+    pub flagged: u64,
+    /// Removed drawings.
+    pub removed: u64,
+    /// Quality score histogram over 0..=1 in 10 equal bins, plus the unscored count.
+    pub quality: QualityHistogram,
+    /// Drawings received per UTC day (server clock), oldest first.
+    pub per_day: Vec<DayCount>,
+    /// Player sessions that have stored at least one drawing.
+    pub contributing_sessions: u64,
+}
+
+/// Quality score distribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QualityHistogram {
+    /// Counts in `[0.0, 0.1)`, `[0.1, 0.2)`, ..., `[0.9, 1.0]`.
+    pub bins: Vec<u64>,
+    /// Drawings without a score yet.
+    pub unscored: u64,
+}
+
+/// Drawings received on one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    /// Drawings received that day.
+    pub count: u64,
+}
+
+/// One row of `GET /api/admin/drawings`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrawingSummary {
+    /// Drawing id.
+    pub id: Uuid,
+    /// Shape name.
+    pub shape: String,
+    /// Player session, if uploaded through the API.
+    pub session_id: Option<Uuid>,
+    /// `api` or `import`.
+    pub origin: String,
+    /// Server receive time, ms since the Unix epoch.
+    pub received_at: i64,
+    /// First point's client timestamp (ms since the epoch for uploads; ms since the first
+    /// point, so 0 or close, for imports).
+    pub client_started_at: Option<i64>,
+    /// Strokes in the drawing.
+    pub stroke_count: u32,
+    /// Points in the drawing.
+    pub point_count: u32,
+    /// `mouse`, `touch` or `pen` for uploads.
+    pub device: Option<String>,
+    /// Quality score in 0..=1, once computed.
+    pub quality_score: Option<f64>,
+    /// Whether an admin flagged it.
+    pub flagged: bool,
+    /// When it was removed (ms since the epoch), if it was.
+    pub removed_at: Option<i64>,
+    /// Quick, Draw! `key_id` of imported drawings, as a string.
+    pub source_key_id: Option<String>,
+}
+
+/// `GET /api/admin/drawings` answer: one page, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrawingPage {
+    /// The rows.
+    pub drawings: Vec<DrawingSummary>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/admin/drawings/:id` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrawingDetail {
+    /// Row metadata.
+    pub summary: DrawingSummary,
+    /// The full drawing, exactly as accepted.
+    pub drawing: Drawing,
+}
+
+/// `POST /api/admin/drawings/:id/flag` body (optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagRequest {
+    /// Why it was flagged.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What a bulk curation request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BulkAction {
+    /// Flag.
+    Flag,
+    /// Unflag.
+    Unflag,
+    /// Remove (kept in storage, never shown or trained on again).
+    Remove,
+}
+
+/// `POST /api/admin/drawings/bulk` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkRequest {
+    /// The action.
+    pub action: BulkAction,
+    /// The drawings, at most 10,000.
+    pub ids: Vec<Uuid>,
+    /// Reason recorded with a flag.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Answer of curation requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkResult {
+    /// Rows changed.
+    pub affected: u64,
+}
+
+/// `GET /health/ready` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Readiness {
+    /// `ok` when every check passed.
+    pub status: String,
+    /// Each dependency and whether it answered.
+    pub checks: BTreeMap<String, String>,
+}

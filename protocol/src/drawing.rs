@@ -1,0 +1,187 @@
+//! The drawing format of the API.
+//!
+//! One drawing is what a player drew for one prompt. As JSON (`POST /api/drawings`):
+//!
+//! ```json
+//! {
+//!   "id": "6f1c3f5e-3f1b-4f52-8d2a-4a8f2f0f7c11",
+//!   "shape": "circle",
+//!   "canvas": {"width": 800, "height": 600},
+//!   "strokes": [
+//!     {"points": [{"x": 12.5, "y": 40, "pressure": 0.5, "timestamp": 1732874400000}],
+//!      "color": "#1d1d1f", "width": 4, "pointer_type": "pen"}
+//!   ],
+//!   "duration_ms": 1840,
+//!   "device": "pen",
+//!   "user_agent": "Mozilla/5.0 ...",
+//!   "device_pixel_ratio": 2,
+//!   "prompt_to_first_point_ms": 730,
+//!   "session_id": "0d3a8c1e-3a1e-4f3c-9b8f-0d9e0d0e6b5a"
+//! }
+//! ```
+//!
+//! Coordinates are CSS pixels in canvas space (origin top-left, y down). `timestamp` is
+//! client time in ms since the Unix epoch (the client's clock, not corrected). Fields the
+//! seed format did not have are optional so older clients stay valid; [`crate::validate`]
+//! says which ones a player upload must carry.
+//!
+//! Imported Quick, Draw! records become drawings too: they have no canvas, no device and no
+//! pressure, their `timestamp`s are ms since the first point (as in the dataset), and
+//! [`SourceMeta`] keeps their `key_id`, `recognized`, `countrycode` and `timestamp`.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One drawing: a prompted shape and the strokes drawn for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drawing {
+    /// Client-generated UUID; uploads are idempotent by it.
+    pub id: Uuid,
+    /// The prompted shape's name (one of `GET /api/shapes`), e.g. `"circle"`.
+    pub shape: String,
+    /// Size of the drawing surface in CSS pixels. Absent only for imported drawings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canvas: Option<Canvas>,
+    /// Strokes in the order they were drawn.
+    pub strokes: Vec<Stroke>,
+    /// Time from the first point to the last, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The input device the client believes was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<Device>,
+    /// The client's `navigator.userAgent` (or the app's own identification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// `window.devicePixelRatio` at capture time: device pixels per CSS pixel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_pixel_ratio: Option<f64>,
+    /// Time from the prompt being shown to the first point, ms (client clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_to_first_point_ms: Option<u64>,
+    /// The player session that drew it. The server fills it from the bearer token; a
+    /// client that sends it must send its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<Uuid>,
+    /// Where an imported drawing came from. Set by the importer only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceMeta>,
+}
+
+/// The drawing surface, in CSS pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Canvas {
+    /// Width in CSS pixels.
+    pub width: f64,
+    /// Height in CSS pixels.
+    pub height: f64,
+}
+
+/// One stroke: the points between a pointer going down and coming up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stroke {
+    /// Samples in the order the pointer produced them.
+    pub points: Vec<Point>,
+    /// Ink colour as CSS hex, `#rrggbb` or `#rrggbbaa`. Absent for imported drawings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    /// Nominal ink width in CSS pixels. Absent for imported drawings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<f64>,
+    /// `PointerEvent.pointerType` exactly as the webview reported it (`"mouse"`, `"pen"`,
+    /// `"touch"`, or whatever else it said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer_type: Option<String>,
+    /// `false` when the client knows the pressure values are not a measurement (a mouse,
+    /// a webview that reports a constant 0.5, a pen that reports 0 on every point).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pressure_measured: Option<bool>,
+}
+
+/// One pointer sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Point {
+    /// Canvas x in CSS pixels (y down, origin top-left).
+    pub x: f64,
+    /// Canvas y in CSS pixels.
+    pub y: f64,
+    /// `PointerEvent.pressure` in 0..=1 as reported; absent when nothing was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pressure: Option<f64>,
+    /// Client time in ms since the Unix epoch; for imports, ms since the first point.
+    /// Absent only for imports without timing (Quick, Draw! simplified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<i64>,
+}
+
+/// The input device class, as in the seed format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// A mouse or trackpad.
+    Mouse,
+    /// A finger on a touch screen.
+    Touch,
+    /// A stylus.
+    Pen,
+}
+
+impl Device {
+    /// The wire name: `mouse`, `touch` or `pen`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mouse => "mouse",
+            Self::Touch => "touch",
+            Self::Pen => "pen",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "mouse" => Some(Self::Mouse),
+            "touch" => Some(Self::Touch),
+            "pen" => Some(Self::Pen),
+            _ => None,
+        }
+    }
+}
+
+/// Source metadata of an imported drawing (Quick, Draw! fields, per the dataset's README).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceMeta {
+    /// Quick, Draw! `key_id`: a 64-bit integer (written as a string in ndjson).
+    pub key_id: u64,
+    /// Whether Quick, Draw!'s own model recognised the drawing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recognized: Option<bool>,
+    /// ISO 3166-1 alpha-2 country of the player, as given by the dataset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub countrycode: Option<String>,
+    /// The dataset's timestamp string, kept verbatim (`YYYY-MM-DD hh:mm:ss.ffffff UTC`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// Free-form provenance of derived sets (e.g. `detexify/heart/...#1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+impl Drawing {
+    /// Number of points over all strokes.
+    pub fn point_count(&self) -> usize {
+        self.strokes.iter().map(|s| s.points.len()).sum()
+    }
+
+    /// The first point's timestamp, if the drawing has timing.
+    pub fn first_timestamp(&self) -> Option<i64> {
+        self.strokes
+            .iter()
+            .flat_map(|s| s.points.first())
+            .find_map(|p| p.timestamp)
+    }
+}

@@ -1,0 +1,17 @@
+//! Inkset's wire formats, shared by the game, the server, the trainer and the apps.
+//!
+//! * [`drawing`]: the drawing format of the API (`POST /api/drawings`), as JSON.
+//! * [`validate`]: the limits every drawing must meet, with errors that name the field.
+//! * [`quickdraw`]: Google's Quick, Draw! ndjson, raw and simplified, both ways.
+//! * [`api`]: request and response bodies of the HTTP API, and its error envelope.
+//!
+//! This crate depends on serde and little else so that every client can use it.
+
+pub mod api;
+pub mod drawing;
+pub mod packed;
+pub mod quickdraw;
+pub mod validate;
+
+pub use drawing::{Canvas, Device, Drawing, Point, SourceMeta, Stroke};
+pub use validate::{FieldError, Limits, Origin, ParseError};

@@ -1,0 +1,566 @@
+//! Validation of drawings, with errors that name the offending field.
+//!
+//! # Limits and where they come from
+//!
+//! The real drawings in the project's test data (6,502 Quick, Draw!, $1, Detexify and
+//! Momocs drawings) have at most 15 strokes, 404 points in one stroke and 1,115 points in
+//! one drawing (median 62, 99th percentile 176); the largest Quick, Draw! raw record is
+//! 19.7 KB of ndjson, and the seed estimates 5–50 KB of JSON per drawing. Pens report up to
+//! 240 samples/s through `getCoalescedEvents()`, so a 20 s round drawn without lifting the
+//! pen is 4,800 points. The defaults ([`Limits::DEFAULT`]) leave room above all of that
+//! without letting one upload cost the server more than a few milliseconds:
+//!
+//! | limit | default | why |
+//! |---|---|---|
+//! | strokes per drawing | 500 | 33x the data's maximum |
+//! | points per stroke | 10,000 | 2x a 20 s pen stroke at 240 Hz |
+//! | points per drawing | 20,000 | 18x the data's maximum, 4x a 20 s pen round |
+//! | JSON body of one drawing | 2 MiB | 20,000 points at ~90 bytes each, 40x the seed's 50 KB |
+//! | JSON body of a batch | 16 MiB, at most 500 drawings | an offline outbox of a long session |
+//! | canvas side | 1..=16,384 CSS px | the largest canvas browsers allocate |
+//! | coordinate margin | one canvas side beyond each edge | pointer capture keeps a stroke alive off-canvas |
+//! | coordinates without a canvas (imports) | ±100,000 | Quick, Draw! raw spans −1,013..2,232 device px |
+//! | pressure | 0..=1 | `PointerEvent.pressure` range |
+//! | timestamps | 0..=2^53 ms, non-decreasing inside a stroke | JS `Date.now()` range |
+//! | duration, prompt-to-first-point | at most 1 hour | a round lasts seconds |
+//! | stroke width | (0, 256] CSS px | |
+//! | device pixel ratio | (0, 16] | |
+//! | `user_agent` | 512 bytes | longer strings are fingerprinting, not information |
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::drawing::{Drawing, Stroke};
+
+/// The limits a drawing must stay within. See the module docs for the reasoning.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Most strokes in one drawing.
+    pub max_strokes: usize,
+    /// Most points in one stroke.
+    pub max_points_per_stroke: usize,
+    /// Most points in one drawing.
+    pub max_points: usize,
+    /// Most bytes in the JSON body of a single-drawing upload.
+    pub max_drawing_body_bytes: usize,
+    /// Most bytes in the JSON body of a batch upload.
+    pub max_batch_body_bytes: usize,
+    /// Most drawings in one batch upload.
+    pub max_batch_drawings: usize,
+    /// Largest canvas side, CSS px.
+    pub max_canvas_side: f64,
+    /// Largest absolute coordinate of a drawing without a canvas (imports), px.
+    pub max_abs_coordinate: f64,
+    /// Longest `duration_ms` and `prompt_to_first_point_ms`.
+    pub max_duration_ms: u64,
+    /// Largest timestamp, ms (2^53, the largest integer a JS number holds exactly).
+    pub max_timestamp_ms: i64,
+    /// Widest stroke, CSS px.
+    pub max_stroke_width: f64,
+    /// Largest device pixel ratio.
+    pub max_device_pixel_ratio: f64,
+    /// Longest `user_agent`, bytes.
+    pub max_user_agent_bytes: usize,
+    /// Longest shape name, bytes.
+    pub max_shape_name_bytes: usize,
+}
+
+impl Limits {
+    /// The documented defaults.
+    pub const DEFAULT: Self = Self {
+        max_strokes: 500,
+        max_points_per_stroke: 10_000,
+        max_points: 20_000,
+        max_drawing_body_bytes: 2 * 1024 * 1024,
+        max_batch_body_bytes: 16 * 1024 * 1024,
+        max_batch_drawings: 500,
+        max_canvas_side: 16_384.0,
+        max_abs_coordinate: 100_000.0,
+        max_duration_ms: 3_600_000,
+        max_timestamp_ms: 1 << 53,
+        max_stroke_width: 256.0,
+        max_device_pixel_ratio: 16.0,
+        max_user_agent_bytes: 512,
+        max_shape_name_bytes: 64,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Where a drawing comes from; player uploads must carry more than imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A player's upload through the API: canvas, device, colours, widths, timestamps
+    /// and duration are required, `source` is forbidden.
+    Api,
+    /// An imported dataset record: `source` is required, the rest is optional.
+    Import,
+}
+
+/// One problem with one field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Path of the field, e.g. `strokes[3].points[17].x`; `body` for the body as a whole.
+    pub field: String,
+    /// Stable machine-readable code, e.g. `out_of_range`.
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A new error for `field`.
+    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// A body that is not valid JSON for the expected type.
+pub type ParseError = FieldError;
+
+/// Parses JSON into `T`, naming the field where parsing failed (`strokes[0].points[3].x`).
+///
+/// # Errors
+/// A [`FieldError`] with code `invalid_json` (syntax, `NaN`, numbers out of f64 range such
+/// as `1e309`) or `invalid_type` (a string where a number belongs, unknown fields, ...).
+pub fn parse_json<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T, ParseError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let field = if path == "." || path.is_empty() {
+            "body".to_owned()
+        } else {
+            path
+        };
+        let code = if inner.is_data() {
+            "invalid_type"
+        } else {
+            "invalid_json"
+        };
+        FieldError::new(field, code, inner.to_string())
+    })?;
+    de.end()
+        .map_err(|e| FieldError::new("body", "invalid_json", e.to_string()))?;
+    Ok(value)
+}
+
+/// Checks `drawing` against `limits`.
+///
+/// `is_known_shape` answers whether a shape name is one the server collects.
+///
+/// # Errors
+/// The first problem found, naming its field.
+pub fn validate(
+    drawing: &Drawing,
+    origin: Origin,
+    limits: &Limits,
+    is_known_shape: impl Fn(&str) -> bool,
+) -> Result<(), FieldError> {
+    let api = origin == Origin::Api;
+    if drawing.shape.is_empty() {
+        return Err(FieldError::new("shape", "required", "shape must not be empty"));
+    }
+    if drawing.shape.len() > limits.max_shape_name_bytes {
+        return Err(FieldError::new(
+            "shape",
+            "too_long",
+            format!("shape is longer than {} bytes", limits.max_shape_name_bytes),
+        ));
+    }
+    if !is_known_shape(&drawing.shape) {
+        return Err(FieldError::new(
+            "shape",
+            "unknown_shape",
+            format!("unknown shape {:?}", drawing.shape),
+        ));
+    }
+    match (&drawing.source, origin) {
+        (Some(_), Origin::Api) => {
+            return Err(FieldError::new(
+                "source",
+                "forbidden",
+                "source metadata is set by the importer only",
+            ));
+        }
+        (None, Origin::Import) => {
+            return Err(FieldError::new(
+                "source",
+                "required",
+                "imported drawings carry source metadata",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(canvas) = drawing.canvas {
+        for (name, side) in [("canvas.width", canvas.width), ("canvas.height", canvas.height)] {
+            if !side.is_finite() || side < 1.0 || side > limits.max_canvas_side {
+                return Err(FieldError::new(
+                    name,
+                    "out_of_range",
+                    format!("{name} must be within 1..={}", limits.max_canvas_side),
+                ));
+            }
+        }
+    } else if api {
+        return Err(required("canvas"));
+    }
+    if api {
+        if drawing.device.is_none() {
+            return Err(required("device"));
+        }
+        if drawing.duration_ms.is_none() {
+            return Err(required("duration_ms"));
+        }
+    }
+    for (name, value) in [
+        ("duration_ms", drawing.duration_ms),
+        ("prompt_to_first_point_ms", drawing.prompt_to_first_point_ms),
+    ] {
+        if value.is_some_and(|v| v > limits.max_duration_ms) {
+            return Err(FieldError::new(
+                name,
+                "out_of_range",
+                format!("{name} must be at most {} ms", limits.max_duration_ms),
+            ));
+        }
+    }
+    if let Some(ua) = &drawing.user_agent
+        && ua.len() > limits.max_user_agent_bytes
+    {
+        return Err(FieldError::new(
+            "user_agent",
+            "too_long",
+            format!("user_agent is longer than {} bytes", limits.max_user_agent_bytes),
+        ));
+    }
+    if let Some(dpr) = drawing.device_pixel_ratio
+        && (!dpr.is_finite() || dpr <= 0.0 || dpr > limits.max_device_pixel_ratio)
+    {
+        return Err(FieldError::new(
+            "device_pixel_ratio",
+            "out_of_range",
+            format!(
+                "device_pixel_ratio must be within (0, {}]",
+                limits.max_device_pixel_ratio
+            ),
+        ));
+    }
+    if let Some(source) = &drawing.source
+        && let Some(cc) = &source.countrycode
+        && (cc.len() > 8 || !cc.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        return Err(FieldError::new(
+            "source.countrycode",
+            "invalid",
+            "countrycode must be a short alphanumeric code (ISO 3166-1 alpha-2)",
+        ));
+    }
+    if drawing.strokes.is_empty() {
+        return Err(FieldError::new(
+            "strokes",
+            "empty",
+            "a drawing needs at least one stroke",
+        ));
+    }
+    if drawing.strokes.len() > limits.max_strokes {
+        return Err(FieldError::new(
+            "strokes",
+            "too_many",
+            format!("at most {} strokes per drawing", limits.max_strokes),
+        ));
+    }
+    let mut total_points = 0usize;
+    let drawing_has_time = drawing
+        .strokes
+        .first()
+        .and_then(|s| s.points.first())
+        .map(|p| p.timestamp.is_some());
+    for (si, stroke) in drawing.strokes.iter().enumerate() {
+        total_points += stroke.points.len();
+        if total_points > limits.max_points {
+            return Err(FieldError::new(
+                "strokes",
+                "too_many_points",
+                format!("at most {} points per drawing", limits.max_points),
+            ));
+        }
+        validate_stroke(drawing, si, stroke, api, limits, drawing_has_time)?;
+    }
+    Ok(())
+}
+
+fn required(field: &str) -> FieldError {
+    FieldError::new(field, "required", format!("{field} is required"))
+}
+
+fn validate_stroke(
+    drawing: &Drawing,
+    si: usize,
+    stroke: &Stroke,
+    api: bool,
+    limits: &Limits,
+    drawing_has_time: Option<bool>,
+) -> Result<(), FieldError> {
+    let at = |rest: &str| format!("strokes[{si}].{rest}");
+    if stroke.points.is_empty() {
+        return Err(FieldError::new(
+            at("points"),
+            "empty",
+            "a stroke needs at least one point",
+        ));
+    }
+    if stroke.points.len() > limits.max_points_per_stroke {
+        return Err(FieldError::new(
+            at("points"),
+            "too_many",
+            format!("at most {} points per stroke", limits.max_points_per_stroke),
+        ));
+    }
+    match &stroke.color {
+        Some(color) if !is_css_hex_color(color) => {
+            return Err(FieldError::new(
+                at("color"),
+                "invalid",
+                "color must be CSS hex: #rrggbb or #rrggbbaa",
+            ));
+        }
+        None if api => return Err(required(&at("color"))),
+        _ => {}
+    }
+    match stroke.width {
+        Some(w) if !w.is_finite() || w <= 0.0 || w > limits.max_stroke_width => {
+            return Err(FieldError::new(
+                at("width"),
+                "out_of_range",
+                format!("width must be within (0, {}]", limits.max_stroke_width),
+            ));
+        }
+        None if api => return Err(required(&at("width"))),
+        _ => {}
+    }
+    if let Some(pt) = &stroke.pointer_type
+        && (pt.is_empty() || pt.len() > 32)
+    {
+        return Err(FieldError::new(
+            at("pointer_type"),
+            "invalid",
+            "pointer_type must be 1..=32 bytes",
+        ));
+    }
+    let (lo_x, hi_x, lo_y, hi_y) = match drawing.canvas {
+        Some(c) => {
+            let margin = c.width.max(c.height);
+            (-margin, c.width + margin, -margin, c.height + margin)
+        }
+        None => {
+            let m = limits.max_abs_coordinate;
+            (-m, m, -m, m)
+        }
+    };
+    let has_pressure = stroke.points[0].pressure.is_some();
+    let mut last_t: Option<i64> = None;
+    for (pi, p) in stroke.points.iter().enumerate() {
+        let field = |name: &str| format!("strokes[{si}].points[{pi}].{name}");
+        for (name, v, lo, hi) in [("x", p.x, lo_x, hi_x), ("y", p.y, lo_y, hi_y)] {
+            if !v.is_finite() {
+                return Err(FieldError::new(field(name), "not_finite", "must be a finite number"));
+            }
+            if v < lo || v > hi {
+                return Err(FieldError::new(
+                    field(name),
+                    "out_of_range",
+                    format!("{name} = {v} is outside {lo}..={hi} (the canvas plus its margin)"),
+                ));
+            }
+        }
+        match p.pressure {
+            Some(pr) if !pr.is_finite() || !(0.0..=1.0).contains(&pr) => {
+                return Err(FieldError::new(
+                    field("pressure"),
+                    "out_of_range",
+                    "pressure must be within 0..=1",
+                ));
+            }
+            _ => {}
+        }
+        if p.pressure.is_some() != has_pressure {
+            return Err(FieldError::new(
+                field("pressure"),
+                "inconsistent",
+                "pressure must be given on every point of a stroke or on none",
+            ));
+        }
+        match p.timestamp {
+            Some(t) => {
+                if drawing_has_time == Some(false) {
+                    return Err(FieldError::new(
+                        field("timestamp"),
+                        "inconsistent",
+                        "timestamp must be given on every point or on none",
+                    ));
+                }
+                if t < 0 || t > limits.max_timestamp_ms {
+                    return Err(FieldError::new(
+                        field("timestamp"),
+                        "out_of_range",
+                        format!("timestamp must be within 0..={} ms", limits.max_timestamp_ms),
+                    ));
+                }
+                if last_t.is_some_and(|prev| t < prev) {
+                    return Err(FieldError::new(
+                        field("timestamp"),
+                        "decreasing",
+                        "timestamps must not decrease inside a stroke",
+                    ));
+                }
+                last_t = Some(t);
+            }
+            None if api => return Err(required(&field("timestamp"))),
+            None if drawing_has_time == Some(true) => {
+                return Err(FieldError::new(
+                    field("timestamp"),
+                    "inconsistent",
+                    "timestamp must be given on every point or on none",
+                ));
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+fn is_css_hex_color(s: &str) -> bool {
+    let Some(hex) = s.strip_prefix('#') else {
+        return false;
+    };
+    (hex.len() == 6 || hex.len() == 8) && hex.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drawing::{Canvas, Device, Point};
+    use uuid::Uuid;
+
+    fn sample() -> Drawing {
+        Drawing {
+            id: Uuid::nil(),
+            shape: "circle".into(),
+            canvas: Some(Canvas {
+                width: 400.0,
+                height: 300.0,
+            }),
+            strokes: vec![Stroke {
+                points: (0..20)
+                    .map(|i| Point {
+                        x: 10.0 + f64::from(i),
+                        y: 20.0,
+                        pressure: Some(0.5),
+                        timestamp: Some(1_700_000_000_000 + i64::from(i) * 16),
+                    })
+                    .collect(),
+                color: Some("#000000".into()),
+                width: Some(3.0),
+                pointer_type: Some("pen".into()),
+                pressure_measured: Some(true),
+            }],
+            duration_ms: Some(304),
+            device: Some(Device::Pen),
+            user_agent: Some("test".into()),
+            device_pixel_ratio: Some(2.0),
+            prompt_to_first_point_ms: Some(400),
+            session_id: None,
+            source: None,
+        }
+    }
+
+    fn check(d: &Drawing) -> Result<(), FieldError> {
+        validate(d, Origin::Api, &Limits::DEFAULT, |s| s == "circle")
+    }
+
+    #[test]
+    fn valid_drawing_passes() {
+        assert_eq!(check(&sample()), Ok(()));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let mut d = sample();
+        d.strokes[0].points[17].x = f64::NAN;
+        assert_eq!(check(&d).unwrap_err().field, "strokes[0].points[17].x");
+
+        let mut d = sample();
+        d.strokes[0].points[3].y = 1000.0;
+        let err = check(&d).unwrap_err();
+        assert_eq!((err.field.as_str(), err.code), ("strokes[0].points[3].y", "out_of_range"));
+
+        let mut d = sample();
+        d.strokes[0].points[5].timestamp = Some(1);
+        assert_eq!(check(&d).unwrap_err().code, "decreasing");
+
+        let mut d = sample();
+        d.strokes[0].points[2].pressure = Some(1.5);
+        assert_eq!(check(&d).unwrap_err().field, "strokes[0].points[2].pressure");
+
+        let mut d = sample();
+        d.shape = "dog".into();
+        assert_eq!(check(&d).unwrap_err().code, "unknown_shape");
+
+        let mut d = sample();
+        d.strokes.clear();
+        assert_eq!(check(&d).unwrap_err().field, "strokes");
+
+        let mut d = sample();
+        d.canvas = None;
+        assert_eq!(check(&d).unwrap_err().field, "canvas");
+
+        let mut d = sample();
+        d.strokes[0].color = Some("red".into());
+        assert_eq!(check(&d).unwrap_err().field, "strokes[0].color");
+    }
+
+    #[test]
+    fn point_limits_are_enforced() {
+        let mut d = sample();
+        let p = d.strokes[0].points[0];
+        d.strokes = (0..3)
+            .map(|_| Stroke {
+                points: vec![p; 9_000],
+                ..d.strokes[0].clone()
+            })
+            .collect();
+        let err = check(&d).unwrap_err();
+        assert_eq!((err.field.as_str(), err.code), ("strokes", "too_many_points"));
+    }
+
+    #[test]
+    fn parse_errors_name_the_field() {
+        let body = br#"{"id":"00000000-0000-0000-0000-000000000000","shape":"circle","strokes":[{"points":[{"x":1,"y":"two"}]}]}"#;
+        let err = parse_json::<Drawing>(body).unwrap_err();
+        assert_eq!(err.field, "strokes[0].points[0].y");
+        let body = br#"{"id":"00000000-0000-0000-0000-000000000000","shape":"circle","strokes":[{"points":[{"x":1e309,"y":1}]}]}"#;
+        let err = parse_json::<Drawing>(body).unwrap_err();
+        assert_eq!(err.field, "strokes[0].points[0].x");
+        let body = br#"{"id":"00000000-0000-0000-0000-000000000000","shape":"circle","strokes":[{"points":[{"x":NaN,"y":1}]}]}"#;
+        let err = parse_json::<Drawing>(body).unwrap_err();
+        assert_eq!(err.field, "strokes[0].points[0].x");
+    }
+}
