@@ -620,7 +620,10 @@ mod tests {
         let bytes = encode(d);
         let back = decode(&bytes).unwrap();
         // Compare bit patterns: PartialEq on f64 would accept -0.0 == 0.0.
-        assert!(format!("{back:?}") == format!("{d:?}"), "round trip changed the drawing");
+        assert!(
+            format!("{back:?}") == format!("{d:?}"),
+            "round trip changed the drawing"
+        );
         for (a, b) in back.strokes.iter().zip(&d.strokes) {
             for (p, q) in a.points.iter().zip(&b.points) {
                 assert_eq!(p.x.to_bits(), q.x.to_bits());

@@ -242,7 +242,11 @@ pub fn parse_timestamp(ts: &str) -> Result<i64, FieldError> {
             format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
         )
     }
-    .map_err(|e| err(format!("timestamp {ts:?} is not YYYY-MM-DD hh:mm:ss.ffffff UTC: {e}")))?;
+    .map_err(|e| {
+        err(format!(
+            "timestamp {ts:?} is not YYYY-MM-DD hh:mm:ss.ffffff UTC: {e}"
+        ))
+    })?;
     let micros = parsed.assume_utc().unix_timestamp_nanos() / 1_000;
     i64::try_from(micros).map_err(|_| err("timestamp out of range".into()))
 }
@@ -275,12 +279,11 @@ pub fn simplify(strokes: &[QdStroke]) -> Vec<QdStroke> {
     strokes
         .iter()
         .map(|s| {
-            let pts: Vec<(f64, f64)> = s
-                .x
-                .iter()
-                .zip(&s.y)
-                .map(|(x, y)| ((x - min_x) * scale, (y - min_y) * scale))
-                .collect();
+            let pts: Vec<(f64, f64)> =
+                s.x.iter()
+                    .zip(&s.y)
+                    .map(|(x, y)| ((x - min_x) * scale, (y - min_y) * scale))
+                    .collect();
             let resampled = resample(&pts, 1.0);
             let kept = rdp(&resampled, 2.0);
             let mut out = QdStroke::default();
@@ -481,10 +484,7 @@ mod tests {
             parse_timestamp("1970-01-01 00:00:01.5 UTC").unwrap(),
             1_500_000
         );
-        assert_eq!(
-            format_timestamp_ms(1_500),
-            "1970-01-01 00:00:01.500000 UTC"
-        );
+        assert_eq!(format_timestamp_ms(1_500), "1970-01-01 00:00:01.500000 UTC");
     }
 
     #[test]

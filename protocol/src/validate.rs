@@ -176,7 +176,11 @@ pub fn validate(
 ) -> Result<(), FieldError> {
     let api = origin == Origin::Api;
     if drawing.shape.is_empty() {
-        return Err(FieldError::new("shape", "required", "shape must not be empty"));
+        return Err(FieldError::new(
+            "shape",
+            "required",
+            "shape must not be empty",
+        ));
     }
     if drawing.shape.len() > limits.max_shape_name_bytes {
         return Err(FieldError::new(
@@ -210,7 +214,10 @@ pub fn validate(
         _ => {}
     }
     if let Some(canvas) = drawing.canvas {
-        for (name, side) in [("canvas.width", canvas.width), ("canvas.height", canvas.height)] {
+        for (name, side) in [
+            ("canvas.width", canvas.width),
+            ("canvas.height", canvas.height),
+        ] {
             if !side.is_finite() || side < 1.0 || side > limits.max_canvas_side {
                 return Err(FieldError::new(
                     name,
@@ -248,7 +255,10 @@ pub fn validate(
         return Err(FieldError::new(
             "user_agent",
             "too_long",
-            format!("user_agent is longer than {} bytes", limits.max_user_agent_bytes),
+            format!(
+                "user_agent is longer than {} bytes",
+                limits.max_user_agent_bytes
+            ),
         ));
     }
     if let Some(dpr) = drawing.device_pixel_ratio
@@ -381,7 +391,11 @@ fn validate_stroke(
         let field = |name: &str| format!("strokes[{si}].points[{pi}].{name}");
         for (name, v, lo, hi) in [("x", p.x, lo_x, hi_x), ("y", p.y, lo_y, hi_y)] {
             if !v.is_finite() {
-                return Err(FieldError::new(field(name), "not_finite", "must be a finite number"));
+                return Err(FieldError::new(
+                    field(name),
+                    "not_finite",
+                    "must be a finite number",
+                ));
             }
             if v < lo || v > hi {
                 return Err(FieldError::new(
@@ -421,7 +435,10 @@ fn validate_stroke(
                     return Err(FieldError::new(
                         field("timestamp"),
                         "out_of_range",
-                        format!("timestamp must be within 0..={} ms", limits.max_timestamp_ms),
+                        format!(
+                            "timestamp must be within 0..={} ms",
+                            limits.max_timestamp_ms
+                        ),
                     ));
                 }
                 if last_t.is_some_and(|prev| t < prev) {
@@ -510,7 +527,10 @@ mod tests {
         let mut d = sample();
         d.strokes[0].points[3].y = 1000.0;
         let err = check(&d).unwrap_err();
-        assert_eq!((err.field.as_str(), err.code), ("strokes[0].points[3].y", "out_of_range"));
+        assert_eq!(
+            (err.field.as_str(), err.code),
+            ("strokes[0].points[3].y", "out_of_range")
+        );
 
         let mut d = sample();
         d.strokes[0].points[5].timestamp = Some(1);
@@ -518,7 +538,10 @@ mod tests {
 
         let mut d = sample();
         d.strokes[0].points[2].pressure = Some(1.5);
-        assert_eq!(check(&d).unwrap_err().field, "strokes[0].points[2].pressure");
+        assert_eq!(
+            check(&d).unwrap_err().field,
+            "strokes[0].points[2].pressure"
+        );
 
         let mut d = sample();
         d.shape = "dog".into();
@@ -548,7 +571,10 @@ mod tests {
             })
             .collect();
         let err = check(&d).unwrap_err();
-        assert_eq!((err.field.as_str(), err.code), ("strokes", "too_many_points"));
+        assert_eq!(
+            (err.field.as_str(), err.code),
+            ("strokes", "too_many_points")
+        );
     }
 
     #[test]

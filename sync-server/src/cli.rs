@@ -1,0 +1,234 @@
+//! The `inkset-server` command line.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Overrides, Settings};
+use crate::dataset::{self, ExportFormat};
+use crate::db::DrawingFilter;
+
+/// Inkset's sync server: collects drawings, stores them, serves the admin API.
+#[derive(Debug, Parser)]
+#[command(name = "inkset-server", version, about)]
+pub struct Cli {
+    /// TOML settings file (also `INKSET_CONFIG`).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the data lives; every command takes these.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Directory for the embedded SQLite file and object directory.
+    #[arg(long, env = "INKSET_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://user@host/db` to use PostgreSQL instead of SQLite.
+    #[arg(long, env = "INKSET_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// `s3://bucket/prefix` to use an S3-compatible store (see `INKSET_S3__*`, `AWS_*`).
+    #[arg(long, env = "INKSET_OBJECT_STORE_URL")]
+    pub object_store_url: Option<String>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        /// Where data lives.
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long, env = "INKSET_LISTEN")]
+        listen: Option<SocketAddr>,
+    },
+    /// Manage admin accounts.
+    Admin {
+        /// Action.
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
+    /// Import Quick, Draw! ndjson files or directories (raw or simplified).
+    Import {
+        /// Where data lives.
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Files or directories (searched for *.ndjson).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Export drawings to standard output.
+    Export {
+        /// Where data lives.
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "quickdraw")]
+        format: ExportFormat,
+        /// Only this shape.
+        #[arg(long)]
+        shape: Option<String>,
+        /// Only flagged (true) or unflagged (false) drawings.
+        #[arg(long)]
+        flagged: Option<bool>,
+        /// Include removed drawings.
+        #[arg(long)]
+        include_removed: bool,
+    },
+}
+
+/// Admin account actions.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin; the password is read from standard input (one line).
+    Create {
+        /// Account name.
+        name: String,
+        /// Where data lives.
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+impl StorageArgs {
+    fn settings(
+        &self,
+        config: Option<&std::path::Path>,
+        listen: Option<SocketAddr>,
+    ) -> anyhow::Result<Settings> {
+        Settings::load(
+            config,
+            &Overrides {
+                data_dir: self.data_dir.clone(),
+                listen,
+                database_url: self.database_url.clone(),
+                object_store_url: self.object_store_url.clone(),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("settings: {e}"))
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("inkset_server=info,tower_http=info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Parses the command line and runs it.
+///
+/// # Errors
+/// Whatever the command fails with, with context.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(run(cli))
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// Whatever the command fails with.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Serve { storage, listen } => {
+            let settings = storage.settings(config, listen)?;
+            init_logging(settings.log_format == "json");
+            let listener = tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .with_context(|| format!("binding {}", settings.listen))?;
+            crate::server::launch(settings, listener, crate::server::shutdown_signal()).await
+        }
+        Command::Admin {
+            action: AdminCommand::Create { name, storage },
+        } => {
+            let settings = storage.settings(config, None)?;
+            init_logging(false);
+            anyhow::ensure!(
+                !name.is_empty() && name.len() <= 64,
+                "NAME must be 1..=64 characters"
+            );
+            eprintln!("password for {name} (one line on standard input):");
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(
+                password.len() >= 8,
+                "the password must have at least 8 characters"
+            );
+            let (state, committers) = crate::server::open(&settings).await?;
+            let hash = crate::auth::hash_password(password)
+                .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+            let created = state.db.create_user(&name, &hash, "admin").await?;
+            drop(state);
+            committers.join().await;
+            anyhow::ensure!(created, "an account named {name} exists already");
+            println!("admin {name} created");
+            Ok(())
+        }
+        Command::Import { storage, files } => {
+            let settings = storage.settings(config, None)?;
+            init_logging(false);
+            let total: u64 = dataset::ndjson_files(&files)?
+                .iter()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum();
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let (state, committers) = crate::server::open(&settings).await?;
+            let report = dataset::import(&state, &files, |n| bar.set_position(n)).await?;
+            bar.finish_and_clear();
+            drop(state);
+            committers.join().await;
+            print!("{}", report.summary());
+            Ok(())
+        }
+        Command::Export {
+            storage,
+            format,
+            shape,
+            flagged,
+            include_removed,
+        } => {
+            let settings = storage.settings(config, None)?;
+            init_logging(false);
+            let (state, committers) = crate::server::open(&settings).await?;
+            let filter = DrawingFilter {
+                shape,
+                flagged,
+                include_removed,
+                ..DrawingFilter::default()
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let n = dataset::export(&state, &filter, format, &mut out).await?;
+            out.flush()?;
+            drop(state);
+            committers.join().await;
+            tracing::info!(drawings = n, "export done");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Settings, layered with figment: built-in defaults, then a TOML file (`--config FILE` or
+//! `INKSET_CONFIG`), then `INKSET_*` environment variables (`__` separates nested keys,
+//! e.g. `INKSET_S3__ENDPOINT`), then command-line flags, which win.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// All server settings.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Directory for the embedded defaults: `inkset.sqlite3` and `objects/`.
+    pub data_dir: PathBuf,
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` or `postgres://...`; default: `sqlite://DATA_DIR/inkset.sqlite3`.
+    pub database_url: Option<String>,
+    /// `file:///PATH` or `s3://bucket/prefix`; default: `DATA_DIR/objects`.
+    pub object_store_url: Option<String>,
+    /// S3 connection settings (also read from the usual `AWS_*` variables).
+    pub s3: S3Settings,
+    /// Lifetime of admin login tokens, seconds.
+    pub token_ttl_secs: u64,
+    /// Group commit tuning.
+    pub ingest: IngestSettings,
+    /// `text` or `json` logs.
+    pub log_format: String,
+}
+
+/// Connection settings of an S3-compatible store.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct S3Settings {
+    /// Endpoint URL for non-AWS stores, e.g. `http://127.0.0.1:9000`.
+    pub endpoint: Option<String>,
+    /// Region (default `us-east-1`).
+    pub region: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<String>,
+    /// Allow plain HTTP endpoints.
+    pub allow_http: bool,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
+/// Group commit tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IngestSettings {
+    /// Most drawings committed in one transaction and one segment object.
+    pub max_batch: usize,
+    /// Concurrent committers: 1 for SQLite (one writer anyway), more for PostgreSQL.
+    pub writers: Option<usize>,
+    /// Submissions waiting for a committer before new ones wait for room.
+    pub queue: usize,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            max_batch: 2_000,
+            writers: None,
+            queue: 20_000,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("inkset-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            object_store_url: None,
+            s3: S3Settings::default(),
+            token_ttl_secs: 12 * 3600,
+            ingest: IngestSettings::default(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("object_store_url", &self.object_store_url)
+            .field("s3", &self.s3)
+            .field("ingest", &self.ingest)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hides the password of a URL for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{user}:***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Settings {
+    /// Loads settings from the layers; `overrides` are the flags given on the command line.
+    ///
+    /// # Errors
+    /// When the file cannot be read or a value has the wrong type (figment names the key).
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Self::default()));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("INKSET_CONFIG").map(PathBuf::from));
+        if let Some(file) = file {
+            fig = fig.merge(Toml::file_exact(file));
+        }
+        fig = fig
+            .merge(Env::prefixed("INKSET_").ignore(&["config"]).split("__"))
+            .merge(Serialized::defaults(overrides));
+        fig.extract().map_err(Box::new)
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data_dir.join("inkset.sqlite3").display()
+            )
+        })
+    }
+}
+
+/// Command-line values that override the other layers (absent ones are left out).
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--database-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// `--object-store-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_store_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://me:secret@db:5432/x"),
+            "postgres://me:***@db:5432/x"
+        );
+        assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
+    }
+}

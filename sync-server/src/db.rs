@@ -1,0 +1,886 @@
+//! The SQL store: SQLite (WAL, `synchronous=FULL`) or PostgreSQL through sqlx's `Any`
+//! driver, one schema from `migrations/`, parameterised SQL only (`$1, $2, ...` work on both).
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow, install_default_drivers};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, ConnectOptions, Executor, Row};
+use uuid::Uuid;
+
+use inkset_protocol::api::{DrawingSummary, ShapeInfo};
+
+use crate::now_ms;
+
+/// The five shapes every new database starts with: (name, display name).
+pub const SEED_SHAPES: [(&str, &str); 5] = [
+    ("line", "Line"),
+    ("heart", "Heart"),
+    ("circle", "Circle"),
+    ("square", "Square"),
+    ("triangle", "Triangle"),
+];
+
+/// Which SQL server is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Errors of the SQL store.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL is neither `sqlite:` nor `postgres:`.
+    #[error("database_url must start with sqlite:// or postgres://")]
+    BadUrl,
+    /// The server or file failed.
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A dynamically bound SQL argument.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    /// BIGINT.
+    Int(i64),
+    /// Nullable BIGINT.
+    OptInt(Option<i64>),
+    /// DOUBLE PRECISION.
+    Float(f64),
+    /// TEXT.
+    Text(String),
+    /// Nullable TEXT.
+    OptText(Option<String>),
+}
+
+/// Binds `args` in order to `$1..$n` of `sql`.
+pub fn query_with<'q>(sql: &'q str, args: &'q [Arg]) -> Query<'q, Any, AnyArguments<'q>> {
+    let mut q = sqlx::query(sql);
+    for a in args {
+        q = match a {
+            Arg::Int(v) => q.bind(*v),
+            Arg::OptInt(v) => q.bind(*v),
+            Arg::Float(v) => q.bind(*v),
+            Arg::Text(v) => q.bind(v.as_str()),
+            Arg::OptText(v) => q.bind(v.as_deref()),
+        };
+    }
+    q
+}
+
+/// `$start, $start+1, ...` for `n` values.
+pub fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The SQL store.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// One drawing row to insert.
+#[derive(Debug, Clone)]
+pub struct NewDrawingRow {
+    /// Drawing id.
+    pub id: Uuid,
+    /// Shape name.
+    pub shape: String,
+    /// Uploading session.
+    pub session_id: Option<Uuid>,
+    /// `api` or `import`.
+    pub origin: &'static str,
+    /// Server receive time, ms.
+    pub received_at: i64,
+    /// First point's timestamp.
+    pub client_started_at: Option<i64>,
+    /// Duration, ms.
+    pub duration_ms: Option<i64>,
+    /// Device class.
+    pub device: Option<&'static str>,
+    /// Strokes.
+    pub stroke_count: i64,
+    /// Points.
+    pub point_count: i64,
+    /// Segment byte offset of the framed record.
+    pub segment_offset: i64,
+    /// Framed record length.
+    pub segment_length: i64,
+    /// sha256 of the record, hex.
+    pub content_hash: String,
+    /// Quick, Draw! key_id.
+    pub source_key_id: Option<String>,
+    /// Quick, Draw! recognized, 0/1.
+    pub source_recognized: Option<i64>,
+    /// Quick, Draw! countrycode.
+    pub source_countrycode: Option<String>,
+    /// Quick, Draw! timestamp, µs since the epoch.
+    pub source_timestamp_us: Option<i64>,
+}
+
+/// What is stored under an id already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Existing {
+    /// sha256 of the stored record.
+    pub content_hash: String,
+    /// When it was stored.
+    pub received_at: i64,
+}
+
+/// Where a drawing's record is.
+#[derive(Debug, Clone)]
+pub struct RecordLocation {
+    /// Segment object key.
+    pub segment_key: String,
+    /// Offset of the framed record.
+    pub offset: u64,
+    /// Length of the framed record.
+    pub length: u64,
+}
+
+/// Filters of the drawing list and of exports.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct DrawingFilter {
+    /// Only this shape.
+    pub shape: Option<String>,
+    /// Only flagged (`true`) or unflagged (`false`) drawings.
+    pub flagged: Option<bool>,
+    /// Quality score at least this (unscored drawings are left out when set).
+    pub quality_min: Option<f64>,
+    /// Quality score at most this.
+    pub quality_max: Option<f64>,
+    /// Received at or after this, ms since the epoch.
+    pub from: Option<i64>,
+    /// Received before this, ms since the epoch.
+    pub to: Option<i64>,
+    /// Only this session.
+    pub session: Option<Uuid>,
+    /// Only `api` or `import`.
+    pub origin: Option<String>,
+    /// Include removed drawings.
+    #[serde(default)]
+    pub include_removed: bool,
+}
+
+impl DrawingFilter {
+    /// Appends `AND ...` clauses for this filter, pushing their arguments.
+    fn push_sql(&self, sql: &mut String, args: &mut Vec<Arg>) {
+        let mut add = |clause: &str, arg: Arg, sql: &mut String| {
+            args.push(arg);
+            sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+        };
+        if !self.include_removed {
+            sql.push_str(" AND removed_at IS NULL");
+        }
+        if let Some(s) = &self.shape {
+            add(" AND shape = ?", Arg::Text(s.clone()), sql);
+        }
+        if let Some(f) = self.flagged {
+            add(" AND flagged = ?", Arg::Int(i64::from(f)), sql);
+        }
+        if let Some(q) = self.quality_min {
+            add(" AND quality_score >= ?", Arg::Float(q), sql);
+        }
+        if let Some(q) = self.quality_max {
+            add(" AND quality_score <= ?", Arg::Float(q), sql);
+        }
+        if let Some(t) = self.from {
+            add(" AND received_at >= ?", Arg::Int(t), sql);
+        }
+        if let Some(t) = self.to {
+            add(" AND received_at < ?", Arg::Int(t), sql);
+        }
+        if let Some(s) = self.session {
+            add(" AND session_id = ?", Arg::Text(s.to_string()), sql);
+        }
+        if let Some(o) = &self.origin {
+            add(" AND origin = ?", Arg::Text(o.clone()), sql);
+        }
+    }
+}
+
+const SUMMARY_COLUMNS: &str = "id, shape, session_id, origin, received_at, client_started_at, \
+     stroke_count, point_count, device, quality_score, flagged, removed_at, source_key_id";
+
+fn summary_from_row(row: &AnyRow) -> Result<DrawingSummary, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    let session: Option<String> = row.try_get("session_id")?;
+    let parse = |s: &str| Uuid::parse_str(s).map_err(|e| sqlx::Error::Decode(Box::new(e)));
+    Ok(DrawingSummary {
+        id: parse(&id)?,
+        shape: row.try_get("shape")?,
+        session_id: session.as_deref().map(parse).transpose()?,
+        origin: row.try_get("origin")?,
+        received_at: row.try_get("received_at")?,
+        client_started_at: row.try_get("client_started_at")?,
+        stroke_count: u32::try_from(row.try_get::<i64, _>("stroke_count")?).unwrap_or(u32::MAX),
+        point_count: u32::try_from(row.try_get::<i64, _>("point_count")?).unwrap_or(u32::MAX),
+        device: row.try_get("device")?,
+        quality_score: row.try_get("quality_score")?,
+        flagged: row.try_get::<i64, _>("flagged")? != 0,
+        removed_at: row.try_get("removed_at")?,
+        source_key_id: row.try_get("source_key_id")?,
+    })
+}
+
+impl Db {
+    /// Connects to `url` (creating the SQLite file if needed) and runs the migrations.
+    ///
+    /// # Errors
+    /// [`DbError`] when the URL is unsupported, the server is unreachable or a migration
+    /// fails.
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(DbError::BadUrl);
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_owned(),
+        };
+        if backend == Backend::Sqlite
+            && let Some(path) = url
+                .strip_prefix("sqlite://")
+                .and_then(|p| p.split('?').next())
+            && let Some(dir) = std::path::Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+        }
+        let options = AnyConnectOptions::from_str(&url)?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let pool_options = match backend {
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(8)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL lets readers run beside the writer; FULL makes each commit
+                        // durable before it is acknowledged.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                }),
+            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+        };
+        let pool = pool_options
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        let db = Self { pool, backend };
+        db.seed_shapes().await?;
+        Ok(db)
+    }
+
+    /// Which SQL server this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for queries outside this module.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Checks the server answers.
+    ///
+    /// # Errors
+    /// When it does not.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    async fn seed_shapes(&self) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        for (name, display) in SEED_SHAPES {
+            sqlx::query(
+                "INSERT INTO shapes (name, display_name, enabled, round_seconds, created_at) \
+                 VALUES ($1, $2, 1, 20, $3) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(display)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Every shape, by name.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn shapes(&self) -> Result<Vec<ShapeInfo>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT name, display_name, enabled, round_seconds FROM shapes ORDER BY created_at, name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ShapeInfo {
+                    name: r.try_get("name")?,
+                    display_name: r.try_get("display_name")?,
+                    enabled: r.try_get::<i64, _>("enabled")? != 0,
+                    round_seconds: u32::try_from(r.try_get::<i64, _>("round_seconds")?)
+                        .unwrap_or(20),
+                })
+            })
+            .collect()
+    }
+
+    /// Adds a shape; returns `false` when the name exists.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn add_shape(
+        &self,
+        name: &str,
+        display_name: &str,
+        round_seconds: u32,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO shapes (name, display_name, enabled, round_seconds, created_at) \
+             VALUES ($1, $2, 1, $3, $4) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(display_name)
+        .bind(i64::from(round_seconds))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Creates an account (`role` = `admin` or `player`); returns `false` when the name is
+    /// taken.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO users (id, username, password_hash, role, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(username)
+        .bind(password_hash)
+        .bind(role)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `(user id, password hash, role)` of an enabled account.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn user_for_login(
+        &self,
+        username: &str,
+    ) -> Result<Option<(String, String, String)>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT id, password_hash, role FROM users WHERE username = $1 AND disabled = 0",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("id")?,
+                r.try_get("password_hash")?,
+                r.try_get("role")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Stores an auth token's hash for `user_id`.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn insert_auth_token(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        expires_at: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(now_ms())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The role of the account holding a live token, if any.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn token_role(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(String, String)>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT u.id, u.role FROM auth_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 \
+             AND u.disabled = 0",
+        )
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("role")?)))
+            .transpose()
+    }
+
+    /// Revokes a token; returns whether one was live.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn revoke_token(&self, token_hash: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE auth_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Creates an anonymous player session.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn create_session(
+        &self,
+        id: Uuid,
+        token_hash: &str,
+        user_agent: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO sessions (id, token_hash, user_agent, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.to_string())
+        .bind(token_hash)
+        .bind(user_agent)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The session holding a token.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn session_for_token(&self, token_hash: &str) -> Result<Option<Uuid>, sqlx::Error> {
+        let row = sqlx::query("SELECT id FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .and_then(|r| r.try_get::<String, _>("id").ok())
+            .and_then(|s| Uuid::parse_str(&s).ok()))
+    }
+
+    /// What is stored under each of `ids` already.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn existing(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Existing>, sqlx::Error> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT id, content_hash, received_at FROM drawings WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let args: Vec<Arg> = chunk.iter().map(|id| Arg::Text(id.to_string())).collect();
+            for row in query_with(&sql, &args).fetch_all(&self.pool).await? {
+                let id: String = row.try_get("id")?;
+                if let Ok(id) = Uuid::parse_str(&id) {
+                    out.insert(
+                        id,
+                        Existing {
+                            content_hash: row.try_get("content_hash")?,
+                            received_at: row.try_get("received_at")?,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Inserts a segment and its drawings in one transaction. Rows whose id exists already
+    /// are skipped; the ids actually inserted are returned.
+    ///
+    /// # Errors
+    /// On SQL failure; nothing is inserted then.
+    pub async fn insert_segment(
+        &self,
+        segment_key: &str,
+        byte_count: i64,
+        rows: &[NewDrawingRow],
+    ) -> Result<Vec<Uuid>, sqlx::Error> {
+        const COLUMNS: usize = 18;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO segments (object_key, drawing_count, byte_count, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(segment_key)
+        .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
+        .bind(byte_count)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        let mut inserted = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(1_000) {
+            let mut sql = String::from(
+                "INSERT INTO drawings (id, shape, session_id, origin, received_at, \
+                 client_started_at, duration_ms, device, stroke_count, point_count, segment_key, \
+                 segment_offset, segment_length, content_hash, source_key_id, source_recognized, \
+                 source_countrycode, source_timestamp_us) VALUES ",
+            );
+            let mut args = Vec::with_capacity(chunk.len() * COLUMNS);
+            for (i, r) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                sql.push_str(&placeholders(i * COLUMNS + 1, COLUMNS));
+                sql.push(')');
+                args.extend([
+                    Arg::Text(r.id.to_string()),
+                    Arg::Text(r.shape.clone()),
+                    Arg::OptText(r.session_id.map(|s| s.to_string())),
+                    Arg::Text(r.origin.to_owned()),
+                    Arg::Int(r.received_at),
+                    Arg::OptInt(r.client_started_at),
+                    Arg::OptInt(r.duration_ms),
+                    Arg::OptText(r.device.map(str::to_owned)),
+                    Arg::Int(r.stroke_count),
+                    Arg::Int(r.point_count),
+                    Arg::Text(segment_key.to_owned()),
+                    Arg::Int(r.segment_offset),
+                    Arg::Int(r.segment_length),
+                    Arg::Text(r.content_hash.clone()),
+                    Arg::OptText(r.source_key_id.clone()),
+                    Arg::OptInt(r.source_recognized),
+                    Arg::OptText(r.source_countrycode.clone()),
+                    Arg::OptInt(r.source_timestamp_us),
+                ]);
+            }
+            sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            for row in query_with(&sql, &args).fetch_all(&mut *tx).await? {
+                let id: String = row.try_get("id")?;
+                if let Ok(id) = Uuid::parse_str(&id) {
+                    inserted.push(id);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// Where the record of a drawing is, and its summary.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn drawing_location(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(DrawingSummary, RecordLocation)>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS}, segment_key, segment_offset, segment_length \
+             FROM drawings WHERE id = $1"
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let loc = RecordLocation {
+            segment_key: row.try_get("segment_key")?,
+            offset: u64::try_from(row.try_get::<i64, _>("segment_offset")?).unwrap_or(0),
+            length: u64::try_from(row.try_get::<i64, _>("segment_length")?).unwrap_or(0),
+        };
+        Ok(Some((summary_from_row(&row)?, loc)))
+    }
+
+    /// One page of drawings matching `filter`, newest first, after `cursor`
+    /// (`(received_at, id)` of the last row of the previous page).
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn list_drawings(
+        &self,
+        filter: &DrawingFilter,
+        cursor: Option<(i64, Uuid)>,
+        limit: usize,
+    ) -> Result<Vec<DrawingSummary>, sqlx::Error> {
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM drawings WHERE 1 = 1");
+        let mut args = Vec::new();
+        filter.push_sql(&mut sql, &mut args);
+        if let Some((at, id)) = cursor {
+            args.push(Arg::Int(at));
+            args.push(Arg::Text(id.to_string()));
+            let (a, b) = (args.len() - 1, args.len());
+            sql.push_str(&format!(
+                " AND (received_at < ${a} OR (received_at = ${a} AND id < ${b}))"
+            ));
+        }
+        sql.push_str(&format!(
+            " ORDER BY received_at DESC, id DESC LIMIT {}",
+            limit.min(10_000)
+        ));
+        let rows = query_with(&sql, &args).fetch_all(&self.pool).await?;
+        rows.iter().map(summary_from_row).collect()
+    }
+
+    /// Record locations of every drawing matching `filter`, oldest first, grouped so one
+    /// segment is read once. Used by exports and (later) training snapshots.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn locations(
+        &self,
+        filter: &DrawingFilter,
+    ) -> Result<Vec<(Uuid, i64, RecordLocation)>, sqlx::Error> {
+        let mut sql = String::from(
+            "SELECT id, received_at, segment_key, segment_offset, segment_length FROM drawings \
+             WHERE 1 = 1",
+        );
+        let mut args = Vec::new();
+        filter.push_sql(&mut sql, &mut args);
+        sql.push_str(" ORDER BY received_at, id");
+        let rows = query_with(&sql, &args).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok((
+                    Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    r.try_get("received_at")?,
+                    RecordLocation {
+                        segment_key: r.try_get("segment_key")?,
+                        offset: u64::try_from(r.try_get::<i64, _>("segment_offset")?).unwrap_or(0),
+                        length: u64::try_from(r.try_get::<i64, _>("segment_length")?).unwrap_or(0),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Sets `flagged` (with a reason) or marks removed; returns rows changed.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn curate(
+        &self,
+        ids: &[Uuid],
+        action: inkset_protocol::api::BulkAction,
+        reason: Option<&str>,
+    ) -> Result<u64, sqlx::Error> {
+        use inkset_protocol::api::BulkAction;
+        let mut affected = 0;
+        let now = now_ms();
+        for chunk in ids.chunks(500) {
+            let mut args = match action {
+                BulkAction::Flag => vec![Arg::Int(now), Arg::OptText(reason.map(str::to_owned))],
+                BulkAction::Unflag | BulkAction::Remove => vec![Arg::Int(now)],
+            };
+            let set = match action {
+                BulkAction::Flag => "flagged = 1, flagged_at = $1, flag_reason = $2",
+                BulkAction::Unflag => "flagged = 0, flagged_at = $1, flag_reason = NULL",
+                BulkAction::Remove => "removed_at = $1",
+            };
+            let guard = match action {
+                BulkAction::Flag => " AND flagged = 0",
+                BulkAction::Unflag => " AND flagged = 1",
+                BulkAction::Remove => "",
+            };
+            let start = args.len() + 1;
+            args.extend(chunk.iter().map(|id| Arg::Text(id.to_string())));
+            let sql = format!(
+                "UPDATE drawings SET {set} WHERE id IN ({}) AND removed_at IS NULL{guard}",
+                placeholders(start, chunk.len())
+            );
+            affected += query_with(&sql, &args)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(affected)
+    }
+
+    /// Whether a drawing with this id exists (removed or not).
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn drawing_exists(&self, id: Uuid) -> Result<bool, sqlx::Error> {
+        Ok(sqlx::query("SELECT id FROM drawings WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
+    /// Counts by `(shape, flagged)` of drawings not removed, and the removed count.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn shape_counts(&self) -> Result<(Vec<(String, bool, u64)>, u64), sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT shape, flagged, COUNT(*) AS n FROM drawings WHERE removed_at IS NULL \
+             GROUP BY shape, flagged",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let counts = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("shape")?,
+                    r.try_get::<i64, _>("flagged")? != 0,
+                    u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let removed: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM drawings WHERE removed_at IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+        Ok((counts, u64::try_from(removed).unwrap_or(0)))
+    }
+
+    /// Quality histogram: 10 bins over 0..=1 and the unscored count.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn quality_histogram(&self) -> Result<(Vec<u64>, u64), sqlx::Error> {
+        let mut case = String::from("CASE WHEN quality_score IS NULL THEN -1");
+        for bin in (1..10).rev() {
+            case.push_str(&format!(" WHEN quality_score >= 0.{bin} THEN {bin}"));
+        }
+        case.push_str(" ELSE 0 END");
+        let sql = format!(
+            "SELECT CAST({case} AS BIGINT) AS bin, COUNT(*) AS n FROM drawings \
+             WHERE removed_at IS NULL GROUP BY 1"
+        );
+        let mut bins = vec![0u64; 10];
+        let mut unscored = 0;
+        for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+            let bin: i64 = r.try_get("bin")?;
+            let n = u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0);
+            match usize::try_from(bin) {
+                Ok(b) if b < 10 => bins[b] += n,
+                _ => unscored += n,
+            }
+        }
+        Ok((bins, unscored))
+    }
+
+    /// Drawings per UTC day number (days since the epoch), oldest first.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn per_day(&self, session: Option<Uuid>) -> Result<BTreeMap<i64, u64>, sqlx::Error> {
+        let mut sql = String::from(
+            "SELECT CAST(received_at / 86400000 AS BIGINT) AS day, COUNT(*) AS n FROM drawings \
+             WHERE removed_at IS NULL",
+        );
+        let mut args = Vec::new();
+        if let Some(s) = session {
+            args.push(Arg::Text(s.to_string()));
+            sql.push_str(" AND session_id = $1");
+        }
+        sql.push_str(" GROUP BY 1 ORDER BY 1");
+        let mut out = BTreeMap::new();
+        for r in query_with(&sql, &args).fetch_all(&self.pool).await? {
+            out.insert(
+                r.try_get("day")?,
+                u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Drawings of one session per shape (removed ones not counted).
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn session_counts(
+        &self,
+        session: Uuid,
+    ) -> Result<BTreeMap<String, u64>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT shape, COUNT(*) AS n FROM drawings WHERE session_id = $1 \
+             AND removed_at IS NULL GROUP BY shape",
+        )
+        .bind(session.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("shape")?,
+                    u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+
+    /// Sessions with at least one drawing.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn contributing_sessions(&self) -> Result<u64, sqlx::Error> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(DISTINCT session_id) AS n FROM drawings WHERE session_id IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

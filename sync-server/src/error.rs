@@ -1,0 +1,95 @@
+//! The API's errors: one enum, answered as `{"error": {"code", "message", "field"?}}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use inkset_protocol::FieldError;
+use inkset_protocol::api::{ErrorBody, ErrorDetail};
+
+/// An error answered to an API client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON of the expected shape (400).
+    #[error("{0}")]
+    BadRequest(FieldError),
+    /// The body parsed but a value breaks a rule (422).
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// The body is larger than the route allows (413).
+    #[error("body is larger than this route accepts (see inkset_protocol::Limits)")]
+    TooLarge,
+    /// Missing, malformed, expired or insufficient credentials (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Nothing at that id or path (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The id exists with other content (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Storage failed; details are logged, not returned (500).
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+    /// The server is shutting down or overloaded (503).
+    #[error("{0}")]
+    Unavailable(&'static str),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl ApiError {
+    /// HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The envelope's `error` object.
+    pub fn detail(&self) -> ErrorDetail {
+        let (code, field) = match self {
+            Self::BadRequest(f) | Self::Invalid(f) => (f.code, Some(f.field.clone())),
+            Self::TooLarge => ("payload_too_large", Some("body".to_owned())),
+            Self::Unauthorized(_) => ("unauthorized", None),
+            Self::NotFound(_) => ("not_found", None),
+            Self::Conflict(_) => ("conflict", Some("id".to_owned())),
+            Self::Internal(_) => ("internal", None),
+            Self::Unavailable(_) => ("unavailable", None),
+        };
+        let message = match self {
+            Self::BadRequest(f) | Self::Invalid(f) => f.message.clone(),
+            other => other.to_string(),
+        };
+        ErrorDetail {
+            code: code.to_owned(),
+            message,
+            field,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(err) = &self {
+            tracing::error!(error = format!("{err:#}"), "request failed");
+        }
+        (
+            self.status(),
+            Json(ErrorBody {
+                error: self.detail(),
+            }),
+        )
+            .into_response()
+    }
+}

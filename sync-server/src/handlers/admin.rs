@@ -1,0 +1,302 @@
+//! The admin read and curation API. Every route here is mounted behind the admin check
+//! (see [`crate::app::admin_routes`]).
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use inkset_protocol::FieldError;
+use inkset_protocol::api::{
+    AdminStats, BulkAction, BulkRequest, BulkResult, DayCount, DrawingDetail, DrawingPage,
+    FlagRequest, NewShape, QualityHistogram, ShapeInfo,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{RawBody, parse};
+use crate::app::AppState;
+use crate::auth::Admin;
+use crate::db::DrawingFilter;
+use crate::error::ApiError;
+use crate::ingest::decode_frame;
+
+/// `GET /api/admin/stats`.
+pub async fn stats(State(state): State<AppState>) -> Result<Json<AdminStats>, ApiError> {
+    let mut per_shape: BTreeMap<String, u64> = BTreeMap::new();
+    let mut flagged_per_shape: BTreeMap<String, u64> = BTreeMap::new();
+    for s in state.db.shapes().await? {
+        per_shape.insert(s.name.clone(), 0);
+        flagged_per_shape.insert(s.name, 0);
+    }
+    let (counts, removed) = state.db.shape_counts().await?;
+    for (shape, flagged, n) in counts {
+        *per_shape.entry(shape.clone()).or_default() += n;
+        if flagged {
+            *flagged_per_shape.entry(shape).or_default() += n;
+        }
+    }
+    let (bins, unscored) = state.db.quality_histogram().await?;
+    let per_day = state
+        .db
+        .per_day(None)
+        .await?
+        .into_iter()
+        .map(|(day, count)| DayCount {
+            day: day_name(day),
+            count,
+        })
+        .collect();
+    Ok(Json(AdminStats {
+        total: per_shape.values().sum(),
+        flagged: flagged_per_shape.values().sum(),
+        per_shape,
+        flagged_per_shape,
+        removed,
+        quality: QualityHistogram { bins, unscored },
+        per_day,
+        contributing_sessions: state.db.contributing_sessions().await?,
+    }))
+}
+
+fn day_name(day: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(day * 86_400)
+        .map(|t| t.date().to_string())
+        .unwrap_or_default()
+}
+
+/// Query of `GET /api/admin/drawings`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    /// Only this shape.
+    pub shape: Option<String>,
+    /// Only flagged or unflagged.
+    pub flagged: Option<bool>,
+    /// Quality at least.
+    pub quality_min: Option<f64>,
+    /// Quality at most.
+    pub quality_max: Option<f64>,
+    /// Received at or after, ms since the epoch.
+    pub from: Option<i64>,
+    /// Received before, ms since the epoch.
+    pub to: Option<i64>,
+    /// Only this session.
+    pub session: Option<Uuid>,
+    /// `api` or `import`.
+    pub origin: Option<String>,
+    /// Include removed drawings.
+    pub include_removed: Option<bool>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1..=1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+impl ListParams {
+    /// The filter part.
+    pub fn filter(&self) -> DrawingFilter {
+        DrawingFilter {
+            shape: self.shape.clone(),
+            flagged: self.flagged,
+            quality_min: self.quality_min,
+            quality_max: self.quality_max,
+            from: self.from,
+            to: self.to,
+            session: self.session,
+            origin: self.origin.clone(),
+            include_removed: self.include_removed.unwrap_or(false),
+        }
+    }
+}
+
+fn parse_cursor(cursor: &str) -> Result<(i64, Uuid), ApiError> {
+    let bad = || {
+        ApiError::BadRequest(FieldError::new(
+            "cursor",
+            "invalid",
+            "cursor must be a next_cursor value from a previous page",
+        ))
+    };
+    let (at, id) = cursor.split_once('_').ok_or_else(bad)?;
+    Ok((
+        at.parse().map_err(|_| bad())?,
+        Uuid::parse_str(id).map_err(|_| bad())?,
+    ))
+}
+
+/// `GET /api/admin/drawings`: newest first, cursor-paginated.
+pub async fn list_drawings(
+    State(state): State<AppState>,
+    query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DrawingPage>, ApiError> {
+    let Query(params) = query
+        .map_err(|e| ApiError::BadRequest(FieldError::new("query", "invalid", e.body_text())))?;
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::Invalid(FieldError::new(
+            "limit",
+            "out_of_range",
+            "limit must be within 1..=1000",
+        )));
+    }
+    if let Some(o) = &params.origin
+        && o != "api"
+        && o != "import"
+    {
+        return Err(ApiError::Invalid(FieldError::new(
+            "origin",
+            "invalid",
+            "origin must be api or import",
+        )));
+    }
+    let cursor = params.cursor.as_deref().map(parse_cursor).transpose()?;
+    let mut drawings = state
+        .db
+        .list_drawings(&params.filter(), cursor, limit + 1)
+        .await?;
+    let next_cursor = if drawings.len() > limit {
+        drawings.truncate(limit);
+        drawings
+            .last()
+            .map(|d| format!("{}_{}", d.received_at, d.id))
+    } else {
+        None
+    };
+    Ok(Json(DrawingPage {
+        drawings,
+        next_cursor,
+    }))
+}
+
+/// `GET /api/admin/drawings/{id}`: metadata and the full drawing.
+pub async fn get_drawing(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<DrawingDetail>, ApiError> {
+    let (summary, loc) = state
+        .db
+        .drawing_location(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no drawing {id}")))?;
+    let frame = state
+        .objects
+        .get_range(&loc.segment_key, loc.offset, loc.length)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let drawing = decode_frame(&frame)?;
+    Ok(Json(DrawingDetail { summary, drawing }))
+}
+
+async fn curate_one(
+    state: &AppState,
+    id: Uuid,
+    action: BulkAction,
+    reason: Option<&str>,
+) -> Result<Json<BulkResult>, ApiError> {
+    if !state.db.drawing_exists(id).await? {
+        return Err(ApiError::NotFound(format!("no drawing {id}")));
+    }
+    let affected = state.db.curate(&[id], action, reason).await?;
+    tracing::info!(%id, ?action, affected, "curation");
+    Ok(Json(BulkResult { affected }))
+}
+
+/// `POST /api/admin/drawings/{id}/flag` with an optional `{"reason"}`.
+pub async fn flag_drawing(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    RawBody(body): RawBody,
+) -> Result<Json<BulkResult>, ApiError> {
+    let req: FlagRequest = if body.is_empty() {
+        FlagRequest::default()
+    } else {
+        parse(&body)?
+    };
+    curate_one(&state, id, BulkAction::Flag, req.reason.as_deref()).await
+}
+
+/// `POST /api/admin/drawings/{id}/unflag`.
+pub async fn unflag_drawing(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<BulkResult>, ApiError> {
+    curate_one(&state, id, BulkAction::Unflag, None).await
+}
+
+/// `DELETE /api/admin/drawings/{id}`: removes the drawing from listings, stats, exports and
+/// training; its record stays in storage for audit.
+pub async fn remove_drawing(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<BulkResult>, ApiError> {
+    curate_one(&state, id, BulkAction::Remove, None).await
+}
+
+/// `POST /api/admin/drawings/bulk`: flag, unflag or remove up to 10,000 drawings.
+pub async fn bulk(
+    State(state): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    RawBody(body): RawBody,
+) -> Result<Json<BulkResult>, ApiError> {
+    let req: BulkRequest = parse(&body)?;
+    if req.ids.len() > 10_000 {
+        return Err(ApiError::Invalid(FieldError::new(
+            "ids",
+            "too_many",
+            "at most 10,000 ids per request",
+        )));
+    }
+    let affected = state
+        .db
+        .curate(&req.ids, req.action, req.reason.as_deref())
+        .await?;
+    tracing::info!(admin = %admin.user_id, action = ?req.action, affected, "bulk curation");
+    Ok(Json(BulkResult { affected }))
+}
+
+/// `POST /api/admin/shapes`: adds a shape players can be prompted for.
+pub async fn add_shape(
+    State(state): State<AppState>,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<ShapeInfo>), ApiError> {
+    let req: NewShape = parse(&body)?;
+    let valid_name = !req.name.is_empty()
+        && req.name.len() <= state.limits.max_shape_name_bytes
+        && req
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid_name {
+        return Err(ApiError::Invalid(FieldError::new(
+            "name",
+            "invalid",
+            "name must be 1..=64 of a-z, 0-9 and _",
+        )));
+    }
+    let round_seconds = req.round_seconds.unwrap_or(20);
+    if !(3..=600).contains(&round_seconds) {
+        return Err(ApiError::Invalid(FieldError::new(
+            "round_seconds",
+            "out_of_range",
+            "round_seconds must be within 3..=600",
+        )));
+    }
+    let display_name = req.display_name.unwrap_or_else(|| req.name.clone());
+    if !state
+        .db
+        .add_shape(&req.name, &display_name, round_seconds)
+        .await?
+    {
+        return Err(ApiError::Conflict(format!("shape {} exists", req.name)));
+    }
+    state.reload_shapes().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ShapeInfo {
+            name: req.name,
+            display_name,
+            round_seconds,
+            enabled: true,
+        }),
+    ))
+}
