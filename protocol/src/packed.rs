@@ -100,12 +100,12 @@ impl Codec {
                     Self::Decimal(k) => (v * Self::scale(k)).round(),
                     _ => v,
                 };
-                if !(scaled.abs() < EXACT) {
+                if scaled.is_nan() || scaled.abs() >= EXACT {
                     return None;
                 }
                 #[allow(clippy::cast_possible_truncation)]
                 let i = scaled as i64;
-                (self.from_word(i as u64).to_bits() == v.to_bits()).then_some(i as u64)
+                (self.word_value(i as u64).to_bits() == v.to_bits()).then_some(i as u64)
             }
             #[allow(clippy::cast_possible_truncation)]
             Self::F32 => {
@@ -116,7 +116,7 @@ impl Codec {
         }
     }
 
-    fn from_word(self, w: u64) -> f64 {
+    fn word_value(self, w: u64) -> f64 {
         match self {
             #[allow(clippy::cast_precision_loss, clippy::cast_possible_wrap)]
             Self::Int => w as i64 as f64,
@@ -185,7 +185,7 @@ impl Channel {
             }
         };
         self.prev = w;
-        Ok(self.codec.from_word(w))
+        Ok(self.codec.word_value(w))
     }
 }
 
@@ -517,6 +517,9 @@ pub fn decode(bytes: &[u8]) -> Result<Drawing, DecodeError> {
     })
 }
 
+/// One record of a segment: where its frame starts, its compression tag, its bytes.
+pub type SegmentEntry<'a> = (usize, u8, &'a [u8]);
+
 /// Iterates over the records of a segment: `(offset, compression tag, bytes)` where
 /// `offset` is where the record's length prefix starts.
 ///
@@ -524,7 +527,7 @@ pub fn decode(bytes: &[u8]) -> Result<Drawing, DecodeError> {
 /// [`DecodeError`] when the magic is wrong or a record runs past the end.
 pub fn segment_records(
     segment: &[u8],
-) -> Result<impl Iterator<Item = Result<(usize, u8, &[u8]), DecodeError>>, DecodeError> {
+) -> Result<impl Iterator<Item = Result<SegmentEntry<'_>, DecodeError>>, DecodeError> {
     let body = segment
         .strip_prefix(SEGMENT_MAGIC.as_slice())
         .ok_or(DecodeError::Malformed("segment magic"))?;

@@ -1,1 +1,329 @@
-fn main() {}
+//! Ingest benchmark: stored bytes per drawing against the seed's JSON, and durable
+//! drawings/s with p50/p99 acknowledgement latency under many concurrent clients, on
+//! SQLite + a local directory and on PostgreSQL + a local directory.
+//!
+//! ```text
+//! ulimit -n 65536   # 1,000 clients need 2,000+ sockets in this one process
+//! cargo bench -p inkset-server --bench ingest
+//! ```
+//!
+//! Environment: `BENCH_CLIENTS` (default 1000), `BENCH_SECONDS` (measured window, default
+//! 20), `BENCH_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`; `off` skips
+//! PostgreSQL), `INKSET_SHARED_DATA` (default `../shared/data`).
+//!
+//! Every drawing is a real one from the shared data, sent as a player's client would send it
+//! in the seed's format (canvas, pressure, epoch timestamps, colour, width, device), each
+//! with a fresh UUID. A request counts once the server answered 201, which it does only
+//! after the drawing's segment and SQL rows are durable.
+#![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use inkset_protocol::quickdraw::Record;
+use inkset_protocol::{Canvas, Device, Drawing};
+use inkset_server::config::Settings;
+use inkset_server::ingest::encode_for_storage;
+use uuid::Uuid;
+
+const SHAPES: [&str; 5] = ["line", "heart", "circle", "square", "triangle"];
+
+fn shared_data() -> PathBuf {
+    std::env::var_os("INKSET_SHARED_DATA").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
+        PathBuf::from,
+    )
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Every real drawing in Quick, Draw! form (raw, simplified, derived sets).
+fn real_records() -> Vec<Record> {
+    let dirs = [shared_data().join("quickdraw"), shared_data().join("derived")];
+    let files = inkset_server::dataset::ndjson_files(&dirs).unwrap();
+    let mut out = Vec::new();
+    for f in files {
+        for line in std::fs::read_to_string(&f).unwrap().lines() {
+            if let Ok(r) = Record::parse_line(line) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// The drawing as a player's client sends it (the seed's format plus our additions).
+fn as_upload(rec: &Record) -> Drawing {
+    let mut d = rec.clone().into_drawing();
+    let base = 1_764_400_000_000_i64;
+    let (mut max_x, mut max_y) = (1.0_f64, 1.0_f64);
+    let mut i = 0;
+    for s in &mut d.strokes {
+        for p in &mut s.points {
+            max_x = max_x.max(p.x);
+            max_y = max_y.max(p.y);
+            p.timestamp = Some(base + p.timestamp.unwrap_or(i * 16));
+            p.pressure = Some(0.5);
+            i += 1;
+        }
+        s.color = Some("#1d1d1f".into());
+        s.width = Some(4.0);
+        s.pointer_type = Some("mouse".into());
+        s.pressure_measured = Some(false);
+    }
+    d.canvas = Some(Canvas {
+        width: max_x.ceil() + 1.0,
+        height: max_y.ceil() + 1.0,
+    });
+    d.device = Some(Device::Mouse);
+    d.user_agent = Some(
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+         Chrome/131.0.0.0 Safari/537.36"
+            .into(),
+    );
+    d.device_pixel_ratio = Some(1.0);
+    d.prompt_to_first_point_ms = Some(700);
+    d.duration_ms = Some(d.duration_ms.unwrap_or(0));
+    d.source = None;
+    d.id = Uuid::new_v4();
+    d
+}
+
+fn storage_report(records: &[Record]) {
+    let mut json_bytes = 0usize;
+    let mut stored_bytes = 0usize;
+    let mut packed_bytes = 0usize;
+    let mut worst: f64 = f64::MAX;
+    for r in records {
+        let d = as_upload(r);
+        let json = serde_json::to_vec(&d).unwrap().len();
+        let stored = encode_for_storage(&d);
+        json_bytes += json;
+        stored_bytes += stored.framed_len();
+        packed_bytes += inkset_protocol::packed::encode(&d).len();
+        #[allow(clippy::cast_precision_loss)]
+        let ratio = json as f64 / stored.framed_len() as f64;
+        worst = worst.min(ratio);
+    }
+    let n = records.len();
+    #[allow(clippy::cast_precision_loss)]
+    let ratio = json_bytes as f64 / stored_bytes as f64;
+    println!("## Stored bytes per drawing ({n} real drawings)\n");
+    println!("| | bytes/drawing |");
+    println!("|---|---|");
+    println!("| seed JSON (compact) | {} |", json_bytes / n);
+    println!("| packed record, before zstd | {} |", packed_bytes / n);
+    println!("| stored in a segment (framed, zstd when smaller) | {} |", stored_bytes / n);
+    println!("\nOverall {ratio:.1}x smaller; the worst single drawing {worst:.1}x.\n");
+}
+
+struct Run {
+    label: String,
+    drawings_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    ok: u64,
+    failed: u64,
+    sql_bytes_per_drawing: Option<u64>,
+}
+
+async fn run_ingest(label: &str, settings: Settings, bodies: Arc<Vec<Vec<u8>>>) -> Run {
+    let clients: usize = env_or("BENCH_CLIENTS", 1000);
+    let seconds: u64 = env_or("BENCH_SECONDS", 20);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(inkset_server::server::launch(
+        settings.clone(),
+        listener,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    for _ in 0..300 {
+        if http.get(format!("{base}/health/ready")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut tokens = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let v: serde_json::Value = http
+            .post(format!("{base}/api/sessions"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.push(v["token"].as_str().unwrap().to_owned());
+    }
+    let measuring = Arc::new(AtomicBool::new(false));
+    let running = Arc::new(AtomicBool::new(true));
+    let mut tasks = Vec::with_capacity(clients);
+    for (c, token) in tokens.into_iter().enumerate() {
+        let http = http.clone();
+        let url = format!("{base}/api/drawings");
+        let bodies = bodies.clone();
+        let measuring = measuring.clone();
+        let running = running.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failed = 0u64;
+            let mut i = c;
+            while running.load(Ordering::Relaxed) {
+                // A fresh UUID in the template's id slot: every upload is a new drawing.
+                let mut body = bodies[i % bodies.len()].clone();
+                body[7..43].copy_from_slice(Uuid::new_v4().to_string().as_bytes());
+                i += clients;
+                let t = Instant::now();
+                let r = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                let ok = matches!(&r, Ok(r) if r.status() == 201);
+                if measuring.load(Ordering::Relaxed) {
+                    if ok {
+                        latencies.push(t.elapsed());
+                    } else {
+                        failed += 1;
+                    }
+                }
+            }
+            (latencies, failed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await; // warm-up: connections, caches
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    measuring.store(false, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    running.store(false, Ordering::Relaxed);
+    let mut all = Vec::new();
+    let mut failed = 0;
+    for t in tasks {
+        let (l, f) = t.await.unwrap();
+        all.extend(l);
+        failed += f;
+    }
+    let _ = stop_tx.send(());
+    server.await.unwrap().unwrap();
+    all.sort();
+    let pct = |p: f64| {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let i = ((all.len() as f64 - 1.0) * p).round() as usize;
+        all.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    let sqlite_file = settings.data_dir.join("inkset.sqlite3");
+    let db = inkset_server::db::Db::connect(&settings.database_url()).await.unwrap();
+    let stored: i64 = sqlx::Row::try_get(
+        &sqlx::query("SELECT COUNT(*) AS n FROM drawings")
+            .fetch_one(db.pool())
+            .await
+            .unwrap(),
+        "n",
+    )
+    .unwrap();
+    let sql_bytes_per_drawing = (settings.database_url.is_none())
+        .then(|| std::fs::metadata(&sqlite_file).map(|m| m.len()).ok())
+        .flatten()
+        .map(|b| b / u64::try_from(stored.max(1)).unwrap());
+    #[allow(clippy::cast_precision_loss)]
+    Run {
+        label: label.to_owned(),
+        drawings_per_sec: all.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        ok: all.len() as u64,
+        failed,
+        sql_bytes_per_drawing,
+    }
+}
+
+fn main() {
+    let records = real_records();
+    assert!(!records.is_empty(), "no data under {}", shared_data().display());
+    storage_report(&records);
+
+    let bodies: Vec<Vec<u8>> = records
+        .iter()
+        .filter(|r| SHAPES.contains(&r.word.as_str()))
+        .map(|r| {
+            let body = serde_json::to_vec(&as_upload(r)).unwrap();
+            assert_eq!(&body[..7], br#"{"id":""#);
+            body
+        })
+        .collect();
+    let bodies = Arc::new(bodies);
+    let clients: usize = env_or("BENCH_CLIENTS", 1000);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut runs = Vec::new();
+
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Settings {
+        data_dir: dir.path().join("sqlite"),
+        ..Settings::default()
+    };
+    runs.push(runtime.block_on(run_ingest("SQLite + local dir", sqlite, bodies.clone())));
+
+    let pg = std::env::var("BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if pg != "off" {
+        runtime.block_on(async {
+            sqlx::any::install_default_drivers();
+            let name = format!("inkset_bench_{}", Uuid::new_v4().simple());
+            let admin = sqlx::AnyPool::connect(&pg).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            let root = &pg[..pg.rfind('/').unwrap()];
+            let settings = Settings {
+                data_dir: dir.path().join("pg"),
+                database_url: Some(format!("{root}/{name}")),
+                ..Settings::default()
+            };
+            runs.push(run_ingest("PostgreSQL + local dir", settings, bodies.clone()).await);
+            let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                .execute(&admin)
+                .await;
+        });
+    }
+
+    println!("## Ingest, {clients} concurrent clients\n");
+    println!("| storage | durable drawings/s | p50 ack ms | p99 ack ms | acknowledged | failed | SQL bytes/drawing |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in runs {
+        println!(
+            "| {} | {:.0} | {:.1} | {:.1} | {} | {} | {} |",
+            r.label,
+            r.drawings_per_sec,
+            r.p50_ms,
+            r.p99_ms,
+            r.ok,
+            r.failed,
+            r.sql_bytes_per_drawing
+                .map_or_else(|| "n/a".to_owned(), |b| b.to_string())
+        );
+    }
+}

@@ -306,9 +306,39 @@ impl Committer {
 }
 
 fn prepare(job: Job) -> Prepared {
-    let record = packed::encode(&job.drawing);
-    let hash = hex::encode(Sha256::digest(&record));
-    let (frame_tag, bytes) = if record.len() >= COMPRESS_FROM_BYTES {
+    let stored = encode_for_storage(&job.drawing);
+    Prepared {
+        job,
+        frame_tag: stored.tag,
+        bytes: stored.bytes,
+        hash: stored.content_hash,
+    }
+}
+
+/// A drawing in the form it is stored in a segment.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    /// Compression tag ([`packed::COMPRESSION_NONE`] or [`packed::COMPRESSION_ZSTD`]).
+    pub tag: u8,
+    /// The record, compressed when that made it smaller.
+    pub bytes: Vec<u8>,
+    /// sha256 (hex) of the uncompressed record: the drawing's content identity.
+    pub content_hash: String,
+}
+
+impl StoredRecord {
+    /// Bytes the record takes in a segment, frame header included.
+    pub fn framed_len(&self) -> usize {
+        self.bytes.len() + 5
+    }
+}
+
+/// Packs a drawing as ingest stores it: [`packed::encode`], then zstd (level 3) for records
+/// of at least 256 bytes when that shrinks them.
+pub fn encode_for_storage(drawing: &Drawing) -> StoredRecord {
+    let record = packed::encode(drawing);
+    let content_hash = hex::encode(Sha256::digest(&record));
+    let (tag, bytes) = if record.len() >= COMPRESS_FROM_BYTES {
         match zstd::bulk::compress(&record, 3) {
             Ok(z) if z.len() < record.len() => (packed::COMPRESSION_ZSTD, z),
             _ => (packed::COMPRESSION_NONE, record),
@@ -316,11 +346,10 @@ fn prepare(job: Job) -> Prepared {
     } else {
         (packed::COMPRESSION_NONE, record)
     };
-    Prepared {
-        job,
-        frame_tag,
+    StoredRecord {
+        tag,
         bytes,
-        hash,
+        content_hash,
     }
 }
 

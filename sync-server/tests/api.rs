@@ -1,0 +1,597 @@
+//! The integration suite: every scenario runs against SQLite + a local directory and against
+//! PostgreSQL + an S3-compatible server.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+
+use common::{Backend, TestServer, sample_drawing, shared_data};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+on_both_backends!(
+    quickdraw_import_stats_export,
+    upload_is_idempotent_and_durable,
+    bad_input_is_refused_and_changes_nothing,
+    admin_routes_refuse_without_admin_token,
+    curation_listing_and_detail,
+    batch_upload_reports_each_drawing,
+    concurrent_uploads_share_group_commits,
+    player_stats_and_shapes,
+);
+
+/// Every file under quickdraw/raw except the distractors.
+fn raw_files() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(shared_data().join("quickdraw/raw"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 5);
+    files
+}
+
+async fn quickdraw_import_stats_export(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let files = raw_files();
+    let mut args = vec!["import".to_owned()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = server.cli(&args, "");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.contains("266 stored, 0 already present, 0 rejected"),
+        "{report}"
+    );
+
+    let token = server.admin_token().await;
+    let (status, stats) = server.get_json("/api/admin/stats", &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        stats["per_shape"],
+        json!({"circle": 45, "line": 114, "square": 46, "triangle": 61, "heart": 0})
+    );
+    assert_eq!(stats["total"], 266);
+
+    // Importing again stores nothing new.
+    let again = server.cli(&args, "");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 stored, 266 already present"));
+
+    // Distractor words are rejected with that reason.
+    let distractors = shared_data().join("quickdraw/raw/distractors/star.ndjson");
+    let out = server.cli(&["import", &distractors.display().to_string()], "");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("32 rejected"), "{report}");
+    assert!(report.contains("unknown shape \"star\""), "{report}");
+
+    // Export gives back every drawing: same key_id, same x, y, t, same metadata.
+    let out = server.cli(&["export", "--format", "quickdraw"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exported: HashMap<String, String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["key_id"].as_str().unwrap().to_owned(), l.to_owned())
+        })
+        .collect();
+    assert_eq!(exported.len(), 266);
+    for file in &files {
+        for line in std::fs::read_to_string(file).unwrap().lines() {
+            let original: Value = serde_json::from_str(line).unwrap();
+            let key = original["key_id"].as_str().unwrap();
+            let back = exported.get(key).unwrap_or_else(|| panic!("{key} missing"));
+            // Byte for byte: numbers are written exactly as the dataset writes them.
+            assert_eq!(back, line, "drawing {key} changed");
+        }
+    }
+
+    // A shape filter exports that shape only.
+    let out = server.cli(&["export", "--shape", "square"], "");
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 46);
+    server.finish().await;
+}
+
+async fn upload_is_idempotent_and_durable(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
+    let (session, token) = server.session().await;
+    let id = Uuid::new_v4();
+    let drawing = sample_drawing(id, "circle");
+    let (s1, b1) = server.post_json("/api/drawings", &token, &drawing).await;
+    assert_eq!(s1, 201, "{b1}");
+    let (s2, b2) = server.post_json("/api/drawings", &token, &drawing).await;
+    assert_eq!((s2, &b2), (201, &b1), "a repeat gets the same answer");
+
+    let mut other = drawing.clone();
+    other["strokes"][0]["points"][3]["x"] = json!(1.5);
+    let (s3, b3) = server.post_json("/api/drawings", &token, &other).await;
+    assert_eq!(s3, 409, "{b3}");
+    assert_eq!(b3["error"]["code"], "conflict");
+    assert_eq!(b3["error"]["field"], "id");
+
+    // Restart: the acknowledged drawing is there, exactly as sent.
+    server.restart().await;
+    let admin = server.admin_token().await;
+    let (status, detail) = server
+        .get_json(&format!("/api/admin/drawings/{id}"), &admin)
+        .await;
+    assert_eq!(status, 200);
+    let mut expected = drawing.clone();
+    expected["session_id"] = json!(session);
+    let sent: inkset_protocol::Drawing = serde_json::from_value(expected).unwrap();
+    let got: inkset_protocol::Drawing = serde_json::from_value(detail["drawing"].clone()).unwrap();
+    assert_eq!(got, sent);
+    assert_eq!(detail["summary"]["received_at"], b1["received_at"]);
+    server.finish().await;
+}
+
+async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, token) = server.session().await;
+    let admin = server.admin_token().await;
+    let id = Uuid::new_v4();
+    let good = sample_drawing(id, "square");
+    assert_eq!(
+        server.post_json("/api/drawings", &token, &good).await.0,
+        201
+    );
+    let (_, before) = server.get_json("/api/admin/stats", &admin).await;
+
+    let text = serde_json::to_string(&sample_drawing(Uuid::new_v4(), "square")).unwrap();
+    let first_x = text.find("\"x\":").unwrap() + 4;
+    let first_x_end = first_x + text[first_x..].find(',').unwrap();
+    let with_x = |literal: &str| format!("{}{literal}{}", &text[..first_x], &text[first_x_end..]);
+
+    let huge_points: Vec<Value> = (0..200_000)
+        .map(|i| json!({"x": 1, "y": 1, "pressure": 0.5, "timestamp": 1_764_400_000_000_i64 + i}))
+        .collect();
+    let mut huge = sample_drawing(Uuid::new_v4(), "square");
+    huge["strokes"][0]["points"] = Value::Array(huge_points);
+    let mut no_strokes = sample_drawing(Uuid::new_v4(), "square");
+    no_strokes["strokes"] = json!([]);
+    let mut conflict = good.clone();
+    conflict["duration_ms"] = json!(625);
+
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        (
+            "NaN literal",
+            "/api/drawings",
+            with_x("NaN").into_bytes(),
+            400,
+            "strokes[0].points[0].x",
+        ),
+        (
+            "string for a number",
+            "/api/drawings",
+            with_x("\"12\"").into_bytes(),
+            400,
+            "strokes[0].points[0].x",
+        ),
+        (
+            "1e309",
+            "/api/drawings",
+            with_x("1e309").into_bytes(),
+            400,
+            "strokes[0].points[0].x",
+        ),
+        (
+            "no strokes",
+            "/api/drawings",
+            serde_json::to_vec(&no_strokes).unwrap(),
+            422,
+            "strokes",
+        ),
+        (
+            "200,000 points",
+            "/api/drawings",
+            serde_json::to_vec(&huge).unwrap(),
+            413,
+            "body",
+        ),
+        (
+            "200,000 points in a batch",
+            "/api/drawings/batch",
+            serde_json::to_vec(&json!({"drawings": [huge]})).unwrap(),
+            200,
+            "drawings[0].strokes",
+        ),
+        (
+            "20 MB body",
+            "/api/drawings",
+            vec![b' '; 20 * 1024 * 1024],
+            413,
+            "body",
+        ),
+        (
+            "unknown shape",
+            "/api/drawings",
+            serde_json::to_vec(&sample_drawing(Uuid::new_v4(), "dog")).unwrap(),
+            422,
+            "shape",
+        ),
+        (
+            "existing id, other content",
+            "/api/drawings",
+            serde_json::to_vec(&conflict).unwrap(),
+            409,
+            "id",
+        ),
+    ];
+    for (name, path, body, status, field) in cases {
+        let (got, answer) = server.post_raw(path, &token, body).await;
+        assert_eq!(got, status, "{name}: {answer}");
+        let error = if path.ends_with("batch") {
+            assert_eq!(answer["results"][0]["status"], 422, "{name}: {answer}");
+            answer["results"][0]["error"].clone()
+        } else {
+            answer["error"].clone()
+        };
+        assert_eq!(error["field"], field, "{name}: {answer}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{name}"
+        );
+    }
+
+    let (_, after) = server.get_json("/api/admin/stats", &admin).await;
+    assert_eq!(after["per_shape"], before["per_shape"]);
+    assert_eq!(after["total"], 1);
+    let (status, detail) = server
+        .get_json(&format!("/api/admin/drawings/{id}"), &admin)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        detail["drawing"]["duration_ms"], 624,
+        "the stored drawing is untouched"
+    );
+    server.finish().await;
+}
+
+async fn admin_routes_refuse_without_admin_token(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, player) = server.session().await;
+    let admin = server.admin_token().await;
+    let revoked = server.admin_token().await;
+    let r = server
+        .client
+        .post(server.url("/api/auth/logout"))
+        .bearer_auth(&revoked)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    let routes = inkset_server::app::admin_routes();
+    assert!(routes.len() >= 8);
+    let id = Uuid::new_v4().to_string();
+    for (method, path, _) in routes {
+        assert!(path.starts_with("/api/admin/"));
+        let path = path.replace("{id}", &id);
+        let bad: [(&str, Option<String>); 5] = [
+            ("no header", None),
+            ("not bearer", Some(format!("Basic {admin}"))),
+            ("garbage", Some("Bearer nonsense".into())),
+            ("player token", Some(format!("Bearer {player}"))),
+            ("revoked admin token", Some(format!("Bearer {revoked}"))),
+        ];
+        for (what, header) in bad {
+            let mut req = server.client.request(method.clone(), server.url(&path));
+            if let Some(h) = header {
+                req = req.header("authorization", h);
+            }
+            let r = req.body("{}").send().await.unwrap();
+            assert_eq!(r.status(), 401, "{method} {path} with {what}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(
+                v["error"]["code"], "unauthorized",
+                "{method} {path} with {what}"
+            );
+        }
+        // The valid admin token passes the check (whatever the handler then says).
+        let r = server
+            .client
+            .request(method.clone(), server.url(&path))
+            .bearer_auth(&admin)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(r.status(), 401, "{method} {path} with an admin token");
+    }
+    server.finish().await;
+}
+
+async fn curation_listing_and_detail(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (session, token) = server.session().await;
+    let admin = server.admin_token().await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let id = Uuid::new_v4();
+        let shape = if i % 2 == 0 { "circle" } else { "line" };
+        assert_eq!(
+            server
+                .post_json("/api/drawings", &token, &sample_drawing(id, shape))
+                .await
+                .0,
+            201
+        );
+        ids.push(id);
+    }
+    // Pages of 3 cover all 7 once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = "/api/admin/drawings?limit=3".to_owned();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (status, page) = server.get_json(&path, &admin).await;
+        assert_eq!(status, 200, "{page}");
+        for d in page["drawings"].as_array().unwrap() {
+            seen.push(d["id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    seen.sort();
+    let mut all: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    all.sort();
+    assert_eq!(seen, all);
+
+    let (_, circles) = server
+        .get_json(
+            &format!("/api/admin/drawings?shape=circle&session={session}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(circles["drawings"].as_array().unwrap().len(), 4);
+
+    let (status, r) = server
+        .post_json(
+            &format!("/api/admin/drawings/{}/flag", ids[0]),
+            &admin,
+            &json!({"reason": "scribble"}),
+        )
+        .await;
+    assert_eq!((status, r["affected"].clone()), (200, json!(1)));
+    let (_, flagged) = server
+        .get_json("/api/admin/drawings?flagged=true", &admin)
+        .await;
+    assert_eq!(flagged["drawings"][0]["id"], ids[0].to_string());
+    let (_, stats) = server.get_json("/api/admin/stats", &admin).await;
+    assert_eq!(
+        (
+            stats["flagged"].clone(),
+            stats["flagged_per_shape"]["circle"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+
+    let (status, _) = server
+        .post_json(
+            &format!("/api/admin/drawings/{}/unflag", ids[0]),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let r = server
+        .client
+        .delete(server.url(&format!("/api/admin/drawings/{}", ids[1])))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, r) = server
+        .post_json(
+            "/api/admin/drawings/bulk",
+            &admin,
+            &json!({"action": "flag", "ids": [ids[2], ids[3], Uuid::new_v4()]}),
+        )
+        .await;
+    assert_eq!((status, r["affected"].clone()), (200, json!(2)));
+    let (_, stats) = server.get_json("/api/admin/stats", &admin).await;
+    assert_eq!(stats["total"], 6);
+    assert_eq!(stats["removed"], 1);
+    assert_eq!(stats["flagged"], 2);
+    assert_eq!(stats["per_day"].as_array().unwrap().len(), 1);
+    assert_eq!(stats["contributing_sessions"], 1);
+
+    let (status, missing) = server
+        .post_json(
+            &format!("/api/admin/drawings/{}/flag", Uuid::new_v4()),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, missing["error"]["code"].clone()),
+        (404, json!("not_found"))
+    );
+    let (status, bad) = server
+        .get_json("/api/admin/drawings?quality_min=abc", &admin)
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    let (status, bad) = server
+        .get_json("/api/admin/drawings?cursor=zzz", &admin)
+        .await;
+    assert_eq!(
+        (status, bad["error"]["field"].clone()),
+        (400, json!("cursor"))
+    );
+
+    // Admins can add a shape, and then drawings of it are accepted.
+    let (status, _) = server
+        .post_json(
+            "/api/admin/shapes",
+            &admin,
+            &json!({"name": "star", "round_seconds": 25}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = server
+        .post_json(
+            "/api/drawings",
+            &token,
+            &sample_drawing(Uuid::new_v4(), "star"),
+        )
+        .await;
+    assert_eq!(status, 201);
+    server.finish().await;
+}
+
+async fn batch_upload_reports_each_drawing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, token) = server.session().await;
+    let dup = Uuid::new_v4();
+    let body = json!({"drawings": [
+        sample_drawing(Uuid::new_v4(), "line"),
+        sample_drawing(Uuid::new_v4(), "unicorn"),
+        sample_drawing(dup, "triangle"),
+        sample_drawing(dup, "triangle"),
+    ]});
+    let (status, r) = server.post_json("/api/drawings/batch", &token, &body).await;
+    assert_eq!(status, 200, "{r}");
+    let statuses: Vec<u64> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![201, 422, 201, 201]);
+    assert_eq!(r["results"][1]["error"]["field"], "drawings[1].shape");
+    assert_eq!(
+        r["results"][2]["received_at"],
+        r["results"][3]["received_at"]
+    );
+    let (_, stats) = server.get_json("/api/user/stats", &token).await;
+    assert_eq!(stats["total"], 2);
+    server.finish().await;
+}
+
+async fn concurrent_uploads_share_group_commits(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, token) = server.session().await;
+    let mut tasks = Vec::new();
+    for _ in 0..300 {
+        let client = server.client.clone();
+        let url = server.url("/api/drawings");
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&sample_drawing(Uuid::new_v4(), "heart"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 201);
+    }
+    let db = server.db().await;
+    use sqlx::Row;
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM segments")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    let segments: i64 = row.try_get("n").unwrap();
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM drawings")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(row.try_get::<i64, _>("n").unwrap(), 300);
+    assert!(
+        segments < 300,
+        "300 drawings in {segments} commits: no grouping"
+    );
+    // The segments are in the configured object store (S3 bucket or local directory).
+    let objects = inkset_server::objects::Objects::open(&server.settings).unwrap();
+    let listed: Vec<_> = futures::TryStreamExt::try_collect(
+        objects
+            .store()
+            .list(Some(&object_store::path::Path::from("segments"))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(i64::try_from(listed.len()).unwrap(), segments);
+    let expected = match backend {
+        Backend::SqliteLocal => inkset_server::db::Backend::Sqlite,
+        Backend::PostgresS3 => inkset_server::db::Backend::Postgres,
+    };
+    assert_eq!(db.backend(), expected);
+    assert_eq!(
+        objects.describe().starts_with("s3://"),
+        backend == Backend::PostgresS3
+    );
+    server.finish().await;
+}
+
+async fn player_stats_and_shapes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, token) = server.session().await;
+    let shapes: Vec<Value> = server
+        .client
+        .get(server.url("/api/shapes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = shapes.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 5);
+    for n in ["line", "heart", "circle", "square", "triangle"] {
+        assert!(names.contains(&n));
+    }
+    for shape in ["circle", "circle", "heart"] {
+        let (s, _) = server
+            .post_json(
+                "/api/drawings",
+                &token,
+                &sample_drawing(Uuid::new_v4(), shape),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let (status, stats) = server.get_json("/api/user/stats", &token).await;
+    assert_eq!(status, 200);
+    let per_shape: BTreeMap<String, u64> =
+        serde_json::from_value(stats["per_shape"].clone()).unwrap();
+    assert_eq!(per_shape["circle"], 2);
+    assert_eq!(per_shape["heart"], 1);
+    assert_eq!(per_shape["line"], 0);
+    assert_eq!(stats["total"], 3);
+    assert_eq!(stats["streak_days"], 1);
+    let (status, e) = server.get_json("/api/user/stats", "not-a-session").await;
+    assert_eq!(
+        (status, e["error"]["code"].clone()),
+        (401, json!("unauthorized"))
+    );
+    let r = server
+        .client
+        .get(server.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.finish().await;
+}
