@@ -141,6 +141,10 @@ pub type ParseError = FieldError;
 /// A [`FieldError`] with code `invalid_json` (syntax, `NaN`, numbers out of f64 range such
 /// as `1e309`) or `invalid_type` (a string where a number belongs, unknown fields, ...).
 pub fn parse_json<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T, ParseError> {
+    // Fast path without path tracking; only a failure pays for finding the field.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();

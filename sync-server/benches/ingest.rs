@@ -46,7 +46,10 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// Every real drawing in Quick, Draw! form (raw, simplified, derived sets).
 fn real_records() -> Vec<Record> {
-    let dirs = [shared_data().join("quickdraw"), shared_data().join("derived")];
+    let dirs = [
+        shared_data().join("quickdraw"),
+        shared_data().join("derived"),
+    ];
     let files = inkset_server::dataset::ndjson_files(&dirs).unwrap();
     let mut out = Vec::new();
     for f in files {
@@ -120,7 +123,10 @@ fn storage_report(records: &[Record]) {
     println!("|---|---|");
     println!("| seed JSON (compact) | {} |", json_bytes / n);
     println!("| packed record, before zstd | {} |", packed_bytes / n);
-    println!("| stored in a segment (framed, zstd when smaller) | {} |", stored_bytes / n);
+    println!(
+        "| stored in a segment (framed, zstd when smaller) | {} |",
+        stored_bytes / n
+    );
     println!("\nOverall {ratio:.1}x smaller; the worst single drawing {worst:.1}x.\n");
 }
 
@@ -134,7 +140,16 @@ struct Run {
     sql_bytes_per_drawing: Option<u64>,
 }
 
-async fn run_ingest(label: &str, settings: Settings, bodies: Arc<Vec<Vec<u8>>>) -> Run {
+/// Closed loop (`rate` = None): every client sends its next drawing as soon as the last
+/// one is acknowledged, which finds the most the server can take. Open loop
+/// (`rate` = Some(r)): the clients together offer r drawings/s at steady intervals, which
+/// shows the acknowledgement latency a player sees at that load.
+async fn run_ingest(
+    label: &str,
+    settings: Settings,
+    bodies: Arc<Vec<Vec<u8>>>,
+    rate: Option<f64>,
+) -> Run {
     let clients: usize = env_or("BENCH_CLIENTS", 1000);
     let seconds: u64 = env_or("BENCH_SECONDS", 20);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -153,7 +168,12 @@ async fn run_ingest(label: &str, settings: Settings, bodies: Arc<Vec<Vec<u8>>>) 
         .build()
         .unwrap();
     for _ in 0..300 {
-        if http.get(format!("{base}/health/ready")).send().await.is_ok() {
+        if http
+            .get(format!("{base}/health/ready"))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -183,7 +203,18 @@ async fn run_ingest(label: &str, settings: Settings, bodies: Arc<Vec<Vec<u8>>>) 
             let mut latencies = Vec::new();
             let mut failed = 0u64;
             let mut i = c;
+            let mut ticker = rate.map(|r| {
+                #[allow(clippy::cast_precision_loss)]
+                let period = Duration::from_secs_f64(clients as f64 / r);
+                let offset = period.mul_f64(c as f64 / clients as f64);
+                let mut t = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
             while running.load(Ordering::Relaxed) {
+                if let Some(t) = ticker.as_mut() {
+                    t.tick().await;
+                }
                 // A fresh UUID in the template's id slot: every upload is a new drawing.
                 let mut body = bodies[i % bodies.len()].clone();
                 body[7..43].copy_from_slice(Uuid::new_v4().to_string().as_bytes());
@@ -197,6 +228,9 @@ async fn run_ingest(label: &str, settings: Settings, bodies: Arc<Vec<Vec<u8>>>) 
                     .send()
                     .await;
                 let ok = matches!(&r, Ok(r) if r.status() == 201);
+                if !ok && failed == 0 && measuring.load(Ordering::Relaxed) {
+                    eprintln!("client {c}: first failure: {r:?}");
+                }
                 if measuring.load(Ordering::Relaxed) {
                     if ok {
                         latencies.push(t.elapsed());
@@ -235,7 +269,9 @@ async fn run_ingest(label: &str, settings: Settings, bodies: Arc<Vec<Vec<u8>>>) 
         all.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     let sqlite_file = settings.data_dir.join("inkset.sqlite3");
-    let db = inkset_server::db::Db::connect(&settings.database_url()).await.unwrap();
+    let db = inkset_server::db::Db::connect(&settings.database_url())
+        .await
+        .unwrap();
     let stored: i64 = sqlx::Row::try_get(
         &sqlx::query("SELECT COUNT(*) AS n FROM drawings")
             .fetch_one(db.pool())
@@ -250,7 +286,10 @@ async fn run_ingest(label: &str, settings: Settings, bodies: Arc<Vec<Vec<u8>>>) 
         .map(|b| b / u64::try_from(stored.max(1)).unwrap());
     #[allow(clippy::cast_precision_loss)]
     Run {
-        label: label.to_owned(),
+        label: match rate {
+            Some(r) => format!("{label}, open loop at {r:.0}/s offered"),
+            None => format!("{label}, closed loop (saturation)"),
+        },
         drawings_per_sec: all.len() as f64 / elapsed.as_secs_f64(),
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
@@ -261,15 +300,37 @@ async fn run_ingest(label: &str, settings: Settings, bodies: Arc<Vec<Vec<u8>>>) 
 }
 
 fn main() {
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let records = real_records();
-    assert!(!records.is_empty(), "no data under {}", shared_data().display());
+    assert!(
+        !records.is_empty(),
+        "no data under {}",
+        shared_data().display()
+    );
     storage_report(&records);
 
     let bodies: Vec<Vec<u8>> = records
         .iter()
         .filter(|r| SHAPES.contains(&r.word.as_str()))
-        .map(|r| {
-            let body = serde_json::to_vec(&as_upload(r)).unwrap();
+        .map(as_upload)
+        .filter(|d| {
+            // A few derived records (single dots far outside a one-pixel canvas) are not
+            // valid uploads; the benchmark sends only what a client could.
+            inkset_protocol::validate::validate(
+                d,
+                inkset_protocol::Origin::Api,
+                &inkset_protocol::Limits::DEFAULT,
+                |s| SHAPES.contains(&s),
+            )
+            .is_ok()
+        })
+        .map(|d| {
+            let body = serde_json::to_vec(&d).unwrap();
             assert_eq!(&body[..7], br#"{"id":""#);
             body
         })
@@ -284,34 +345,52 @@ fn main() {
         data_dir: dir.path().join("sqlite"),
         ..Settings::default()
     };
-    runs.push(runtime.block_on(run_ingest("SQLite + local dir", sqlite, bodies.clone())));
+    let rate: f64 = env_or("BENCH_RATE", 2_000.0);
+    for (i, mode) in [None, Some(rate)].into_iter().enumerate() {
+        let settings = Settings {
+            data_dir: dir.path().join(format!("sqlite{i}")),
+            ..sqlite.clone()
+        };
+        runs.push(runtime.block_on(run_ingest(
+            "SQLite + local dir",
+            settings,
+            bodies.clone(),
+            mode,
+        )));
+    }
 
     let pg = std::env::var("BENCH_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     if pg != "off" {
         runtime.block_on(async {
             sqlx::any::install_default_drivers();
-            let name = format!("inkset_bench_{}", Uuid::new_v4().simple());
             let admin = sqlx::AnyPool::connect(&pg).await.unwrap();
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&admin)
-                .await
-                .unwrap();
-            let root = &pg[..pg.rfind('/').unwrap()];
-            let settings = Settings {
-                data_dir: dir.path().join("pg"),
-                database_url: Some(format!("{root}/{name}")),
-                ..Settings::default()
-            };
-            runs.push(run_ingest("PostgreSQL + local dir", settings, bodies.clone()).await);
-            let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-                .execute(&admin)
-                .await;
+            for (i, mode) in [None, Some(rate)].into_iter().enumerate() {
+                let name = format!("inkset_bench_{}", Uuid::new_v4().simple());
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+                let root = &pg[..pg.rfind('/').unwrap()];
+                let settings = Settings {
+                    data_dir: dir.path().join(format!("pg{i}")),
+                    database_url: Some(format!("{root}/{name}")),
+                    ..Settings::default()
+                };
+                runs.push(
+                    run_ingest("PostgreSQL + local dir", settings, bodies.clone(), mode).await,
+                );
+                let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                    .execute(&admin)
+                    .await;
+            }
         });
     }
 
     println!("## Ingest, {clients} concurrent clients\n");
-    println!("| storage | durable drawings/s | p50 ack ms | p99 ack ms | acknowledged | failed | SQL bytes/drawing |");
+    println!(
+        "| storage | durable drawings/s | p50 ack ms | p99 ack ms | acknowledged | failed | SQL bytes/drawing |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for r in runs {
         println!(

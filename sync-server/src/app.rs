@@ -1,6 +1,6 @@
 //! The axum application: shared state and the router.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
@@ -35,7 +35,14 @@ pub struct AppState {
     pub shapes: Arc<RwLock<HashSet<String>>>,
     /// Lifetime of login tokens, ms.
     pub token_ttl_ms: i64,
+    /// Player sessions by token hash, so uploads skip a SQL lookup. Sessions are never
+    /// revoked, so an entry cannot go stale; the map is cleared when it grows past
+    /// [`SESSION_CACHE_ENTRIES`].
+    pub session_cache: Arc<RwLock<HashMap<String, uuid::Uuid>>>,
 }
+
+/// Most player sessions kept in [`AppState::session_cache`] (about 100 bytes each).
+pub const SESSION_CACHE_ENTRIES: usize = 100_000;
 
 impl AppState {
     /// Builds the state and loads the shape names.
@@ -55,6 +62,7 @@ impl AppState {
             limits: Limits::DEFAULT,
             shapes: Arc::default(),
             token_ttl_ms: i64::try_from(token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            session_cache: Arc::default(),
         };
         state.reload_shapes().await?;
         Ok(state)

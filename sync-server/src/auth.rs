@@ -103,12 +103,27 @@ impl FromRequestParts<AppState> for Player {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let hash = token_hash(bearer(parts)?);
-        state
+        if let Some(&session_id) = state
+            .session_cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(&hash).copied())
+            .as_ref()
+        {
+            return Ok(Self { session_id });
+        }
+        let session_id = state
             .db
             .session_for_token(&hash)
             .await?
-            .map(|session_id| Self { session_id })
-            .ok_or(ApiError::Unauthorized("unknown session token"))
+            .ok_or(ApiError::Unauthorized("unknown session token"))?;
+        if let Ok(mut cache) = state.session_cache.write() {
+            if cache.len() >= crate::app::SESSION_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(hash, session_id);
+        }
+        Ok(Self { session_id })
     }
 }
 

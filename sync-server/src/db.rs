@@ -293,6 +293,14 @@ impl Db {
         Ok(db)
     }
 
+    /// Most values in one `IN (...)` list (SQLite binds `$N` by a linear name scan).
+    fn max_in_list(&self) -> usize {
+        match self.backend {
+            Backend::Sqlite => 64,
+            Backend::Postgres => 1_000,
+        }
+    }
+
     /// Which SQL server this is.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -526,7 +534,7 @@ impl Db {
     /// On SQL failure.
     pub async fn existing(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Existing>, sqlx::Error> {
         let mut out = HashMap::new();
-        for chunk in ids.chunks(500) {
+        for chunk in ids.chunks(self.max_in_list()) {
             let sql = format!(
                 "SELECT id, content_hash, received_at FROM drawings WHERE id IN ({})",
                 placeholders(1, chunk.len())
@@ -572,7 +580,14 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         let mut inserted = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(1_000) {
+        // PostgreSQL: multi-row INSERTs save round trips. SQLite: one cached single-row
+        // statement per row; its `$N` binding scans every parameter name, so a 1,000-row
+        // statement would cost O(n^2) in sqlite3_bind_parameter_name.
+        let rows_per_statement = match self.backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 1_000,
+        };
+        for chunk in rows.chunks(rows_per_statement) {
             let mut sql = String::from(
                 "INSERT INTO drawings (id, shape, session_id, origin, received_at, \
                  client_started_at, duration_ms, device, stroke_count, point_count, segment_key, \
@@ -723,7 +738,7 @@ impl Db {
         use inkset_protocol::api::BulkAction;
         let mut affected = 0;
         let now = now_ms();
-        for chunk in ids.chunks(500) {
+        for chunk in ids.chunks(self.max_in_list()) {
             let mut args = match action {
                 BulkAction::Flag => vec![Arg::Int(now), Arg::OptText(reason.map(str::to_owned))],
                 BulkAction::Unflag | BulkAction::Remove => vec![Arg::Int(now)],

@@ -338,8 +338,20 @@ impl StoredRecord {
 pub fn encode_for_storage(drawing: &Drawing) -> StoredRecord {
     let record = packed::encode(drawing);
     let content_hash = hex::encode(Sha256::digest(&record));
+    thread_local! {
+        // One compression context per thread: creating one per record costs more than
+        // compressing a small record.
+        static ZSTD: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            std::cell::RefCell::new(zstd::bulk::Compressor::new(3).ok());
+    }
+    let compress = |record: &[u8]| {
+        ZSTD.with(|z| match z.borrow_mut().as_mut() {
+            Some(c) => c.compress(record),
+            None => zstd::bulk::compress(record, 3),
+        })
+    };
     let (tag, bytes) = if record.len() >= COMPRESS_FROM_BYTES {
-        match zstd::bulk::compress(&record, 3) {
+        match compress(&record) {
             Ok(z) if z.len() < record.len() => (packed::COMPRESSION_ZSTD, z),
             _ => (packed::COMPRESSION_NONE, record),
         }
