@@ -73,8 +73,6 @@ CREATE INDEX drawings_shape ON drawings (shape, received_at);
 CREATE INDEX drawings_received_at ON drawings (received_at, id);
 CREATE INDEX drawings_quality ON drawings (quality_score);
 CREATE INDEX drawings_session ON drawings (session_id, received_at);
-CREATE INDEX drawings_source_key ON drawings (source_key_id);
-CREATE INDEX drawings_segment ON drawings (segment_key, segment_offset);
 
 -- Training jobs and models (filled by the model pipeline).
 CREATE TABLE training_jobs (

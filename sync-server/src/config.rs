@@ -179,6 +179,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn flags_beat_environment_beat_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "inkset.toml",
+                "listen = \"127.0.0.1:9000\"\ndata_dir = \"from-file\"\n\
+                 [s3]\nendpoint = \"http://from-file\"\n[ingest]\nmax_batch = 7\n",
+            )?;
+            jail.set_env("INKSET_DATA_DIR", "from-env");
+            jail.set_env("INKSET_S3__REGION", "eu-west-1");
+            let flags = Overrides {
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
+                ..Overrides::default()
+            };
+            let s = Settings::load(Some(Path::new("inkset.toml")), &flags).map_err(|e| *e)?;
+            assert_eq!(s.listen.port(), 9100);
+            assert_eq!(s.data_dir, PathBuf::from("from-env"));
+            assert_eq!(s.s3.endpoint.as_deref(), Some("http://from-file"));
+            assert_eq!(s.s3.region.as_deref(), Some("eu-west-1"));
+            assert_eq!(s.ingest.max_batch, 7);
+            assert_eq!(s.database_url(), "sqlite://from-env/inkset.sqlite3");
+
+            jail.create_file("bad.toml", "listen = 12\n")?;
+            let err = Settings::load(Some(Path::new("bad.toml")), &Overrides::default())
+                .expect_err("a number is no address");
+            assert!(err.to_string().contains("listen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn redacts_passwords() {
         assert_eq!(
             redact_url("postgres://me:secret@db:5432/x"),

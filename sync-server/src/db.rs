@@ -293,11 +293,19 @@ impl Db {
         Ok(db)
     }
 
-    /// Most values in one `IN (...)` list (SQLite binds `$N` by a linear name scan).
+    /// Most values in one `IN (...)` list.
     fn max_in_list(&self) -> usize {
+        1_000
+    }
+
+    /// Placeholders for `n` arguments bound at positions `start..start + n`, which must be
+    /// the last ones bound so far: `$start, ...` on PostgreSQL, `?, ...` on SQLite. SQLite
+    /// finds each named parameter by a linear scan of all names, so thousands of `$N` in
+    /// one statement cost O(n^2); anonymous `?` cost nothing.
+    pub fn placeholders(&self, start: usize, n: usize) -> String {
         match self.backend {
-            Backend::Sqlite => 64,
-            Backend::Postgres => 1_000,
+            Backend::Sqlite => vec!["?"; n].join(", "),
+            Backend::Postgres => placeholders(start, n),
         }
     }
 
@@ -537,7 +545,7 @@ impl Db {
         for chunk in ids.chunks(self.max_in_list()) {
             let sql = format!(
                 "SELECT id, content_hash, received_at FROM drawings WHERE id IN ({})",
-                placeholders(1, chunk.len())
+                self.placeholders(1, chunk.len())
             );
             let args: Vec<Arg> = chunk.iter().map(|id| Arg::Text(id.to_string())).collect();
             for row in query_with(&sql, &args).fetch_all(&self.pool).await? {
@@ -580,14 +588,9 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         let mut inserted = Vec::with_capacity(rows.len());
-        // PostgreSQL: multi-row INSERTs save round trips. SQLite: one cached single-row
-        // statement per row; its `$N` binding scans every parameter name, so a 1,000-row
-        // statement would cost O(n^2) in sqlite3_bind_parameter_name.
-        let rows_per_statement = match self.backend {
-            Backend::Sqlite => 1,
-            Backend::Postgres => 1_000,
-        };
-        for chunk in rows.chunks(rows_per_statement) {
+        // Multi-row INSERTs: one round trip per 1,000 rows (18,000 parameters, within both
+        // servers' limits).
+        for chunk in rows.chunks(1_000) {
             let mut sql = String::from(
                 "INSERT INTO drawings (id, shape, session_id, origin, received_at, \
                  client_started_at, duration_ms, device, stroke_count, point_count, segment_key, \
@@ -600,7 +603,7 @@ impl Db {
                     sql.push_str(", ");
                 }
                 sql.push('(');
-                sql.push_str(&placeholders(i * COLUMNS + 1, COLUMNS));
+                sql.push_str(&self.placeholders(i * COLUMNS + 1, COLUMNS));
                 sql.push(')');
                 args.extend([
                     Arg::Text(r.id.to_string()),
@@ -744,9 +747,16 @@ impl Db {
                 BulkAction::Unflag | BulkAction::Remove => vec![Arg::Int(now)],
             };
             let set = match action {
-                BulkAction::Flag => "flagged = 1, flagged_at = $1, flag_reason = $2",
-                BulkAction::Unflag => "flagged = 0, flagged_at = $1, flag_reason = NULL",
-                BulkAction::Remove => "removed_at = $1",
+                BulkAction::Flag => format!(
+                    "flagged = 1, flagged_at = {}, flag_reason = {}",
+                    self.placeholders(1, 1),
+                    self.placeholders(2, 1)
+                ),
+                BulkAction::Unflag => format!(
+                    "flagged = 0, flagged_at = {}, flag_reason = NULL",
+                    self.placeholders(1, 1)
+                ),
+                BulkAction::Remove => format!("removed_at = {}", self.placeholders(1, 1)),
             };
             let guard = match action {
                 BulkAction::Flag => " AND flagged = 0",
@@ -757,7 +767,7 @@ impl Db {
             args.extend(chunk.iter().map(|id| Arg::Text(id.to_string())));
             let sql = format!(
                 "UPDATE drawings SET {set} WHERE id IN ({}) AND removed_at IS NULL{guard}",
-                placeholders(start, chunk.len())
+                self.placeholders(start, chunk.len())
             );
             affected += query_with(&sql, &args)
                 .execute(&self.pool)
