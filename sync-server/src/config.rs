@@ -179,6 +179,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns figment::Error
     fn flags_beat_environment_beat_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
