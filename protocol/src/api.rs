@@ -47,6 +47,7 @@ pub struct UploadReceipt {
 
 /// `POST /api/drawings/batch` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BatchUpload {
     /// The drawings, at most `Limits::max_batch_drawings`.
     pub drawings: Vec<Drawing>,
@@ -89,10 +90,11 @@ pub struct ShapeInfo {
 
 /// `POST /api/admin/shapes` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewShape {
     /// Wire name: lowercase ASCII letters, digits and `_`, 1..=64 bytes.
     pub name: String,
-    /// Name shown to players (defaults to `name`).
+    /// Name shown to players, 1..=64 characters (defaults to `name`).
     #[serde(default)]
     pub display_name: Option<String>,
     /// Seconds a round lasts (default 20).
@@ -113,6 +115,7 @@ pub struct UserStats {
 
 /// `POST /api/auth/login` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Account name.
     pub username: String,
@@ -194,6 +197,8 @@ pub struct DrawingSummary {
     pub quality_score: Option<f64>,
     /// Whether an admin flagged it.
     pub flagged: bool,
+    /// The reason given when it was flagged.
+    pub flag_reason: Option<String>,
     /// When it was removed (ms since the epoch), if it was.
     pub removed_at: Option<i64>,
     /// Quick, Draw! `key_id` of imported drawings, as a string.
@@ -220,8 +225,9 @@ pub struct DrawingDetail {
 
 /// `POST /api/admin/drawings/:id/flag` body (optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FlagRequest {
-    /// Why it was flagged.
+    /// Why it was flagged, at most 500 characters.
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -240,6 +246,7 @@ pub enum BulkAction {
 
 /// `POST /api/admin/drawings/bulk` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BulkRequest {
     /// The action.
     pub action: BulkAction,

@@ -27,8 +27,11 @@ use crate::validate::{FieldError, parse_json};
 /// is `uuid_v5(QUICKDRAW_NAMESPACE, "quickdraw:<key_id>")`, so re-importing is idempotent.
 pub const QUICKDRAW_NAMESPACE: Uuid = Uuid::from_u128(0x6b1f_0d6e_8a7c_4c4e_9f3a_2d71_5e0c_aa01);
 
-/// One Quick, Draw! record as it appears on one ndjson line.
+/// One Quick, Draw! record as it appears on one ndjson line. Fields outside the dataset's
+/// format (plus `source`, which the derived sets carry) are refused, so whatever is
+/// imported can be exported unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Record {
     /// The category, e.g. `"circle"`.
     pub word: String,
@@ -157,11 +160,11 @@ impl Record {
 
     /// Builds the raw record of `drawing`.
     ///
-    /// Imported drawings get back their `key_id`, metadata and exact x, y, t. Drawings
-    /// uploaded through the API get a `key_id` from the first 8 bytes of their UUID (top bit
-    /// cleared), `t` relative to their first point, and `fallback_timestamp` (the server's
-    /// receive time, in the dataset's format) as `timestamp`. Drawings without timing come
-    /// out in the simplified shape `[x[], y[]]`.
+    /// Imported drawings get back their `key_id`, metadata and exact x, y, t (and no
+    /// timestamp if they had none). Drawings uploaded through the API get the `key_id` of
+    /// [`api_key_id`], `t` relative to their first point, and `fallback_timestamp` (the
+    /// server's receive time, in the dataset's format) as `timestamp`. Drawings without
+    /// timing come out in the simplified shape `[x[], y[]]`.
     pub fn from_drawing(drawing: &Drawing, fallback_timestamp: Option<String>) -> Self {
         let imported = drawing.source.as_ref();
         let t0 = if imported.is_some() {
@@ -188,17 +191,15 @@ impl Record {
             .collect();
         let key_id = match imported {
             Some(src) => src.key_id,
-            None => {
-                let b = drawing.id.as_bytes();
-                u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) >> 1
-            }
+            None => api_key_id(drawing.id),
         };
         Self {
             word: drawing.shape.clone(),
             countrycode: imported.and_then(|s| s.countrycode.clone()),
-            timestamp: imported
-                .and_then(|s| s.timestamp.clone())
-                .or(fallback_timestamp),
+            timestamp: match imported {
+                Some(src) => src.timestamp.clone(),
+                None => fallback_timestamp,
+            },
             recognized: imported.and_then(|s| s.recognized),
             key_id,
             drawing: strokes,
@@ -206,8 +207,24 @@ impl Record {
         }
     }
 
-    /// The simplified form of this record, by Google's recipe (see the module docs).
+    /// Whether the record is already in simplified form: no timing, integer coordinates
+    /// within 0..=255.
+    pub fn is_simplified(&self) -> bool {
+        self.drawing.iter().all(|s| {
+            s.t.is_none()
+                && s.x
+                    .iter()
+                    .chain(&s.y)
+                    .all(|v| v.fract() == 0.0 && (0.0..=255.0).contains(v))
+        })
+    }
+
+    /// The simplified form of this record, by Google's recipe (see the module docs); a
+    /// record that [is simplified already](Self::is_simplified) comes back unchanged.
     pub fn simplified(&self) -> Self {
+        if self.is_simplified() {
+            return self.clone();
+        }
         Self {
             drawing: simplify(&self.drawing),
             ..self.clone()
@@ -218,6 +235,15 @@ impl Record {
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// The `key_id` an API-uploaded drawing gets in Quick, Draw! exports: the first 8 bytes
+/// of sha256 of its UUID, top bit cleared. Distinct ids collide with probability ~2^-63 and
+/// a client cannot pick an id that lands on a chosen `key_id`.
+pub fn api_key_id(id: Uuid) -> u64 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(id.as_bytes());
+    u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]) >> 1
 }
 
 /// Parses a Quick, Draw! timestamp (`2017-03-01 20:41:36.70725 UTC`) to microseconds since
@@ -275,7 +301,11 @@ pub fn simplify(strokes: &[QdStroke]) -> Vec<QdStroke> {
         (a.max(*x), b.max(*y))
     });
     let extent = (max_x - min_x).max(max_y - min_y);
-    let scale = if extent > 0.0 { 255.0 / extent } else { 1.0 };
+    // A (near) zero extent collapses to the origin instead of overflowing to inf/NaN.
+    let scale = match 255.0 / extent {
+        s if s.is_finite() && extent > 0.0 => s,
+        _ => 0.0,
+    };
     strokes
         .iter()
         .map(|s| {
@@ -288,8 +318,8 @@ pub fn simplify(strokes: &[QdStroke]) -> Vec<QdStroke> {
             let kept = rdp(&resampled, 2.0);
             let mut out = QdStroke::default();
             for (x, y) in kept {
-                out.x.push(x.round());
-                out.y.push(y.round());
+                out.x.push(x.round().clamp(0.0, 255.0));
+                out.y.push(y.round().clamp(0.0, 255.0));
             }
             out
         })
@@ -314,7 +344,9 @@ fn resample(pts: &[(f64, f64)], spacing: f64) -> Vec<(f64, f64)> {
         carried = seg - (d - spacing);
         prev = p;
     }
-    if out.last() != Some(&prev) {
+    // The end point is always kept, even on top of the start (a dot stays two points, as
+    // in Google's simplified files).
+    if pts.len() > 1 {
         out.push(prev);
     }
     out
@@ -485,6 +517,43 @@ mod tests {
             1_500_000
         );
         assert_eq!(format_timestamp_ms(1_500), "1970-01-01 00:00:01.500000 UTC");
+    }
+
+    #[test]
+    fn tiny_extents_and_dots_simplify_to_finite_points() {
+        let tiny = QdStroke {
+            x: vec![0.0, 1e-310],
+            y: vec![0.0, 0.0],
+            t: None,
+        };
+        let out = simplify(&[tiny]);
+        assert!(out[0].x.iter().chain(&out[0].y).all(|v| v.is_finite()));
+        let dot = QdStroke {
+            x: vec![86.0, 86.0],
+            y: vec![50.0, 50.0],
+            t: None,
+        };
+        let wide = QdStroke {
+            x: vec![0.0, 255.0],
+            y: vec![0.0, 0.0],
+            t: None,
+        };
+        let out = simplify(&[dot, wide]);
+        assert_eq!(out[0].x.len(), 2, "a dot stays two points");
+    }
+
+    #[test]
+    fn simplified_records_pass_through_and_api_key_ids_differ() {
+        let line = r#"{"word":"line","key_id":"7","drawing":[[[0,255],[3,3]]]}"#;
+        let rec = Record::parse_line(line).unwrap();
+        assert!(rec.is_simplified());
+        assert_eq!(rec.simplified().to_line(), line);
+        let a = api_key_id(Uuid::from_u128(1));
+        let b = api_key_id(Uuid::from_u128(1 << 64 | 1));
+        assert_ne!(a, b);
+        assert!(a < 1 << 63);
+        let err = Record::parse_line(&RAW.replace("\"word\"", "\"extra\":1,\"word\"")).unwrap_err();
+        assert_eq!(err.code, "invalid_type");
     }
 
     #[test]

@@ -151,6 +151,8 @@ pub fn parse_json<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T,
         let inner = err.into_inner();
         let field = if path == "." || path.is_empty() {
             "body".to_owned()
+        } else if path.starts_with('[') {
+            format!("body{path}")
         } else {
             path
         };

@@ -145,6 +145,10 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {
     let limits = state.limits;
@@ -174,6 +178,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/ready", get(health::ready))
         .merge(admin)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

@@ -48,18 +48,26 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    let value =
-        parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized(
-                "missing Authorization: Bearer <token>",
-            ))?;
+    bearer_token(&parts.headers)
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme is case-insensitive,
+/// RFC 9110 section 11.1).
+///
+/// # Errors
+/// [`ApiError::Unauthorized`] when the header is missing or not a bearer token.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized(
+            "missing Authorization: Bearer <token>",
+        ))?;
     value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::Unauthorized(
             "Authorization must be Bearer <token>",

@@ -203,6 +203,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             drop(state);
             committers.join().await;
             print!("{}", report.summary());
+            let rejected = report.rejected_total();
+            anyhow::ensure!(
+                rejected == 0,
+                "{rejected} of {} records were rejected (reasons above)",
+                report.records
+            );
             Ok(())
         }
         Command::Export {
@@ -214,6 +220,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let settings = storage.settings(config, None)?;
             init_logging(false);
+            let sqlite = settings.data_dir.join("inkset.sqlite3");
+            anyhow::ensure!(
+                settings.database_url.is_some() || sqlite.exists(),
+                "no Inkset data in {} ({} not found): pass the --data-dir of an existing store \
+                 or --database-url",
+                settings.data_dir.display(),
+                sqlite.display()
+            );
             let (state, committers) = crate::server::open(&settings).await?;
             let filter = DrawingFilter {
                 shape,

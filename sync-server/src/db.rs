@@ -212,7 +212,8 @@ impl DrawingFilter {
 }
 
 const SUMMARY_COLUMNS: &str = "id, shape, session_id, origin, received_at, client_started_at, \
-     stroke_count, point_count, device, quality_score, flagged, removed_at, source_key_id";
+     stroke_count, point_count, device, quality_score, flagged, flag_reason, removed_at, \
+     source_key_id";
 
 fn summary_from_row(row: &AnyRow) -> Result<DrawingSummary, sqlx::Error> {
     let id: String = row.try_get("id")?;
@@ -230,6 +231,7 @@ fn summary_from_row(row: &AnyRow) -> Result<DrawingSummary, sqlx::Error> {
         device: row.try_get("device")?,
         quality_score: row.try_get("quality_score")?,
         flagged: row.try_get::<i64, _>("flagged")? != 0,
+        flag_reason: row.try_get("flag_reason")?,
         removed_at: row.try_get("removed_at")?,
         source_key_id: row.try_get("source_key_id")?,
     })
@@ -758,10 +760,10 @@ impl Db {
                 ),
                 BulkAction::Remove => format!("removed_at = {}", self.placeholders(1, 1)),
             };
+            // Flagging again updates the reason; unflagging touches flagged rows only.
             let guard = match action {
-                BulkAction::Flag => " AND flagged = 0",
                 BulkAction::Unflag => " AND flagged = 1",
-                BulkAction::Remove => "",
+                BulkAction::Flag | BulkAction::Remove => "",
             };
             let start = args.len() + 1;
             args.extend(chunk.iter().map(|id| Arg::Text(id.to_string())));

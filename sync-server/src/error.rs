@@ -24,12 +24,20 @@ pub enum ApiError {
     /// Nothing at that id or path (404).
     #[error("{0}")]
     NotFound(String),
-    /// The id exists with other content (409).
-    #[error("{0}")]
-    Conflict(String),
+    /// Something with that key exists already (409), e.g. a drawing id with other content.
+    #[error("{message}")]
+    Conflict {
+        /// The field holding the key.
+        field: &'static str,
+        /// What collided.
+        message: String,
+    },
     /// Storage failed; details are logged, not returned (500).
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+    /// The route exists but not for this method (405).
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
     /// The server is shutting down or overloaded (503).
     #[error("{0}")]
     Unavailable(&'static str),
@@ -50,7 +58,8 @@ impl ApiError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -63,7 +72,8 @@ impl ApiError {
             Self::TooLarge => ("payload_too_large", Some("body".to_owned())),
             Self::Unauthorized(_) => ("unauthorized", None),
             Self::NotFound(_) => ("not_found", None),
-            Self::Conflict(_) => ("conflict", Some("id".to_owned())),
+            Self::Conflict { field, .. } => ("conflict", Some((*field).to_owned())),
+            Self::MethodNotAllowed => ("method_not_allowed", None),
             Self::Internal(_) => ("internal", None),
             Self::Unavailable(_) => ("unavailable", None),
         };

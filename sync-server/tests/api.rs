@@ -19,6 +19,7 @@ on_both_backends!(
     batch_upload_reports_each_drawing,
     concurrent_uploads_share_group_commits,
     player_stats_and_shapes,
+    simplified_import_round_trips,
 );
 
 /// Every file under quickdraw/raw except the distractors.
@@ -69,6 +70,7 @@ async fn quickdraw_import_stats_export(backend: Backend) {
     let out = server.cli(&["import", &distractors.display().to_string()], "");
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("32 rejected"), "{report}");
+    assert!(!out.status.success(), "rejections make the import fail");
     assert!(report.contains("unknown shape \"star\""), "{report}");
 
     // Export gives back every drawing: same key_id, same x, y, t, same metadata.
@@ -100,6 +102,47 @@ async fn quickdraw_import_stats_export(backend: Backend) {
     // A shape filter exports that shape only.
     let out = server.cli(&["export", "--shape", "square"], "");
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 46);
+
+    // Exporting from a directory that holds no store fails instead of creating one.
+    let missing = server.dir.path().join("no-such-store");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_inkset-server"))
+        .args(["export", "--data-dir", &missing.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!missing.exists());
+    server.finish().await;
+}
+
+async fn simplified_import_round_trips(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let dir = shared_data().join("quickdraw/simplified");
+    let out = server.cli(&["import", &dir.display().to_string()], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for format in ["quickdraw", "quickdraw-simplified"] {
+        let out = server.cli(&["export", "--format", format], "");
+        let exported: std::collections::HashSet<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(exported.len(), 100);
+        for file in std::fs::read_dir(&dir).unwrap() {
+            for line in std::fs::read_to_string(file.unwrap().path())
+                .unwrap()
+                .lines()
+            {
+                assert!(
+                    exported.contains(line),
+                    "{format}: changed on the way: {line}"
+                );
+            }
+        }
+    }
     server.finish().await;
 }
 

@@ -129,8 +129,47 @@ pub async fn list_drawings(
     State(state): State<AppState>,
     query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DrawingPage>, ApiError> {
-    let Query(params) = query
-        .map_err(|e| ApiError::BadRequest(FieldError::new("query", "invalid", e.body_text())))?;
+    let Query(params) = query.map_err(|e| {
+        let text = e.body_text();
+        // axum says "Failed to deserialize query string: <param>: <why>".
+        let field = text
+            .split_once("query string: ")
+            .and_then(|(_, rest)| rest.split_once(':'))
+            .map_or("query", |(name, _)| name)
+            .trim()
+            .to_owned();
+        ApiError::BadRequest(FieldError::new(field, "invalid", text))
+    })?;
+    for (name, value) in [
+        ("quality_min", params.quality_min),
+        ("quality_max", params.quality_max),
+    ] {
+        if value.is_some_and(|q| !(0.0..=1.0).contains(&q)) {
+            return Err(ApiError::Invalid(FieldError::new(
+                name,
+                "out_of_range",
+                format!("{name} must be within 0..=1"),
+            )));
+        }
+    }
+    if let (Some(lo), Some(hi)) = (params.quality_min, params.quality_max)
+        && lo > hi
+    {
+        return Err(ApiError::Invalid(FieldError::new(
+            "quality_max",
+            "out_of_range",
+            "quality_max must not be below quality_min",
+        )));
+    }
+    if let (Some(from), Some(to)) = (params.from, params.to)
+        && from > to
+    {
+        return Err(ApiError::Invalid(FieldError::new(
+            "to",
+            "out_of_range",
+            "to must not be before from",
+        )));
+    }
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::Invalid(FieldError::new(
@@ -168,10 +207,38 @@ pub async fn list_drawings(
     }))
 }
 
+/// The `{id}` of a route; a 400 naming `id` when it is not a UUID.
+pub struct DrawingId(pub Uuid);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for DrawingId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        Path::<Uuid>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| Self(id))
+            .map_err(|e| ApiError::BadRequest(FieldError::new("id", "invalid", e.body_text())))
+    }
+}
+
+fn check_reason(reason: Option<&str>) -> Result<(), ApiError> {
+    if reason.is_some_and(|r| r.chars().count() > 500) {
+        return Err(ApiError::Invalid(FieldError::new(
+            "reason",
+            "too_long",
+            "reason must be at most 500 characters",
+        )));
+    }
+    Ok(())
+}
+
 /// `GET /api/admin/drawings/{id}`: metadata and the full drawing.
 pub async fn get_drawing(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    DrawingId(id): DrawingId,
 ) -> Result<Json<DrawingDetail>, ApiError> {
     let (summary, loc) = state
         .db
@@ -204,7 +271,7 @@ async fn curate_one(
 /// `POST /api/admin/drawings/{id}/flag` with an optional `{"reason"}`.
 pub async fn flag_drawing(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    DrawingId(id): DrawingId,
     RawBody(body): RawBody,
 ) -> Result<Json<BulkResult>, ApiError> {
     let req: FlagRequest = if body.is_empty() {
@@ -212,13 +279,14 @@ pub async fn flag_drawing(
     } else {
         parse(&body)?
     };
+    check_reason(req.reason.as_deref())?;
     curate_one(&state, id, BulkAction::Flag, req.reason.as_deref()).await
 }
 
 /// `POST /api/admin/drawings/{id}/unflag`.
 pub async fn unflag_drawing(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    DrawingId(id): DrawingId,
 ) -> Result<Json<BulkResult>, ApiError> {
     curate_one(&state, id, BulkAction::Unflag, None).await
 }
@@ -227,7 +295,7 @@ pub async fn unflag_drawing(
 /// training; its record stays in storage for audit.
 pub async fn remove_drawing(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    DrawingId(id): DrawingId,
 ) -> Result<Json<BulkResult>, ApiError> {
     curate_one(&state, id, BulkAction::Remove, None).await
 }
@@ -239,6 +307,7 @@ pub async fn bulk(
     RawBody(body): RawBody,
 ) -> Result<Json<BulkResult>, ApiError> {
     let req: BulkRequest = parse(&body)?;
+    check_reason(req.reason.as_deref())?;
     if req.ids.len() > 10_000 {
         return Err(ApiError::Invalid(FieldError::new(
             "ids",
@@ -282,12 +351,22 @@ pub async fn add_shape(
         )));
     }
     let display_name = req.display_name.unwrap_or_else(|| req.name.clone());
+    if display_name.trim().is_empty() || display_name.chars().count() > 64 {
+        return Err(ApiError::Invalid(FieldError::new(
+            "display_name",
+            "invalid",
+            "display_name must be 1..=64 characters",
+        )));
+    }
     if !state
         .db
         .add_shape(&req.name, &display_name, round_seconds)
         .await?
     {
-        return Err(ApiError::Conflict(format!("shape {} exists", req.name)));
+        return Err(ApiError::Conflict {
+            field: "name",
+            message: format!("shape {} exists", req.name),
+        });
     }
     state.reload_shapes().await?;
     Ok((

@@ -61,9 +61,10 @@ fn accept(state: &AppState, player: Player, mut drawing: Drawing) -> Result<Draw
 
 fn ingest_error(e: IngestError) -> ApiError {
     match e {
-        IngestError::Conflict(id) => ApiError::Conflict(format!(
-            "drawing {id} already exists with different content"
-        )),
+        IngestError::Conflict(id) => ApiError::Conflict {
+            field: "id",
+            message: format!("drawing {id} already exists with different content"),
+        },
         IngestError::Closed => ApiError::Unavailable("the server is shutting down"),
         IngestError::Storage(msg) => ApiError::Internal(anyhow::anyhow!(msg)),
     }
@@ -144,11 +145,13 @@ pub async fn upload_batch(
             },
             Err(e) => {
                 let e = ingest_error(e);
+                let mut detail = e.detail();
+                detail.field = detail.field.map(|f| format!("drawings[{slot}].{f}"));
                 BatchItemResult {
                     id,
                     status: e.status().as_u16(),
                     received_at: None,
-                    error: Some(e.detail()),
+                    error: Some(detail),
                 }
             }
         });
@@ -234,18 +237,8 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized(
-            "missing Authorization: Bearer <token>",
-        ))?;
-    if state
-        .db
-        .revoke_token(&auth::token_hash(token.trim()))
-        .await?
-    {
+    let token = auth::bearer_token(&headers)?;
+    if state.db.revoke_token(&auth::token_hash(token)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::Unauthorized("token unknown or already revoked"))

@@ -1,0 +1,100 @@
+//! The shape recognizer: a small CNN over the raster, softmax over the classes (the active
+//! shapes plus `unknown`, a reject class trained on distractor drawings).
+//!
+//! ```text
+//! raster [batch, 1, N, N] f32 in 0..=1
+//!  -> conv 3x3 (1 -> c1), ReLU, max-pool 2     [batch, c1, N/2, N/2]
+//!  -> conv 3x3 (c1 -> c2), ReLU, max-pool 2    [batch, c2, N/4, N/4]
+//!  -> conv 3x3 (c2 -> c3), ReLU, max-pool 2    [batch, c3, N/8, N/8]
+//!  -> flatten, linear (c3 * N/8 * N/8 -> hidden), ReLU, dropout
+//!  -> linear (hidden -> classes)                [batch, classes] logits
+//! ```
+//!
+//! This is the "3-conv CNN" that PyTorch users would train for the same task, so its speed
+//! is directly comparable (see BENCHMARKS.md).
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Shape and sizes of a recognizer. Stored in the artifact's manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecognizerConfig {
+    /// Raster side N (a multiple of 8).
+    pub input_size: usize,
+    /// Output classes.
+    pub classes: usize,
+    /// Channels of the three convolutions.
+    pub channels: [usize; 3],
+    /// Width of the hidden linear layer.
+    pub hidden: usize,
+    /// Dropout before the last layer, during training.
+    pub dropout: f64,
+}
+
+impl RecognizerConfig {
+    /// The default network for `classes` classes on 32 x 32 rasters.
+    pub fn new(classes: usize) -> Self {
+        Self {
+            input_size: 32,
+            classes,
+            channels: [16, 32, 64],
+            hidden: 64,
+            dropout: 0.2,
+        }
+    }
+
+    /// Builds the network with fresh weights on `device`.
+    pub fn init(&self, device: &Device) -> Recognizer {
+        let conv = |i: usize, o: usize| {
+            Conv2dConfig::new([i, o], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .init(device)
+        };
+        let [c1, c2, c3] = self.channels;
+        let cells = (self.input_size / 8) * (self.input_size / 8);
+        Recognizer {
+            conv1: conv(1, c1),
+            conv2: conv(c1, c2),
+            conv3: conv(c2, c3),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            fc1: LinearConfig::new(c3 * cells, self.hidden).init(device),
+            fc2: LinearConfig::new(self.hidden, self.classes).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            relu: Relu::new(),
+        }
+    }
+}
+
+/// The network (see the module docs).
+#[derive(Module, Debug)]
+pub struct Recognizer {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    conv3: Conv2d,
+    pool: MaxPool2d,
+    fc1: Linear,
+    fc2: Linear,
+    dropout: Dropout,
+    relu: Relu,
+}
+
+impl Recognizer {
+    /// # Shapes
+    /// - raster: `[batch, 1, N, N]`, f32 in 0..=1
+    /// - output: `[batch, classes]` logits
+    pub fn forward(&self, raster: Tensor<4>) -> Tensor<2> {
+        let x = self
+            .pool
+            .forward(self.relu.forward(self.conv1.forward(raster)));
+        let x = self.pool.forward(self.relu.forward(self.conv2.forward(x)));
+        let x = self.pool.forward(self.relu.forward(self.conv3.forward(x)));
+        let [batch, c, h, w] = x.dims();
+        let x = x.reshape([batch, c * h * w]);
+        let x = self.dropout.forward(self.relu.forward(self.fc1.forward(x)));
+        self.fc2.forward(x)
+    }
+}
