@@ -338,6 +338,39 @@ impl TestServer {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// POSTs a body the server may refuse before reading it all (413). It answers early and
+    /// closes the connection, so a client still writing can see a broken pipe before the
+    /// answer; this client writes in the background and reads the answer regardless.
+    pub async fn post_oversized(&self, path: &str, token: &str, body: Vec<u8>) -> (u16, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://").to_owned();
+        let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (mut rd, mut wr) = stream.into_split();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let writer = tokio::spawn(async move {
+            let _ = wr.write_all(head.as_bytes()).await;
+            let _ = wr.write_all(&body).await;
+        });
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(60), rd.read_to_end(&mut answer)).await;
+        writer.abort();
+        let text = String::from_utf8_lossy(&answer);
+        let status: u16 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let json = text
+            .split_once("\r\n\r\n")
+            .and_then(|(_, b)| serde_json::from_str(b).ok())
+            .unwrap_or(Value::Null);
+        (status, json)
+    }
+
     pub async fn finish(mut self) {
         self.stop().await;
         if let Some(name) = self.pg_database.take() {
