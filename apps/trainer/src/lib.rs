@@ -105,27 +105,27 @@ pub enum Command {
     },
 }
 
-/// Caps each class at the size of the largest shape class, so thousands of distractors do
-/// not drown the shapes. Deterministic: keeps the first records.
-pub fn balance(samples: Vec<Sample>, classes: &[String]) -> Vec<Sample> {
+/// Caps each shape class at the size of the largest shape class and `unknown` at twice
+/// that, so thousands of distractors do not drown the shapes. Which samples are kept is a
+/// seeded random choice over all of them, so every distractor source is represented.
+pub fn balance(samples: Vec<Sample>, classes: &[String], seed: u64) -> Vec<Sample> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
     let shape_classes = classes.iter().filter(|c| *c != UNKNOWN).count();
     let mut counts = vec![0usize; classes.len()];
     for s in &samples {
         counts[s.label] += 1;
     }
-    let cap = counts
-        .iter()
-        .take(shape_classes)
-        .copied()
-        .max()
-        .unwrap_or(0)
-        .max(1);
+    let cap = counts.iter().take(shape_classes).copied().max().unwrap_or(0).max(1);
+    let mut samples = samples;
+    samples.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     let mut taken = vec![0usize; classes.len()];
     samples
         .into_iter()
         .filter(|s| {
+            let limit = if s.label < shape_classes { cap } else { 2 * cap };
             taken[s.label] += 1;
-            taken[s.label] <= cap
+            taken[s.label] <= limit
         })
         .collect()
 }
@@ -181,7 +181,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 ..defaults
             };
             let ds = Dataset::load(&data, &shapes, true).context("reading data")?;
-            let train_set = balance(ds.split(Split::Train), &ds.classes);
+            let train_set = balance(ds.split(Split::Train), &ds.classes, config.seed);
             let test_set = ds.split(Split::Test);
             anyhow::ensure!(
                 !train_set.is_empty(),
@@ -223,8 +223,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let snapshot = DataSnapshot {
                 sources: data.iter().map(|p| p.display().to_string()).collect(),
                 split: "by source record: sha256(key_id) first byte mod 10 < 2 is held out; \
-                        exact duplicate drawings kept once; classes capped at the largest \
-                        shape class for training"
+                        exact duplicate drawings kept once; for training, shape classes capped \
+                        at the largest shape class and unknown at twice that (seeded random \
+                        choice)"
                     .into(),
                 train_counts: count(&train_set),
                 test_counts: count(&test_set),
