@@ -6,9 +6,9 @@
 //! form), so no drawing or rendering of it is on both sides.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use inkset_protocol::quickdraw::Record;
+use inkset_protocol::quickdraw::{Record, ndjson_files};
 use sha2::{Digest, Sha256};
 
 use crate::raster::{Polyline, check, polylines};
@@ -131,30 +131,4 @@ fn content_key(lines: &[Polyline]) -> [u8; 32] {
         }
     }
     h.finalize().into()
-}
-
-/// Every `.ndjson` file under `paths` (directories walked), sorted.
-///
-/// # Errors
-/// When a directory cannot be read or a path does not exist.
-pub fn ndjson_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack: Vec<PathBuf> = paths.to_vec();
-    while let Some(p) = stack.pop() {
-        if p.is_dir() {
-            for e in std::fs::read_dir(&p)? {
-                stack.push(e?.path());
-            }
-        } else if p.extension().is_some_and(|e| e == "ndjson") || paths.contains(&p) {
-            if !Path::new(&p).exists() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("{} does not exist", p.display()),
-                ));
-            }
-            out.push(p);
-        }
-    }
-    out.sort();
-    Ok(out)
 }

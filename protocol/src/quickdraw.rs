@@ -237,6 +237,39 @@ impl Record {
     }
 }
 
+/// Every `.ndjson` file under `paths`, sorted: files named directly are taken as they are,
+/// directories are walked.
+///
+/// # Errors
+/// When a named path does not exist or a directory cannot be read.
+pub fn ndjson_files(paths: &[std::path::PathBuf]) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(dir) = stack.pop() {
+                for entry in std::fs::read_dir(&dir)? {
+                    let path = entry?.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if path.extension().is_some_and(|e| e == "ndjson") {
+                        out.push(path);
+                    }
+                }
+            }
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} does not exist", p.display()),
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// The `key_id` an API-uploaded drawing gets in Quick, Draw! exports: the first 8 bytes
 /// of sha256 of its UUID, top bit cleared. Distinct ids collide with probability ~2^-63 and
 /// a client cannot pick an id that lands on a chosen `key_id`.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use inkset_protocol::quickdraw::{Record, format_timestamp_ms};
@@ -66,27 +66,7 @@ impl ImportReport {
 /// # Errors
 /// When a path cannot be read.
 pub fn ndjson_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut stack = vec![p.clone()];
-            while let Some(dir) = stack.pop() {
-                for entry in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
-                    let path = entry?.path();
-                    if path.is_dir() {
-                        stack.push(path);
-                    } else if path.extension().is_some_and(|e| e == "ndjson") {
-                        out.push(path);
-                    }
-                }
-            }
-        } else {
-            anyhow::ensure!(p.exists(), "{} does not exist", p.display());
-            out.push(p.clone());
-        }
-    }
-    out.sort();
-    Ok(out)
+    Ok(inkset_protocol::quickdraw::ndjson_files(paths)?)
 }
 
 const IMPORT_BATCH: usize = 2_000;
@@ -238,16 +218,4 @@ pub async fn export(
     }
     out.flush()?;
     Ok(count)
-}
-
-/// Reads a whole file of ndjson into lines (for tests and tools).
-///
-/// # Errors
-/// When the file cannot be read.
-pub fn read_lines(path: &Path) -> anyhow::Result<Vec<String>> {
-    Ok(std::fs::read_to_string(path)?
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect())
 }

@@ -116,14 +116,24 @@ pub fn balance(samples: Vec<Sample>, classes: &[String], seed: u64) -> Vec<Sampl
     for s in &samples {
         counts[s.label] += 1;
     }
-    let cap = counts.iter().take(shape_classes).copied().max().unwrap_or(0).max(1);
+    let cap = counts
+        .iter()
+        .take(shape_classes)
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let mut samples = samples;
     samples.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     let mut taken = vec![0usize; classes.len()];
     samples
         .into_iter()
         .filter(|s| {
-            let limit = if s.label < shape_classes { cap } else { 2 * cap };
+            let limit = if s.label < shape_classes {
+                cap
+            } else {
+                2 * cap
+            };
             taken[s.label] += 1;
             taken[s.label] <= limit
         })
