@@ -25,6 +25,8 @@ pub struct Sample {
     pub label: usize,
     /// The source record's `key_id`: the split key.
     pub key_id: u64,
+    /// The record's word (for `unknown` samples, which distractor it is).
+    pub word: String,
 }
 
 /// Which side of the split a sample is on.
@@ -87,6 +89,7 @@ impl Dataset {
                     None => continue,
                 };
                 let key_id = rec.key_id;
+                let word = rec.word.clone();
                 let lines = polylines(&rec.into_drawing().strokes);
                 if check(&lines).is_err() || !seen.insert(content_key(&lines)) {
                     ds.skipped += 1;
@@ -96,6 +99,7 @@ impl Dataset {
                     lines,
                     label,
                     key_id,
+                    word,
                 });
             }
         }

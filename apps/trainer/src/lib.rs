@@ -105,39 +105,44 @@ pub enum Command {
     },
 }
 
-/// Caps each shape class at the size of the largest shape class and `unknown` at twice
-/// that, so thousands of distractors do not drown the shapes. Which samples are kept is a
-/// seeded random choice over all of them, so every distractor source is represented.
+/// Balances the training set. Each shape class is capped at the size of the largest one
+/// (`cap`). Each distractor word of `unknown` gets an equal quota of `2 * cap / words`:
+/// plentiful words (the $1 gestures, 300 each) are subsampled and scarce ones (the Quick,
+/// Draw! distractors, ~40 each) repeated, so augmentation sees every kind of "not a shape"
+/// about equally often. Choices are seeded.
 pub fn balance(samples: Vec<Sample>, classes: &[String], seed: u64) -> Vec<Sample> {
+    use std::collections::BTreeMap;
+
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let shape_classes = classes.iter().filter(|c| *c != UNKNOWN).count();
-    let mut counts = vec![0usize; classes.len()];
-    for s in &samples {
-        counts[s.label] += 1;
+    let mut by_class: Vec<Vec<Sample>> = vec![Vec::new(); classes.len()];
+    let mut distractors: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
+    for s in samples {
+        if s.label < shape_classes {
+            by_class[s.label].push(s);
+        } else {
+            distractors.entry(s.word.clone()).or_default().push(s);
+        }
     }
-    let cap = counts
-        .iter()
-        .take(shape_classes)
-        .copied()
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let mut samples = samples;
-    samples.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-    let mut taken = vec![0usize; classes.len()];
-    samples
-        .into_iter()
-        .filter(|s| {
-            let limit = if s.label < shape_classes {
-                cap
-            } else {
-                2 * cap
-            };
-            taken[s.label] += 1;
-            taken[s.label] <= limit
-        })
-        .collect()
+    let cap = by_class.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let mut out = Vec::new();
+    for mut class in by_class {
+        class.shuffle(&mut rng);
+        class.truncate(cap);
+        out.extend(class);
+    }
+    if !distractors.is_empty() {
+        let quota = (2 * cap / distractors.len()).max(1);
+        for (_, mut word) in distractors {
+            word.shuffle(&mut rng);
+            let n = word.len();
+            out.extend((0..quota).map(|i| word[i % n].clone()));
+        }
+    }
+    out.shuffle(&mut rng);
+    out
 }
 
 fn print_evaluation(e: &Evaluation) {
@@ -234,8 +239,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 sources: data.iter().map(|p| p.display().to_string()).collect(),
                 split: "by source record: sha256(key_id) first byte mod 10 < 2 is held out; \
                         exact duplicate drawings kept once; for training, shape classes capped \
-                        at the largest shape class and unknown at twice that (seeded random \
-                        choice)"
+                        at the largest shape class and unknown at twice that, split equally \
+                        over its distractor words (scarce words repeated; seeded)"
                     .into(),
                 train_counts: count(&train_set),
                 test_counts: count(&test_set),
