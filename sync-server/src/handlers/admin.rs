@@ -65,48 +65,26 @@ fn day_name(day: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Query of `GET /api/admin/drawings`.
+/// Paging part of the query of `GET /api/admin/drawings` (the filter part is a
+/// [`DrawingFilter`], read from the same query string).
 #[derive(Debug, Default, Deserialize)]
-pub struct ListParams {
-    /// Only this shape.
-    pub shape: Option<String>,
-    /// Only flagged or unflagged.
-    pub flagged: Option<bool>,
-    /// Quality at least.
-    pub quality_min: Option<f64>,
-    /// Quality at most.
-    pub quality_max: Option<f64>,
-    /// Received at or after, ms since the epoch.
-    pub from: Option<i64>,
-    /// Received before, ms since the epoch.
-    pub to: Option<i64>,
-    /// Only this session.
-    pub session: Option<Uuid>,
-    /// `api` or `import`.
-    pub origin: Option<String>,
-    /// Include removed drawings.
-    pub include_removed: Option<bool>,
+pub struct PageParams {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size, 1..=1000 (default 100).
     pub limit: Option<usize>,
 }
 
-impl ListParams {
-    /// The filter part.
-    pub fn filter(&self) -> DrawingFilter {
-        DrawingFilter {
-            shape: self.shape.clone(),
-            flagged: self.flagged,
-            quality_min: self.quality_min,
-            quality_max: self.quality_max,
-            from: self.from,
-            to: self.to,
-            session: self.session,
-            origin: self.origin.clone(),
-            include_removed: self.include_removed.unwrap_or(false),
-        }
-    }
+fn query_error(e: &axum::extract::rejection::QueryRejection) -> ApiError {
+    let text = e.body_text();
+    // axum says "Failed to deserialize query string: <param>: <why>".
+    let field = text
+        .split_once("query string: ")
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .map_or("query", |(name, _)| name)
+        .trim()
+        .to_owned();
+    ApiError::BadRequest(FieldError::new(field, "invalid", text))
 }
 
 fn parse_cursor(cursor: &str) -> Result<(i64, Uuid), ApiError> {
@@ -127,19 +105,11 @@ fn parse_cursor(cursor: &str) -> Result<(i64, Uuid), ApiError> {
 /// `GET /api/admin/drawings`: newest first, cursor-paginated.
 pub async fn list_drawings(
     State(state): State<AppState>,
-    query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    filter: Result<Query<DrawingFilter>, axum::extract::rejection::QueryRejection>,
+    page: Result<Query<PageParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DrawingPage>, ApiError> {
-    let Query(params) = query.map_err(|e| {
-        let text = e.body_text();
-        // axum says "Failed to deserialize query string: <param>: <why>".
-        let field = text
-            .split_once("query string: ")
-            .and_then(|(_, rest)| rest.split_once(':'))
-            .map_or("query", |(name, _)| name)
-            .trim()
-            .to_owned();
-        ApiError::BadRequest(FieldError::new(field, "invalid", text))
-    })?;
+    let Query(params) = filter.map_err(|e| query_error(&e))?;
+    let Query(page) = page.map_err(|e| query_error(&e))?;
     for (name, value) in [
         ("quality_min", params.quality_min),
         ("quality_max", params.quality_max),
@@ -170,7 +140,7 @@ pub async fn list_drawings(
             "to must not be before from",
         )));
     }
-    let limit = params.limit.unwrap_or(100);
+    let limit = page.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::Invalid(FieldError::new(
             "limit",
@@ -188,11 +158,8 @@ pub async fn list_drawings(
             "origin must be api or import",
         )));
     }
-    let cursor = params.cursor.as_deref().map(parse_cursor).transpose()?;
-    let mut drawings = state
-        .db
-        .list_drawings(&params.filter(), cursor, limit + 1)
-        .await?;
+    let cursor = page.cursor.as_deref().map(parse_cursor).transpose()?;
+    let mut drawings = state.db.list_drawings(&params, cursor, limit + 1).await?;
     let next_cursor = if drawings.len() > limit {
         drawings.truncate(limit);
         drawings
