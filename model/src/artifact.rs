@@ -70,6 +70,13 @@ pub struct DataSnapshot {
     pub train_counts: Vec<usize>,
     /// Held-out drawings per class.
     pub test_counts: Vec<usize>,
+    /// Validation drawings per class (tune the reject threshold).
+    #[serde(default)]
+    pub validation_counts: Vec<usize>,
+    /// Which drawings: sha256 (hex) of the sorted, de-duplicated source `key_id`s of every
+    /// sample, each as 8 little-endian bytes.
+    #[serde(default)]
+    pub key_ids_sha256: String,
     /// Records skipped (duplicates, taps, unreadable).
     pub skipped: usize,
 }
@@ -95,7 +102,11 @@ pub struct Manifest {
     pub training: TrainConfig,
     /// Training data.
     pub data: DataSnapshot,
-    /// Held-out evaluation.
+    /// A drawing whose best shape probability is below this is answered `unknown` (see
+    /// `training::decide`); tuned on the validation split.
+    #[serde(default)]
+    pub unknown_threshold: f32,
+    /// Held-out evaluation (with the threshold applied).
     pub metrics: Option<Evaluation>,
     /// Per-epoch curves.
     pub history: Vec<EpochMetrics>,
@@ -129,6 +140,7 @@ impl Manifest {
             network,
             training,
             data,
+            unknown_threshold: 0.0,
             metrics: None,
             history: Vec::new(),
             burn_version: BURN_VERSION.into(),
@@ -150,6 +162,11 @@ pub fn weights_bytes(model: &Recognizer) -> Result<Vec<u8>, ArtifactError> {
         .get_bytes()
         .map_err(|e| ArtifactError::Weights(e.to_string()))?;
     Ok(bytes.to_vec())
+}
+
+/// sha256 of `bytes`, lowercase hex (the manifest's `weights_sha256`).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Writes `manifest.json` and `weights.bpk` into `dir` (created if needed); returns the

@@ -32,20 +32,23 @@ pub struct Sample {
 /// Which side of the split a sample is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
-    /// 80 % of source records.
+    /// About 70 % of source records: the network learns from these.
     Train,
-    /// 20 % of source records, never trained on.
+    /// About 10 %: never trained on; tunes the `unknown` threshold.
+    Validation,
+    /// About 20 %: never trained on or tuned on; the reported held-out numbers.
     Test,
 }
 
 impl Split {
-    /// The side of `key_id`: sha256 of its decimal form, first byte mod 10 < 2 is test.
+    /// The side of `key_id`: the first byte of sha256 of its decimal form, mod 10:
+    /// 0-1 test, 2 validation, 3-9 train.
     pub fn of(key_id: u64) -> Self {
         let h = Sha256::digest(key_id.to_string().as_bytes());
-        if h[0] % 10 < 2 {
-            Self::Test
-        } else {
-            Self::Train
+        match h[0] % 10 {
+            0 | 1 => Self::Test,
+            2 => Self::Validation,
+            _ => Self::Train,
         }
     }
 }
@@ -59,51 +62,70 @@ pub struct Dataset {
     pub samples: Vec<Sample>,
     /// Records skipped: duplicates, taps, unreadable lines.
     pub skipped: usize,
+    shapes: Vec<String>,
+    with_unknown: bool,
+    seen: HashSet<[u8; 32]>,
 }
 
 impl Dataset {
-    /// Reads every `.ndjson` file under `paths`. Records whose word is in `shapes` get that
-    /// class; other words become [`UNKNOWN`] when `with_unknown`, else they are skipped.
-    ///
-    /// # Errors
-    /// When a file cannot be read.
-    pub fn load(paths: &[PathBuf], shapes: &[String], with_unknown: bool) -> std::io::Result<Self> {
+    /// An empty dataset. Records whose word is in `shapes` get that class; other words
+    /// become [`UNKNOWN`] (the last class) when `with_unknown`, else they are skipped.
+    pub fn new(shapes: &[String], with_unknown: bool) -> Self {
         let mut classes: Vec<String> = shapes.to_vec();
         if with_unknown {
             classes.push(UNKNOWN.into());
         }
-        let mut ds = Self {
+        Self {
             classes,
+            shapes: shapes.to_vec(),
+            with_unknown,
             ..Self::default()
-        };
-        let mut seen = HashSet::new();
+        }
+    }
+
+    /// Reads every `.ndjson` file under `paths` (see [`Dataset::new`]).
+    ///
+    /// # Errors
+    /// When a file cannot be read.
+    pub fn load(paths: &[PathBuf], shapes: &[String], with_unknown: bool) -> std::io::Result<Self> {
+        let mut ds = Self::new(shapes, with_unknown);
         for file in ndjson_files(paths)? {
             for line in std::fs::read_to_string(&file)?.lines() {
-                let Ok(rec) = Record::parse_line(line) else {
-                    ds.skipped += usize::from(!line.trim().is_empty());
-                    continue;
-                };
-                let label = match shapes.iter().position(|s| *s == rec.word) {
-                    Some(i) => i,
-                    None if with_unknown => shapes.len(),
-                    None => continue,
-                };
-                let key_id = rec.key_id;
-                let word = rec.word.clone();
-                let lines = polylines(&rec.into_drawing().strokes);
-                if check(&lines).is_err() || !seen.insert(content_key(&lines)) {
-                    ds.skipped += 1;
-                    continue;
-                }
-                ds.samples.push(Sample {
-                    lines,
-                    label,
-                    key_id,
-                    word,
-                });
+                ds.add_line(line);
             }
         }
         Ok(ds)
+    }
+
+    /// Adds one ndjson line (blank lines are ignored, unreadable ones counted as skipped).
+    pub fn add_line(&mut self, line: &str) {
+        match Record::parse_line(line) {
+            Ok(rec) => self.add(rec),
+            Err(_) => self.skipped += usize::from(!line.trim().is_empty()),
+        }
+    }
+
+    /// Adds one record: skipped (and counted) when it is a duplicate of one already in or a
+    /// tap; ignored when its word is not a class and there is no `unknown` class.
+    pub fn add(&mut self, rec: Record) {
+        let label = match self.shapes.iter().position(|s| *s == rec.word) {
+            Some(i) => i,
+            None if self.with_unknown => self.shapes.len(),
+            None => return,
+        };
+        let key_id = rec.key_id;
+        let word = rec.word.clone();
+        let lines = polylines(&rec.into_drawing().strokes);
+        if check(&lines).is_err() || !self.seen.insert(content_key(&lines)) {
+            self.skipped += 1;
+            return;
+        }
+        self.samples.push(Sample {
+            lines,
+            label,
+            key_id,
+            word,
+        });
     }
 
     /// The samples on one side of the split.
@@ -113,6 +135,19 @@ impl Dataset {
             .filter(|s| Split::of(s.key_id) == side)
             .cloned()
             .collect()
+    }
+
+    /// sha256 (hex) of the sorted, de-duplicated `key_id`s of the samples (8 little-endian
+    /// bytes each): identifies which drawings a model saw.
+    pub fn key_ids_sha256(&self) -> String {
+        let mut ids: Vec<u64> = self.samples.iter().map(|s| s.key_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut h = Sha256::new();
+        for id in ids {
+            h.update(id.to_le_bytes());
+        }
+        hex::encode(h.finalize())
     }
 
     /// Samples per class.

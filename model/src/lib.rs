@@ -7,12 +7,16 @@
 //! * [`recognizer`]: the CNN.
 //! * [`training`]: the training loop, prediction and evaluation.
 //! * [`artifact`]: manifest + weights, loadable on every backend.
+//! * [`pipeline`]: the training recipe every trainer runs.
+//! * [`inference`]: classifying with a loaded artifact.
 //! * [`backend`]: picking a device (flex CPU, wgpu, CUDA).
 
 pub mod artifact;
 pub mod augment;
 pub mod backend;
 pub mod dataset;
+pub mod inference;
+pub mod pipeline;
 pub mod raster;
 pub mod recognizer;
 pub mod training;

@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::augment::Augment;
-use crate::dataset::Sample;
+use crate::dataset::{Sample, UNKNOWN};
 use crate::raster::{Polyline, rasterize_into};
 use crate::recognizer::{Recognizer, RecognizerConfig};
 
@@ -134,17 +134,102 @@ pub fn probabilities(
     flat.chunks(classes.max(1)).map(<[f32]>::to_vec).collect()
 }
 
-/// Predicted class index of each sample.
-pub fn predict(model: &Recognizer, samples: &[Sample], n: usize, device: &Device) -> Vec<usize> {
+/// Softmax probabilities of each sample (un-augmented), in order.
+pub fn predict_probabilities(
+    model: &Recognizer,
+    samples: &[Sample],
+    n: usize,
+    device: &Device,
+) -> Vec<Vec<f32>> {
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(256) {
         let refs: Vec<&Sample> = chunk.iter().collect();
         let data = raster_batch(&refs, n, None);
-        for p in probabilities(model, data, chunk.len(), n, device) {
-            out.push(argmax(&p));
-        }
+        out.extend(probabilities(model, data, chunk.len(), n, device));
     }
     out
+}
+
+/// Predicted class index of each sample: the argmax, with no reject threshold.
+pub fn predict(model: &Recognizer, samples: &[Sample], n: usize, device: &Device) -> Vec<usize> {
+    predict_probabilities(model, samples, n, device)
+        .iter()
+        .map(|p| argmax(p))
+        .collect()
+}
+
+/// The answer for one drawing's probabilities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Index of the answer in the class list; `None` for a threshold `unknown` from a model
+    /// without an `unknown` class.
+    pub index: Option<usize>,
+    /// The answer: a class name or [`UNKNOWN`].
+    pub label: String,
+    /// How sure, 0..=1: the answer's probability, or for a threshold `unknown` one minus
+    /// the best shape's probability.
+    pub confidence: f32,
+}
+
+/// The reject rule: the answer is `unknown` when the `unknown` class has the largest
+/// probability, or when the best shape's probability is below `threshold`; otherwise the
+/// best shape.
+pub fn decide(classes: &[String], probs: &[f32], threshold: f32) -> Decision {
+    let unknown = classes.iter().position(|c| c == UNKNOWN);
+    let top = argmax(probs);
+    let unknown_answer = |confidence: f32| Decision {
+        index: unknown,
+        label: UNKNOWN.into(),
+        confidence,
+    };
+    if Some(top) == unknown {
+        return unknown_answer(probs[top]);
+    }
+    let p = probs.get(top).copied().unwrap_or(0.0);
+    if p < threshold {
+        return unknown_answer(1.0 - p);
+    }
+    Decision {
+        index: Some(top),
+        label: classes.get(top).cloned().unwrap_or_default(),
+        confidence: p,
+    }
+}
+
+/// The reject threshold that maximises accuracy on `validation` (a split never trained on
+/// and not the test split), where a distractor counts as right when answered `unknown`.
+/// Candidates are 0.00, 0.05, ..., 0.90; ties go to the smaller threshold. 0 when
+/// `validation` is empty.
+pub fn tune_threshold(
+    model: &Recognizer,
+    classes: &[String],
+    validation: &[Sample],
+    n: usize,
+    device: &Device,
+) -> f32 {
+    if validation.is_empty() {
+        return 0.0;
+    }
+    let probs = predict_probabilities(model, validation, n, device);
+    let mut best = (0.0f32, 0usize);
+    for step in 0..=18u8 {
+        let t = f32::from(step) * 0.05;
+        let right = validation
+            .iter()
+            .zip(&probs)
+            .filter(|(s, p)| {
+                let d = decide(classes, p, t);
+                match d.index {
+                    Some(i) => i == s.label,
+                    None => classes.get(s.label).is_some_and(|c| c == UNKNOWN),
+                }
+            })
+            .count();
+        if right > best.1 {
+            best = (t, right);
+        }
+    }
+    best.0
 }
 
 /// Index of the largest value.
@@ -158,26 +243,46 @@ pub fn argmax(values: &[f32]) -> usize {
         .0
 }
 
-/// Accuracy, per-class precision/recall and the confusion matrix.
+/// Accuracy, per-class precision/recall and the confusion matrix of the answers given by
+/// [`decide`] with `threshold`.
 pub fn evaluate(
     model: &Recognizer,
     classes: &[String],
     samples: &[Sample],
     n: usize,
+    threshold: f32,
     device: &Device,
 ) -> Evaluation {
-    let predicted = predict(model, samples, n, device);
+    let probs = predict_probabilities(model, samples, n, device);
+    let predicted: Vec<Option<usize>> = probs
+        .iter()
+        .map(|p| decide(classes, p, threshold).index)
+        .collect();
+    evaluation(classes, samples, &predicted)
+}
+
+/// Builds an [`Evaluation`] from predicted class indices (`None`: an answer outside the
+/// class list, always wrong).
+pub fn evaluation(
+    classes: &[String],
+    samples: &[Sample],
+    predicted: &[Option<usize>],
+) -> Evaluation {
     let k = classes.len();
     let mut confusion = vec![vec![0u64; k]; k];
-    for (s, &p) in samples.iter().zip(&predicted) {
-        confusion[s.label][p.min(k - 1)] += 1;
+    let mut outside = vec![0u64; k];
+    for (s, p) in samples.iter().zip(predicted) {
+        match p {
+            Some(p) => confusion[s.label][(*p).min(k - 1)] += 1,
+            None => outside[s.label] += 1,
+        }
     }
     let correct: u64 = (0..k).map(|i| confusion[i][i]).sum();
     let count = samples.len() as u64;
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let per_class = (0..k)
         .map(|c| {
-            let support: u64 = confusion[c].iter().sum();
+            let support: u64 = confusion[c].iter().sum::<u64>() + outside[c];
             let predicted_as: u64 = (0..k).map(|r| confusion[r][c]).sum();
             ClassMetrics {
                 class: classes[c].clone(),
@@ -195,17 +300,72 @@ pub fn evaluate(
     }
 }
 
-/// Trains a recognizer for `classes` on `train`; after each epoch calls `on_epoch` with its
-/// metrics (test accuracy measured on `test` when it is not empty). `device` must have
+/// One optimizer step's numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// Steps so far, 1-based.
+    pub step: u64,
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Cross-entropy of the batch.
+    pub loss: f64,
+    /// Top-1 accuracy of the (augmented) batch.
+    pub accuracy: f64,
+    /// Samples/s over the epoch so far (rasterization and augmentation included).
+    pub samples_per_sec: f64,
+}
+
+/// What [`train`] reports as it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// After every optimizer step.
+    Step(&'a StepMetrics),
+    /// After every epoch (with held-out accuracy when a test set was given).
+    Epoch(&'a EpochMetrics),
+}
+
+/// The observer's answer: go on or stop (a cancelled job).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Keep training.
+    Continue,
+    /// Stop now; [`train`] returns [`Stopped`].
+    Stop,
+}
+
+/// Training was stopped by its observer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("training stopped by its observer at step {step}")]
+pub struct Stopped {
+    /// The last step run.
+    pub step: u64,
+}
+
+/// A trained recognizer.
+#[derive(Debug)]
+pub struct Trained {
+    /// Its network sizes.
+    pub network: RecognizerConfig,
+    /// The model, in inference mode on the training device's inner backend.
+    pub model: Recognizer,
+    /// Per-epoch metrics.
+    pub history: Vec<EpochMetrics>,
+}
+
+/// Trains a recognizer for `classes` on `train`, reporting every step and epoch to
+/// `observe` (held-out accuracy measured on `test` when it is not empty). `device` must have
 /// autodiff enabled (`Device::flex().autodiff()`, `Device::wgpu(..).autodiff()`).
+///
+/// # Errors
+/// [`Stopped`] when `observe` answers [`Control::Stop`].
 pub fn train(
     classes: usize,
     train: &[Sample],
     test: &[Sample],
     config: &TrainConfig,
     device: &Device,
-    mut on_epoch: impl FnMut(&EpochMetrics),
-) -> (RecognizerConfig, Recognizer, Vec<EpochMetrics>) {
+    mut observe: impl FnMut(Progress<'_>) -> Control,
+) -> Result<Trained, Stopped> {
     device.seed(config.seed);
     let net = RecognizerConfig {
         input_size: config.input_size,
@@ -218,10 +378,11 @@ pub fn train(
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut history = Vec::new();
+    let mut step = 0u64;
     for epoch in 1..=config.epochs {
         order.shuffle(&mut rng);
         let started = Instant::now();
-        let (mut loss_sum, mut batches, mut correct) = (0.0f64, 0usize, 0usize);
+        let (mut loss_sum, mut batches, mut correct, mut seen) = (0.0f64, 0usize, 0usize, 0usize);
         for chunk in order.chunks(config.batch_size.max(1)) {
             let batch: Vec<&Sample> = chunk.iter().map(|&i| &train[i]).collect();
             let data = raster_batch(&batch, n, Some((&config.augment, &mut rng)));
@@ -237,15 +398,29 @@ pub fn train(
                 .convert::<i64>()
                 .try_to_vec()
                 .unwrap_or_default();
-            correct += predicted
+            let batch_correct = predicted
                 .iter()
                 .zip(&labels)
                 .filter(|(p, l)| p == l)
                 .count();
-            loss_sum += f64::from(loss.clone().into_scalar::<f32>());
+            correct += batch_correct;
+            seen += batch.len();
+            let batch_loss = f64::from(loss.clone().into_scalar::<f32>());
+            loss_sum += batch_loss;
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(config.learning_rate, model, grads);
+            step += 1;
+            let m = StepMetrics {
+                step,
+                epoch,
+                loss: batch_loss,
+                accuracy: batch_correct as f64 / batch.len().max(1) as f64,
+                samples_per_sec: seen as f64 / started.elapsed().as_secs_f64().max(1e-9),
+            };
+            if observe(Progress::Step(&m)) == Control::Stop {
+                return Err(Stopped { step });
+            }
         }
         let secs = started.elapsed().as_secs_f64();
         let test_accuracy = (!test.is_empty()).then(|| {
@@ -265,8 +440,15 @@ pub fn train(
             test_accuracy,
             samples_per_sec: train.len() as f64 / secs.max(1e-9),
         };
-        on_epoch(&m);
+        let control = observe(Progress::Epoch(&m));
         history.push(m);
+        if control == Control::Stop {
+            return Err(Stopped { step });
+        }
     }
-    (net, model.valid(), history)
+    Ok(Trained {
+        network: net,
+        model: model.valid(),
+        history,
+    })
 }

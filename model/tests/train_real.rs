@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use inkset_model::artifact::{self, DataSnapshot, Manifest};
 use inkset_model::backend::Backend;
 use inkset_model::dataset::{Dataset, Split};
-use inkset_model::training::{TrainConfig, evaluate, predict, train};
+use inkset_model::training::{Control, Progress, TrainConfig, evaluate, predict, train};
 
 fn shared() -> PathBuf {
     std::env::var_os("INKSET_SHARED_DATA").map_or_else(
@@ -41,22 +41,39 @@ fn trains_on_real_drawings_and_round_trips_the_artifact() {
     };
     let device = Backend::Cpu.training_device();
     let mut epochs = 0;
-    let (net, model, history) = train(
+    let mut steps = 0;
+    let trained = train(
         data.classes.len(),
         &train_set,
         &test_set,
         &config,
         &device,
-        |m| {
-            epochs += 1;
-            eprintln!("{m:?}");
+        |p| {
+            match p {
+                Progress::Step(_) => steps += 1,
+                Progress::Epoch(m) => {
+                    epochs += 1;
+                    eprintln!("{m:?}");
+                }
+            }
+            Control::Continue
         },
-    );
+    )
+    .unwrap();
+    assert!(steps >= 8 * (train_set.len() / config.batch_size));
+    let (net, model, history) = (trained.network, trained.model, trained.history);
     assert_eq!(epochs, 8);
     assert!(history.last().unwrap().train_loss < history.first().unwrap().train_loss);
 
     let infer = Backend::Cpu.device();
-    let eval = evaluate(&model, &data.classes, &test_set, config.input_size, &infer);
+    let eval = evaluate(
+        &model,
+        &data.classes,
+        &test_set,
+        config.input_size,
+        0.0,
+        &infer,
+    );
     eprintln!("held-out: {eval:?}");
     // 5 classes: chance is ~20 %. A few hundred real drawings and 8 epochs get far above it.
     assert!(eval.accuracy > 0.75, "accuracy {}", eval.accuracy);
@@ -92,6 +109,20 @@ fn trains_on_real_drawings_and_round_trips_the_artifact() {
         Err(artifact::ArtifactError::Checksum { .. })
     ));
     std::fs::remove_dir_all(&dir).unwrap();
+
+    // An observer that says stop ends training at once.
+    let stopped = train(
+        data.classes.len(),
+        &train_set,
+        &[],
+        &config,
+        &device,
+        |p| match p {
+            Progress::Step(m) if m.step == 3 => Control::Stop,
+            _ => Control::Continue,
+        },
+    );
+    assert_eq!(stopped.unwrap_err().step, 3);
 }
 
 fn tempfile_dir() -> PathBuf {

@@ -4,11 +4,14 @@
 //! * [`validate`]: the limits every drawing must meet, with errors that name the field.
 //! * [`quickdraw`]: Google's Quick, Draw! ndjson, raw and simplified, both ways.
 //! * [`api`]: request and response bodies of the HTTP API, and its error envelope.
+//! * [`ml`]: training jobs, the trainer worker protocol, the model registry, inference and
+//!   the Open Inference Protocol v2.
 //!
 //! This crate depends on serde and little else so that every client can use it.
 
 pub mod api;
 pub mod drawing;
+pub mod ml;
 pub mod packed;
 pub mod quickdraw;
 pub mod validate;

@@ -31,7 +31,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::drawing::{Drawing, Stroke};
+use crate::drawing::{Canvas, Drawing, Stroke};
 
 /// The limits a drawing must stay within. See the module docs for the reasoning.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -289,14 +289,29 @@ pub fn validate(
             "countrycode must be a short alphanumeric code (ISO 3166-1 alpha-2)",
         ));
     }
-    if drawing.strokes.is_empty() {
+    validate_strokes(&drawing.strokes, drawing.canvas, api, limits)
+}
+
+/// Checks strokes alone (as `POST /api/inference/classify` receives them): counts, point
+/// limits and coordinates within `canvas` (when given) and the coordinate limits.
+/// `api` applies the stricter rules of player uploads (timestamps on every point or none).
+///
+/// # Errors
+/// The first problem found, naming its field (`strokes[2].points[9].y`).
+pub fn validate_strokes(
+    strokes: &[Stroke],
+    canvas: Option<Canvas>,
+    api: bool,
+    limits: &Limits,
+) -> Result<(), FieldError> {
+    if strokes.is_empty() {
         return Err(FieldError::new(
             "strokes",
             "empty",
             "a drawing needs at least one stroke",
         ));
     }
-    if drawing.strokes.len() > limits.max_strokes {
+    if strokes.len() > limits.max_strokes {
         return Err(FieldError::new(
             "strokes",
             "too_many",
@@ -304,12 +319,11 @@ pub fn validate(
         ));
     }
     let mut total_points = 0usize;
-    let drawing_has_time = drawing
-        .strokes
+    let drawing_has_time = strokes
         .first()
         .and_then(|s| s.points.first())
         .map(|p| p.timestamp.is_some());
-    for (si, stroke) in drawing.strokes.iter().enumerate() {
+    for (si, stroke) in strokes.iter().enumerate() {
         total_points += stroke.points.len();
         if total_points > limits.max_points {
             return Err(FieldError::new(
@@ -318,7 +332,7 @@ pub fn validate(
                 format!("at most {} points per drawing", limits.max_points),
             ));
         }
-        validate_stroke(drawing, si, stroke, api, limits, drawing_has_time)?;
+        validate_stroke(canvas, si, stroke, api, limits, drawing_has_time)?;
     }
     Ok(())
 }
@@ -328,7 +342,7 @@ fn required(field: &str) -> FieldError {
 }
 
 fn validate_stroke(
-    drawing: &Drawing,
+    canvas: Option<Canvas>,
     si: usize,
     stroke: &Stroke,
     api: bool,
@@ -381,7 +395,7 @@ fn validate_stroke(
             "pointer_type must be 1..=32 bytes",
         ));
     }
-    let (lo_x, hi_x, lo_y, hi_y) = match drawing.canvas {
+    let (lo_x, hi_x, lo_y, hi_y) = match canvas {
         Some(c) => {
             let margin = c.width.max(c.height);
             (-margin, c.width + margin, -margin, c.height + margin)

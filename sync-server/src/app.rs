@@ -8,15 +8,15 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use inkset_protocol::Limits;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::Admin;
+use crate::auth::{Admin, Player};
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::handlers::{admin, health, player};
+use crate::handlers::{admin, health, inference, player, training};
 use crate::ingest::Ingest;
 use crate::objects::Objects;
 
@@ -31,8 +31,16 @@ pub struct AppState {
     pub ingest: Ingest,
     /// Validation limits.
     pub limits: Limits,
-    /// Names of the known shapes (refreshed when an admin adds one).
+    /// Names of the prompted shapes (refreshed when an admin adds one).
     pub shapes: Arc<RwLock<HashSet<String>>>,
+    /// Distractor words (imported with `--distractors`; train the `unknown` class).
+    pub distractors: Arc<RwLock<HashSet<String>>>,
+    /// The served model and its micro-batcher.
+    pub inference: crate::inference::Inference,
+    /// Settings of training jobs.
+    pub training: crate::config::TrainingSettings,
+    /// Settings of the inference API.
+    pub inference_settings: crate::config::InferenceSettings,
     /// Lifetime of login tokens, ms.
     pub token_ttl_ms: i64,
     /// Player sessions by token hash, so uploads skip a SQL lookup. Sessions are never
@@ -40,6 +48,13 @@ pub struct AppState {
     /// [`SESSION_CACHE_ENTRIES`].
     pub session_cache: Arc<RwLock<HashMap<String, uuid::Uuid>>>,
 }
+
+/// Largest `POST /api/admin/import` body (ndjson).
+pub const MAX_IMPORT_BODY_BYTES: usize = 512 << 20;
+/// Largest weights upload and completion body (a recognizer's weights are ~0.3 MB).
+pub const MAX_WEIGHTS_BYTES: usize = 256 << 20;
+/// Largest Open Inference Protocol request (1024 rasters of 64 x 64 as JSON numbers).
+pub const MAX_OIP_BODY_BYTES: usize = 64 << 20;
 
 /// Most player sessions kept in [`AppState::session_cache`] (about 100 bytes each).
 pub const SESSION_CACHE_ENTRIES: usize = 100_000;
@@ -53,14 +68,19 @@ impl AppState {
         db: Db,
         objects: Objects,
         ingest: Ingest,
-        token_ttl_secs: u64,
+        settings: &crate::config::Settings,
     ) -> Result<Self, sqlx::Error> {
+        let token_ttl_secs = settings.token_ttl_secs;
         let state = Self {
             db,
             objects,
             ingest,
             limits: Limits::DEFAULT,
             shapes: Arc::default(),
+            distractors: Arc::default(),
+            inference: crate::inference::Inference::start(&settings.inference),
+            training: settings.training.clone(),
+            inference_settings: settings.inference.clone(),
             token_ttl_ms: i64::try_from(token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
             session_cache: Arc::default(),
         };
@@ -83,12 +103,21 @@ impl AppState {
         if let Ok(mut set) = self.shapes.write() {
             *set = names;
         }
+        let words: HashSet<String> = self.db.distractor_words().await?.into_iter().collect();
+        if let Ok(mut set) = self.distractors.write() {
+            *set = words;
+        }
         Ok(())
     }
 
-    /// Whether `name` is a known shape.
+    /// Whether `name` is a prompted shape.
     pub fn is_known_shape(&self, name: &str) -> bool {
         self.shapes.read().is_ok_and(|s| s.contains(name))
+    }
+
+    /// Whether `name` is a distractor word.
+    pub fn is_distractor(&self, name: &str) -> bool {
+        self.distractors.read().is_ok_and(|s| s.contains(name))
     }
 }
 
@@ -124,6 +153,73 @@ pub fn admin_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (Method::POST, "/api/admin/drawings/bulk", post(admin::bulk)),
         (Method::POST, "/api/admin/shapes", post(admin::add_shape)),
+        (
+            Method::POST,
+            "/api/admin/import",
+            post(admin::import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES)),
+        ),
+        (
+            Method::POST,
+            "/api/admin/training/start",
+            post(training::start),
+        ),
+        (Method::GET, "/api/admin/training", get(training::list_jobs)),
+        (
+            Method::GET,
+            "/api/admin/training/{id}",
+            get(training::get_job),
+        ),
+        (
+            Method::POST,
+            "/api/admin/training/{id}/cancel",
+            post(training::cancel),
+        ),
+        (Method::GET, "/api/admin/models", get(training::list_models)),
+        (
+            Method::GET,
+            "/api/admin/models/compare",
+            get(training::compare),
+        ),
+        (
+            Method::GET,
+            "/api/admin/models/{id}",
+            get(training::get_model),
+        ),
+        (
+            Method::GET,
+            "/api/admin/models/{id}/artifact/{file}",
+            get(training::model_artifact),
+        ),
+        (
+            Method::POST,
+            "/api/admin/models/{id}/activate",
+            post(training::activate),
+        ),
+        (
+            Method::PUT,
+            "/api/admin/aliases/{model_kind}/{alias}",
+            put(training::set_alias),
+        ),
+        (
+            Method::GET,
+            "/api/admin/aliases/history",
+            get(training::alias_history),
+        ),
+        (
+            Method::POST,
+            "/api/admin/worker-tokens",
+            post(training::create_worker_token),
+        ),
+        (
+            Method::GET,
+            "/api/admin/worker-tokens",
+            get(training::list_worker_tokens),
+        ),
+        (
+            Method::DELETE,
+            "/api/admin/worker-tokens/{id}",
+            delete(training::revoke_worker_token),
+        ),
     ]
 }
 
@@ -139,6 +235,32 @@ async fn require_admin(
     .await?;
     parts.extensions.insert(admin);
     Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// When `inference.require_token` is set: an admin login token or a player session token.
+async fn require_inference_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if state.inference_settings.require_token {
+        let (mut parts, body) = request.into_parts();
+        let admin = <Admin as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+            &mut parts, &state,
+        )
+        .await;
+        if admin.is_err() {
+            <Player as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+                &mut parts, &state,
+            )
+            .await
+            .map_err(|_| {
+                ApiError::Unauthorized("inference needs an admin token or a player session token")
+            })?;
+        }
+        return Ok(next.run(Request::from_parts(parts, body)).await);
+    }
+    Ok(next.run(request).await)
 }
 
 async fn not_found() -> ApiError {
@@ -159,6 +281,41 @@ pub fn router(state: AppState) -> Router {
     let admin = admin
         .layer(DefaultBodyLimit::max(limits.max_batch_body_bytes))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    let worker = Router::new()
+        .route("/api/worker/claim", post(training::claim))
+        .route("/api/worker/jobs/{id}/data", get(training::data))
+        .route("/api/worker/jobs/{id}/heartbeat", post(training::heartbeat))
+        .route(
+            "/api/worker/jobs/{id}/weights",
+            put(training::upload_weights).layer(DefaultBodyLimit::max(MAX_WEIGHTS_BYTES)),
+        )
+        .route(
+            "/api/worker/jobs/{id}/complete",
+            post(training::complete).layer(DefaultBodyLimit::max(MAX_WEIGHTS_BYTES)),
+        )
+        .route("/api/worker/jobs/{id}/fail", post(training::fail));
+    let inference_routes = Router::new()
+        .route(
+            "/api/inference/classify",
+            post(inference::classify).layer(DefaultBodyLimit::max(limits.max_drawing_body_bytes)),
+        )
+        .route("/api/inference/model/info", get(inference::model_info))
+        .route(
+            "/api/inference/model/artifact/{file}",
+            get(inference::model_artifact),
+        )
+        .route("/v2/health/live", get(inference::v2_live))
+        .route("/v2/health/ready", get(inference::v2_ready))
+        .route("/v2/models/{name}", get(inference::v2_model))
+        .route("/v2/models/{name}/ready", get(inference::v2_model_ready))
+        .route(
+            "/v2/models/{name}/infer",
+            post(inference::v2_infer).layer(DefaultBodyLimit::max(MAX_OIP_BODY_BYTES)),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_inference_token,
+        ));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/api/sessions", post(player::create_session))
@@ -177,6 +334,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .merge(admin)
+        .merge(worker)
+        .merge(inference_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -49,6 +49,15 @@ pub enum Command {
         /// Address to listen on, e.g. 127.0.0.1:8080.
         #[arg(long, env = "INKSET_LISTEN")]
         listen: Option<SocketAddr>,
+        /// Do not run the in-process trainer (leave jobs to `inkset-trainer work`).
+        #[arg(long)]
+        no_trainer: bool,
+    },
+    /// Manage trainer worker tokens.
+    WorkerToken {
+        /// Action.
+        #[command(subcommand)]
+        action: WorkerTokenCommand,
     },
     /// Manage admin accounts.
     Admin {
@@ -64,6 +73,10 @@ pub enum Command {
         /// Files or directories (searched for *.ndjson).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Store records whose word is not a shape as distractors (they train the
+        /// recognizer's `unknown` class and are never prompted) instead of rejecting them.
+        #[arg(long)]
+        distractors: bool,
     },
     /// Export drawings to standard output.
     Export {
@@ -98,11 +111,48 @@ pub enum AdminCommand {
     },
 }
 
+/// Worker token actions.
+#[derive(Debug, Subcommand)]
+pub enum WorkerTokenCommand {
+    /// Create a token for a trainer host; prints the secret once.
+    Create {
+        /// A name for the host.
+        #[arg(long)]
+        name: String,
+        /// Where data lives.
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Revoke tokens by id or name.
+    Revoke {
+        /// Token id or name.
+        id_or_name: String,
+        /// Where data lives.
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List tokens (without secrets).
+    List {
+        /// Where data lives.
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
 impl StorageArgs {
     fn settings(
         &self,
         config: Option<&std::path::Path>,
         listen: Option<SocketAddr>,
+    ) -> anyhow::Result<Settings> {
+        self.settings_with(config, listen, false)
+    }
+
+    fn settings_with(
+        &self,
+        config: Option<&std::path::Path>,
+        listen: Option<SocketAddr>,
+        no_trainer: bool,
     ) -> anyhow::Result<Settings> {
         Settings::load(
             config,
@@ -111,6 +161,7 @@ impl StorageArgs {
                 listen,
                 database_url: self.database_url.clone(),
                 object_store_url: self.object_store_url.clone(),
+                training: no_trainer.then(|| serde_json::json!({ "in_process": false })),
             },
         )
         .map_err(|e| anyhow::anyhow!("settings: {e}"))
@@ -147,8 +198,12 @@ pub fn main() -> anyhow::Result<()> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config.as_deref();
     match cli.command {
-        Command::Serve { storage, listen } => {
-            let settings = storage.settings(config, listen)?;
+        Command::Serve {
+            storage,
+            listen,
+            no_trainer,
+        } => {
+            let settings = storage.settings_with(config, listen, no_trainer)?;
             init_logging(settings.log_format == "json");
             let listener = tokio::net::TcpListener::bind(settings.listen)
                 .await
@@ -182,7 +237,61 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("admin {name} created");
             Ok(())
         }
-        Command::Import { storage, files } => {
+        Command::WorkerToken { action } => {
+            let storage = match &action {
+                WorkerTokenCommand::Create { storage, .. }
+                | WorkerTokenCommand::Revoke { storage, .. }
+                | WorkerTokenCommand::List { storage } => storage,
+            };
+            let settings = storage.settings(config, None)?;
+            init_logging(false);
+            let (state, committers) = crate::server::open(&settings).await?;
+            let result = match action {
+                WorkerTokenCommand::Create { name, .. } => {
+                    anyhow::ensure!(
+                        !name.trim().is_empty() && name.len() <= 100,
+                        "--name must be 1..=100 bytes"
+                    );
+                    let t = state.db.create_worker_token(&name).await?;
+                    eprintln!(
+                        "worker token {} for {name:?} (shown once; give it to `inkset-trainer work --token`):",
+                        t.id
+                    );
+                    println!("{}", t.token.unwrap_or_default());
+                    Ok(())
+                }
+                WorkerTokenCommand::Revoke { id_or_name, .. } => {
+                    let n = state.db.revoke_worker_token(&id_or_name).await?;
+                    if n == 0 {
+                        Err(anyhow::anyhow!("no live worker token {id_or_name:?}"))
+                    } else {
+                        println!("revoked {n} token(s)");
+                        Ok(())
+                    }
+                }
+                WorkerTokenCommand::List { .. } => {
+                    for t in state.db.worker_tokens().await? {
+                        println!(
+                            "{}  {:<24} created {}  {}",
+                            t.id,
+                            t.name,
+                            t.created_at,
+                            t.revoked_at
+                                .map_or_else(|| "live".to_owned(), |r| format!("revoked {r}"))
+                        );
+                    }
+                    Ok(())
+                }
+            };
+            drop(state);
+            committers.join().await;
+            result
+        }
+        Command::Import {
+            storage,
+            files,
+            distractors,
+        } => {
             let settings = storage.settings(config, None)?;
             init_logging(false);
             let total: u64 = dataset::ndjson_files(&files)?
@@ -198,7 +307,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             let (state, committers) = crate::server::open(&settings).await?;
-            let report = dataset::import(&state, &files, |n| bar.set_position(n)).await?;
+            let report =
+                dataset::import(&state, &files, distractors, |n| bar.set_position(n)).await?;
             bar.finish_and_clear();
             drop(state);
             committers.join().await;

@@ -29,6 +29,63 @@ pub struct Settings {
     pub ingest: IngestSettings,
     /// `text` or `json` logs.
     pub log_format: String,
+    /// Training jobs and the in-process trainer.
+    pub training: TrainingSettings,
+    /// The inference API.
+    pub inference: InferenceSettings,
+}
+
+/// Training jobs and the in-process trainer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainingSettings {
+    /// Run a trainer inside `serve` (the embedded default); `false` leaves jobs to
+    /// `inkset-trainer work` on GPU hosts.
+    pub in_process: bool,
+    /// Backend of the in-process trainer: `cpu` or `wgpu`.
+    pub backend: inkset_model::backend::Backend,
+    /// Lease length of a claimed job, seconds; a trainer that misses heartbeats this long
+    /// loses the job to the next claim.
+    pub lease_secs: u64,
+}
+
+impl Default for TrainingSettings {
+    fn default() -> Self {
+        Self {
+            in_process: true,
+            backend: inkset_model::backend::Backend::Cpu,
+            lease_secs: 30,
+        }
+    }
+}
+
+/// The inference API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InferenceSettings {
+    /// Require a bearer token (an admin login or a player session) on `/api/inference/*`
+    /// and `/v2/*`; default open.
+    pub require_token: bool,
+    /// Backend of the served model: `cpu` or `wgpu`.
+    pub backend: inkset_model::backend::Backend,
+    /// Largest micro-batch.
+    pub max_batch: usize,
+    /// Longest a request waits for others to join its batch, microseconds.
+    pub max_delay_us: u64,
+    /// How often to look for a moved `production` alias (moved by another replica), ms.
+    pub alias_poll_ms: u64,
+}
+
+impl Default for InferenceSettings {
+    fn default() -> Self {
+        Self {
+            require_token: false,
+            backend: inkset_model::backend::Backend::Cpu,
+            max_batch: 64,
+            max_delay_us: 0,
+            alias_poll_ms: 2_000,
+        }
+    }
 }
 
 /// Connection settings of an S3-compatible store.
@@ -95,6 +152,8 @@ impl Default for Settings {
             token_ttl_secs: 12 * 3600,
             ingest: IngestSettings::default(),
             log_format: "text".into(),
+            training: TrainingSettings::default(),
+            inference: InferenceSettings::default(),
         }
     }
 }
@@ -111,6 +170,8 @@ impl std::fmt::Debug for Settings {
             .field("object_store_url", &self.object_store_url)
             .field("s3", &self.s3)
             .field("ingest", &self.ingest)
+            .field("training", &self.training)
+            .field("inference", &self.inference)
             .finish_non_exhaustive()
     }
 }
@@ -172,6 +233,9 @@ pub struct Overrides {
     /// `--object-store-url`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_store_url: Option<String>,
+    /// `--no-trainer` (as `training.in_process = false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training: Option<serde_json::Value>,
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::db::DrawingFilter;
 use crate::ingest::{IngestError, Outcome, decode_frame};
 
 /// What an import did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ImportReport {
     /// Files read.
     pub files: usize,
@@ -73,13 +73,17 @@ const IMPORT_BATCH: usize = 2_000;
 
 /// Imports Quick, Draw! ndjson (raw or simplified) files or directories.
 ///
-/// `progress` is called with bytes read so far after each batch.
+/// With `distractors`, a record whose word is not a shape registers that word as a
+/// distractor (drawings of "not a shape" that train the recognizer's `unknown` class) and is
+/// stored; without, it is rejected. `progress` is called with bytes read so far after each
+/// batch.
 ///
 /// # Errors
 /// When a file cannot be read; bad records are counted, not fatal.
 pub async fn import(
     state: &AppState,
     paths: &[PathBuf],
+    distractors: bool,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<ImportReport> {
     let files = ndjson_files(paths)?;
@@ -92,35 +96,73 @@ pub async fn import(
         let reader = std::io::BufReader::new(
             std::fs::File::open(file).with_context(|| file.display().to_string())?,
         );
-        let mut pending = Vec::new();
-        for (n, line) in reader.lines().enumerate() {
-            let line = line.with_context(|| format!("{}:{}", file.display(), n + 1))?;
-            bytes_read += line.len() as u64 + 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            report.records += 1;
-            let at = format!("{}:{}", file.display(), n + 1);
-            let checked = Record::parse_line(&line).and_then(|r| {
-                let d = r.into_drawing();
-                validate(&d, Origin::Import, &Limits::DEFAULT, |s| {
-                    state.is_known_shape(s)
-                })
-                .map(|()| d)
-            });
-            match checked {
-                Ok(d) => pending.push((at, d)),
-                Err(e) => reject(&mut report, &at, e.to_string()),
-            }
-            if pending.len() >= IMPORT_BATCH {
-                submit(state, &mut pending, &mut report).await;
-                progress(bytes_read);
-            }
-        }
-        submit(state, &mut pending, &mut report).await;
-        progress(bytes_read);
+        import_reader(
+            state,
+            &file.display().to_string(),
+            reader,
+            distractors,
+            &mut report,
+            &mut bytes_read,
+            &mut progress,
+        )
+        .await?;
     }
     Ok(report)
+}
+
+/// Imports the ndjson lines of `reader` (named `label` in rejection messages) into
+/// `report`; see [`import`].
+///
+/// # Errors
+/// When `reader` fails; bad records are counted, not fatal.
+pub async fn import_reader(
+    state: &AppState,
+    label: &str,
+    reader: impl BufRead,
+    distractors: bool,
+    report: &mut ImportReport,
+    bytes_read: &mut u64,
+    progress: &mut impl FnMut(u64),
+) -> anyhow::Result<()> {
+    let mut pending = Vec::new();
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("{label}:{}", n + 1))?;
+        *bytes_read += line.len() as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        report.records += 1;
+        let at = format!("{label}:{}", n + 1);
+        let parsed = Record::parse_line(&line);
+        if distractors
+            && let Ok(r) = &parsed
+            && !state.is_known_shape(&r.word)
+            && !state.is_distractor(&r.word)
+            && !r.word.is_empty()
+            && r.word.len() <= Limits::DEFAULT.max_shape_name_bytes
+        {
+            state.db.add_distractor(&r.word).await?;
+            state.reload_shapes().await?;
+        }
+        let checked = parsed.and_then(|r| {
+            let d = r.into_drawing();
+            validate(&d, Origin::Import, &Limits::DEFAULT, |s| {
+                state.is_known_shape(s) || state.is_distractor(s)
+            })
+            .map(|()| d)
+        });
+        match checked {
+            Ok(d) => pending.push((at, d)),
+            Err(e) => reject(report, &at, e.to_string()),
+        }
+        if pending.len() >= IMPORT_BATCH {
+            submit(state, &mut pending, report).await;
+            progress(*bytes_read);
+        }
+    }
+    submit(state, &mut pending, report).await;
+    progress(*bytes_read);
+    Ok(())
 }
 
 fn reject(report: &mut ImportReport, at: &str, reason: String) {
@@ -172,15 +214,15 @@ pub enum ExportFormat {
     Jsonl,
 }
 
-/// Writes every drawing matching `filter` to `out`, oldest first; returns how many.
+/// Calls `f` with every drawing matching `filter` (id, server receive time in ms, the
+/// drawing), oldest first, reading each segment once. Stops at the first error of `f`.
 ///
 /// # Errors
-/// When storage or `out` fails.
-pub async fn export(
+/// When storage fails or a record cannot be decoded, or `f` fails.
+pub async fn for_each_drawing(
     state: &AppState,
     filter: &DrawingFilter,
-    format: ExportFormat,
-    out: &mut impl Write,
+    mut f: impl FnMut(uuid::Uuid, i64, inkset_protocol::Drawing) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
     let locations = state.db.locations(filter).await?;
     let mut segment: Option<(String, bytes::Bytes)> = None;
@@ -201,6 +243,23 @@ pub async fn export(
             .get(start..end)
             .with_context(|| format!("drawing {id}: record outside its segment"))?;
         let drawing = decode_frame(frame).with_context(|| format!("decoding drawing {id}"))?;
+        f(id, received_at, drawing)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Writes every drawing matching `filter` to `out`, oldest first; returns how many.
+///
+/// # Errors
+/// When storage or `out` fails.
+pub async fn export(
+    state: &AppState,
+    filter: &DrawingFilter,
+    format: ExportFormat,
+    out: &mut impl Write,
+) -> anyhow::Result<u64> {
+    let count = for_each_drawing(state, filter, |_, received_at, drawing| {
         let line = match format {
             ExportFormat::Jsonl => serde_json::to_string(&drawing)?,
             ExportFormat::Quickdraw | ExportFormat::QuickdrawSimplified => {
@@ -214,8 +273,9 @@ pub async fn export(
         };
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")?;
-        count += 1;
-    }
+        Ok(())
+    })
+    .await?;
     out.flush()?;
     Ok(count)
 }

@@ -175,8 +175,9 @@ pub struct DrawingFilter {
 }
 
 impl DrawingFilter {
-    /// Appends `AND ...` clauses for this filter, pushing their arguments.
-    fn push_sql(&self, sql: &mut String, args: &mut Vec<Arg>) {
+    /// Appends `AND ...` clauses for this filter (`$N` placeholders numbered after the
+    /// arguments already in `args`), pushing their arguments.
+    pub fn push_sql(&self, sql: &mut String, args: &mut Vec<Arg>) {
         let mut add = |clause: &str, arg: Arg, sql: &mut String| {
             args.push(arg);
             sql.push_str(&clause.replace('?', &format!("${}", args.len())));
@@ -354,7 +355,8 @@ impl Db {
     /// On SQL failure.
     pub async fn shapes(&self) -> Result<Vec<ShapeInfo>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT name, display_name, enabled, round_seconds FROM shapes ORDER BY created_at, name",
+            "SELECT name, display_name, enabled, round_seconds FROM shapes WHERE kind = 'prompt' \
+             ORDER BY created_at, name",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -369,6 +371,34 @@ impl Db {
                 })
             })
             .collect()
+    }
+
+    /// Words stored as distractors (drawings of "not a shape": never prompted, they train
+    /// the recognizer's `unknown` class).
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn distractor_words(&self) -> Result<Vec<String>, sqlx::Error> {
+        let rows = sqlx::query("SELECT name FROM shapes WHERE kind = 'distractor' ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| r.try_get("name")).collect()
+    }
+
+    /// Registers a distractor word (disabled for prompting); `false` when the name exists.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn add_distractor(&self, name: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO shapes (name, display_name, enabled, round_seconds, created_at, kind) \
+             VALUES ($1, $1, 0, 20, $2, 'distractor') ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Adds a shape; returns `false` when the name exists.

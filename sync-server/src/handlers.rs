@@ -2,7 +2,9 @@
 
 pub mod admin;
 pub mod health;
+pub mod inference;
 pub mod player;
+pub mod training;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

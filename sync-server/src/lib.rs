@@ -6,6 +6,8 @@
 //! * [`ingest`]: durable, group-committed, idempotent ingest of drawings.
 //! * [`app`]: the axum router and [`app::AppState`].
 //! * [`dataset`]: Quick, Draw! import and export.
+//! * [`jobs`]: training jobs with leases, worker tokens, the model registry and aliases.
+//! * [`inference`]: the served `production` model, hot swap and micro-batching.
 //! * [`cli`]: the `inkset-server` command line.
 
 pub mod app;
@@ -16,7 +18,9 @@ pub mod dataset;
 pub mod db;
 pub mod error;
 pub mod handlers;
+pub mod inference;
 pub mod ingest;
+pub mod jobs;
 pub mod objects;
 pub mod server;
 

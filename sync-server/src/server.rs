@@ -23,7 +23,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<(AppState, Committers)>
         .with_context(|| format!("opening database {}", redact_url(&url)))?;
     let objects = Objects::open(settings).context("opening object store")?;
     let (ingest, committers) = Ingest::start(db.clone(), objects.clone(), &settings.ingest);
-    let state = AppState::new(db, objects, ingest, settings.token_ttl_secs).await?;
+    let state = AppState::new(db, objects, ingest, settings).await?;
     tracing::info!(
         database = %redact_url(&url),
         objects = state.objects.describe(),
@@ -43,14 +43,69 @@ pub async fn launch(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (state, committers) = open(&settings).await?;
-    tracing::info!(addr = %listener.local_addr()?, "inkset-server listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "inkset-server listening");
+    state.inference.watch(
+        state.db.clone(),
+        state.objects.clone(),
+        std::time::Duration::from_millis(settings.inference.alias_poll_ms.max(100)),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let trainer = if settings.training.in_process {
+        Some(start_in_process_trainer(&state, addr, &settings, stop_rx).await?)
+    } else {
+        None
+    };
+    axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
         .await?;
+    if let Some((handle, token_id)) = trainer {
+        let _ = handle.await;
+        let _ = state.db.revoke_worker_token(&token_id).await;
+    }
+    drop(state);
     // The router (and with it every Ingest handle) is gone: committers drain and stop.
     committers.join().await;
     tracing::info!("inkset-server stopped");
     Ok(())
+}
+
+/// Starts the trainer in this process: a worker token of its own (revoked at shutdown) and
+/// the same worker loop `inkset-trainer work` runs, talking to this server over loopback.
+async fn start_in_process_trainer(
+    state: &AppState,
+    addr: std::net::SocketAddr,
+    settings: &Settings,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, String)> {
+    let name = format!("in-process-{}", std::process::id());
+    let token = state.db.create_worker_token(&name).await?;
+    let host = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    let options = inkset_trainer::worker::WorkerOptions {
+        server: format!("http://{host}"),
+        token: token.token.clone().unwrap_or_default(),
+        name: name.clone(),
+        backend: settings.training.backend,
+        poll: std::time::Duration::from_millis(500),
+        max_jobs: None,
+    };
+    tracing::info!(backend = ?settings.training.backend, "in-process trainer started");
+    let handle = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = inkset_trainer::worker::run(options, stopped).await {
+            tracing::error!(error = format!("{e:#}"), "in-process trainer stopped");
+        }
+    });
+    Ok((handle, token.id.to_string()))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

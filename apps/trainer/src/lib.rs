@@ -1,9 +1,13 @@
 //! The `inkset-trainer` command line.
 //!
 //! ```text
+//! inkset-trainer work     --server URL --token TOKEN [--backend cpu|wgpu|cuda]
 //! inkset-trainer train    --data FILE_OR_DIR... --out DIR [--epochs N] [--backend cpu|wgpu]
-//! inkset-trainer evaluate --model DIR --data FILE_OR_DIR... [--backend cpu|wgpu]
+//! inkset-trainer evaluate --model DIR --data FILE_OR_DIR... [--held-out] [--backend ..]
+//! inkset-trainer parity   --model DIR --data FILE_OR_DIR... [--count 100]
 //! ```
+//!
+//! `work` is the GPU-host worker (see [`worker`]); the others work offline on files.
 //!
 //! Data is Quick, Draw! style ndjson (raw or simplified). Words that are one of the shapes
 //! are their class; every other word is a distractor and trains the `unknown` class. The
@@ -15,10 +19,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use inkset_model::artifact::{self, DataSnapshot, Manifest};
+
+pub mod worker;
+use inkset_model::artifact;
 use inkset_model::backend::Backend;
-use inkset_model::dataset::{Dataset, Sample, Split, UNKNOWN};
-use inkset_model::training::{Evaluation, TrainConfig, evaluate, train};
+use inkset_model::dataset::{Dataset, Split, UNKNOWN};
+use inkset_model::inference::Classifier;
+use inkset_model::pipeline::train_recognizer;
+use inkset_model::training::{Control, Evaluation, Progress, TrainConfig};
 
 /// Trains and evaluates Inkset recognizers.
 #[derive(Debug, Parser)]
@@ -57,6 +65,41 @@ impl From<BackendArg> for Backend {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Claim training jobs from an inkset-server and run them until stopped.
+    Work {
+        /// Server base URL.
+        #[arg(long, env = "INKSET_SERVER")]
+        server: String,
+        /// Worker token from `inkset-server worker-token create`.
+        #[arg(long, env = "INKSET_WORKER_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Name shown as the lease owner (default: host name and process id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Backend.
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+        /// Seconds between claims when there is no job.
+        #[arg(long, default_value_t = 2.0)]
+        poll_secs: f64,
+        /// Exit after this many jobs.
+        #[arg(long)]
+        max_jobs: Option<usize>,
+    },
+    /// Run one artifact on the CPU and the wgpu backends over the same drawings; report
+    /// argmax agreement and the largest probability difference.
+    #[cfg(feature = "wgpu")]
+    Parity {
+        /// Artifact directory.
+        #[arg(long)]
+        model: PathBuf,
+        /// ndjson files or directories.
+        #[arg(long, required = true, num_args = 1..)]
+        data: Vec<PathBuf>,
+        /// Drawings to compare (the first of the held-out split).
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+    },
     /// Train a recognizer on files and save the artifact.
     Train {
         /// ndjson files or directories.
@@ -105,46 +148,6 @@ pub enum Command {
     },
 }
 
-/// Balances the training set. Each shape class is capped at the size of the largest one
-/// (`cap`). Each distractor word of `unknown` gets an equal quota of `2 * cap / words`:
-/// plentiful words (the $1 gestures, 300 each) are subsampled and scarce ones (the Quick,
-/// Draw! distractors, ~40 each) repeated, so augmentation sees every kind of "not a shape"
-/// about equally often. Choices are seeded.
-pub fn balance(samples: Vec<Sample>, classes: &[String], seed: u64) -> Vec<Sample> {
-    use std::collections::BTreeMap;
-
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let shape_classes = classes.iter().filter(|c| *c != UNKNOWN).count();
-    let mut by_class: Vec<Vec<Sample>> = vec![Vec::new(); classes.len()];
-    let mut distractors: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
-    for s in samples {
-        if s.label < shape_classes {
-            by_class[s.label].push(s);
-        } else {
-            distractors.entry(s.word.clone()).or_default().push(s);
-        }
-    }
-    let cap = by_class.iter().map(Vec::len).max().unwrap_or(0).max(1);
-    let mut out = Vec::new();
-    for mut class in by_class {
-        class.shuffle(&mut rng);
-        class.truncate(cap);
-        out.extend(class);
-    }
-    if !distractors.is_empty() {
-        let quota = (2 * cap / distractors.len()).max(1);
-        for (_, mut word) in distractors {
-            word.shuffle(&mut rng);
-            let n = word.len();
-            out.extend((0..quota).map(|i| word[i % n].clone()));
-        }
-    }
-    out.shuffle(&mut rng);
-    out
-}
-
 fn print_evaluation(e: &Evaluation) {
     println!("accuracy {:.4} on {} drawings", e.accuracy, e.count);
     println!(
@@ -168,6 +171,12 @@ fn print_evaluation(e: &Evaluation) {
 /// # Errors
 /// Whatever the command fails with.
 pub fn main() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("inkset_trainer=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     run(Cli::parse())
 }
 
@@ -177,6 +186,73 @@ pub fn main() -> anyhow::Result<()> {
 /// Unreadable data, no drawings, or an artifact that cannot be written or read.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Work {
+            server,
+            token,
+            name,
+            backend,
+            poll_secs,
+            max_jobs,
+        } => {
+            let name = name.unwrap_or_else(|| {
+                let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "trainer".into());
+                format!("{host}-{}", std::process::id())
+            });
+            let options = worker::WorkerOptions {
+                server,
+                token,
+                name,
+                backend: Backend::from(backend),
+                poll: std::time::Duration::from_secs_f64(poll_secs.max(0.05)),
+                max_jobs,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let outcomes = rt.block_on(worker::run(options, async {
+                let _ = tokio::signal::ctrl_c().await;
+            }))?;
+            for o in outcomes {
+                println!("{o:?}");
+            }
+            Ok(())
+        }
+        #[cfg(feature = "wgpu")]
+        Command::Parity { model, data, count } => {
+            let cpu = Classifier::load(&model, Backend::Cpu.device())?;
+            let gpu = Classifier::load(&model, Backend::Wgpu.device())?;
+            let manifest = &cpu.manifest;
+            let shapes: Vec<String> = manifest
+                .classes
+                .iter()
+                .filter(|c| *c != UNKNOWN)
+                .cloned()
+                .collect();
+            let with_unknown = manifest.classes.iter().any(|c| c == UNKNOWN);
+            let ds = Dataset::load(&data, &shapes, with_unknown)?;
+            let samples: Vec<_> = ds.split(Split::Test).into_iter().take(count).collect();
+            anyhow::ensure!(!samples.is_empty(), "no drawings of the model's classes");
+            let n = cpu.input_size();
+            let mut rasters = vec![0.0f32; samples.len() * n * n];
+            for (s, out) in samples.iter().zip(rasters.chunks_exact_mut(n * n)) {
+                cpu.rasterize_into(&s.lines, out)?;
+            }
+            let a = cpu.probabilities(rasters.clone(), samples.len());
+            let b = gpu.probabilities(rasters, samples.len());
+            let (mut same, mut max_diff) = (0usize, 0f32);
+            for (pa, pb) in a.iter().zip(&b) {
+                same += usize::from(cpu.decide(pa).label == gpu.decide(pb).label);
+                for (x, y) in pa.iter().zip(pb) {
+                    max_diff = max_diff.max((x - y).abs());
+                }
+            }
+            println!(
+                "{} drawings: same answer on cpu and wgpu for {same}; largest probability difference {max_diff:.3e}",
+                samples.len()
+            );
+            anyhow::ensure!(same == samples.len(), "the backends disagree");
+            Ok(())
+        }
         Command::Train {
             data,
             out,
@@ -196,61 +272,39 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 ..defaults
             };
             let ds = Dataset::load(&data, &shapes, true).context("reading data")?;
-            let train_set = balance(ds.split(Split::Train), &ds.classes, config.seed);
-            let test_set = ds.split(Split::Test);
-            anyhow::ensure!(
-                !train_set.is_empty(),
-                "no drawings of {shapes:?} in the data"
-            );
-            let count = |set: &[Sample]| {
-                let mut c = vec![0; ds.classes.len()];
-                for s in set {
-                    c[s.label] += 1;
-                }
-                c
-            };
+            let counts = ds.counts();
             eprintln!(
-                "classes {:?}; training on {:?}, held out {:?}",
-                ds.classes,
-                count(&train_set),
-                count(&test_set)
+                "classes {:?}; drawings {:?} ({} skipped)",
+                ds.classes, counts, ds.skipped
             );
-            let backend = Backend::from(backend);
-            let (net, model, history) = train(
-                ds.classes.len(),
-                &train_set,
-                &test_set,
+            let sources = data.iter().map(|p| p.display().to_string()).collect();
+            let (manifest, model) = train_recognizer(
+                &ds,
                 &config,
-                &backend.training_device(),
-                |m| {
-                    eprintln!(
-                        "epoch {:>3}  loss {:.4}  train acc {:.4}  held-out acc {}  {:.0} samples/s",
-                        m.epoch,
-                        m.train_loss,
-                        m.train_accuracy,
-                        m.test_accuracy.map_or("-".into(), |a| format!("{a:.4}")),
-                        m.samples_per_sec
-                    );
+                sources,
+                Backend::from(backend),
+                |p| {
+                    if let Progress::Epoch(m) = p {
+                        eprintln!(
+                            "epoch {:>3}  loss {:.4}  train acc {:.4}  held-out acc {}  {:.0} samples/s",
+                            m.epoch,
+                            m.train_loss,
+                            m.train_accuracy,
+                            m.test_accuracy.map_or("-".into(), |a| format!("{a:.4}")),
+                            m.samples_per_sec
+                        );
+                    }
+                    Control::Continue
                 },
+            )?;
+            let manifest = artifact::save(&out, manifest, &model).context("saving the artifact")?;
+            println!(
+                "unknown threshold {:.2} (tuned on the validation split)",
+                manifest.unknown_threshold
             );
-            let device = backend.device();
-            let eval = evaluate(&model, &ds.classes, &test_set, config.input_size, &device);
-            let snapshot = DataSnapshot {
-                sources: data.iter().map(|p| p.display().to_string()).collect(),
-                split: "by source record: sha256(key_id) first byte mod 10 < 2 is held out; \
-                        exact duplicate drawings kept once; for training, shape classes capped \
-                        at the largest shape class and unknown at twice that, split equally \
-                        over its distractor words (scarce words repeated; seeded)"
-                    .into(),
-                train_counts: count(&train_set),
-                test_counts: count(&test_set),
-                skipped: ds.skipped,
-            };
-            let mut manifest = Manifest::recognizer(ds.classes.clone(), net, config, snapshot);
-            manifest.metrics = Some(eval.clone());
-            manifest.history = history;
-            artifact::save(&out, manifest, &model).context("saving the artifact")?;
-            print_evaluation(&eval);
+            if let Some(eval) = &manifest.metrics {
+                print_evaluation(eval);
+            }
             println!("artifact written to {}", out.display());
             Ok(())
         }
@@ -260,9 +314,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             held_out,
             backend,
         } => {
-            let device = Backend::from(backend).device();
-            let (manifest, net) = artifact::load(&model, &device)
+            let classifier = Classifier::load(&model, Backend::from(backend).device())
                 .with_context(|| format!("loading {}", model.display()))?;
+            let manifest = &classifier.manifest;
             let shapes: Vec<String> = manifest
                 .classes
                 .iter()
@@ -280,13 +334,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 !samples.is_empty(),
                 "no drawings of the model's classes in the data"
             );
-            let eval = evaluate(
-                &net,
-                &manifest.classes,
-                &samples,
-                manifest.input.size,
-                &device,
-            );
+            let eval = classifier.evaluate(&samples);
             print_evaluation(&eval);
             Ok(())
         }

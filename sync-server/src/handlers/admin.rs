@@ -346,3 +346,39 @@ pub async fn add_shape(
         }),
     ))
 }
+
+/// Query of `POST /api/admin/import`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ImportQuery {
+    /// Store records whose word is not a shape as distractors instead of rejecting them.
+    #[serde(default)]
+    pub distractors: bool,
+}
+
+/// `POST /api/admin/import?distractors=bool`: imports a Quick, Draw! ndjson body (raw or
+/// simplified, one drawing a line); answers the import report (stored, already present,
+/// rejected with reasons).
+pub async fn import(
+    State(state): State<AppState>,
+    q: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
+    RawBody(body): RawBody,
+) -> Result<Json<crate::dataset::ImportReport>, ApiError> {
+    let Query(q) = q.map_err(|e| query_error(&e))?;
+    let mut report = crate::dataset::ImportReport {
+        files: 1,
+        ..Default::default()
+    };
+    let mut bytes = 0;
+    crate::dataset::import_reader(
+        &state,
+        "body",
+        std::io::Cursor::new(&body[..]),
+        q.distractors,
+        &mut report,
+        &mut bytes,
+        &mut |_| {},
+    )
+    .await
+    .map_err(ApiError::Internal)?;
+    Ok(Json(report))
+}
