@@ -16,6 +16,13 @@ use crate::raster::{Polyline, check, polylines};
 /// The class for drawings that are none of the shapes.
 pub const UNKNOWN: &str = "unknown";
 
+/// Splits a model's class list into its shapes and whether it has the [`UNKNOWN`] class
+/// (the arguments of [`Dataset::new`] and [`Dataset::load`] for that model).
+pub fn shapes_of(classes: &[String]) -> (Vec<String>, bool) {
+    let shapes = classes.iter().filter(|c| *c != UNKNOWN).cloned().collect();
+    (shapes, classes.iter().any(|c| c == UNKNOWN))
+}
+
 /// One labelled drawing.
 #[derive(Debug, Clone)]
 pub struct Sample {

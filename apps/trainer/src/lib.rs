@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod worker;
 use inkset_model::artifact;
 use inkset_model::backend::Backend;
-use inkset_model::dataset::{Dataset, Split, UNKNOWN};
+use inkset_model::dataset::{Dataset, Split, shapes_of};
 use inkset_model::inference::Classifier;
 use inkset_model::pipeline::train_recognizer;
 use inkset_model::training::{Control, Evaluation, Progress, TrainConfig};
@@ -221,14 +221,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Parity { model, data, count } => {
             let cpu = Classifier::load(&model, Backend::Cpu.device())?;
             let gpu = Classifier::load(&model, Backend::Wgpu.device())?;
-            let manifest = &cpu.manifest;
-            let shapes: Vec<String> = manifest
-                .classes
-                .iter()
-                .filter(|c| *c != UNKNOWN)
-                .cloned()
-                .collect();
-            let with_unknown = manifest.classes.iter().any(|c| c == UNKNOWN);
+            let (shapes, with_unknown) = shapes_of(&cpu.manifest.classes);
             let ds = Dataset::load(&data, &shapes, with_unknown)?;
             let samples: Vec<_> = ds.split(Split::Test).into_iter().take(count).collect();
             anyhow::ensure!(!samples.is_empty(), "no drawings of the model's classes");
@@ -316,14 +309,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let classifier = Classifier::load(&model, Backend::from(backend).device())
                 .with_context(|| format!("loading {}", model.display()))?;
-            let manifest = &classifier.manifest;
-            let shapes: Vec<String> = manifest
-                .classes
-                .iter()
-                .filter(|c| *c != UNKNOWN)
-                .cloned()
-                .collect();
-            let with_unknown = manifest.classes.iter().any(|c| c == UNKNOWN);
+            let (shapes, with_unknown) = shapes_of(&classifier.manifest.classes);
             let ds = Dataset::load(&data, &shapes, with_unknown).context("reading data")?;
             let samples = if held_out {
                 ds.split(Split::Test)

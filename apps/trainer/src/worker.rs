@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use inkset_model::artifact;
 use inkset_model::backend::Backend;
-use inkset_model::dataset::{Dataset, UNKNOWN};
+use inkset_model::dataset::{Dataset, shapes_of};
 use inkset_model::pipeline::train_recognizer;
 use inkset_model::training::{Control, Progress, TrainConfig};
 use inkset_protocol::ml::{
@@ -121,14 +121,7 @@ impl Client {
     /// # Errors
     /// Transport errors, refusals.
     pub async fn data(&self, job: &ClaimedJob) -> anyhow::Result<Dataset> {
-        let shapes: Vec<String> = job
-            .plan
-            .classes
-            .iter()
-            .filter(|c| *c != UNKNOWN)
-            .cloned()
-            .collect();
-        let with_unknown = job.plan.classes.iter().any(|c| c == UNKNOWN);
+        let (shapes, with_unknown) = shapes_of(&job.plan.classes);
         let mut ds = Dataset::new(&shapes, with_unknown);
         let mut resp = checked(
             self.http

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use inkset_model::dataset::{Split, UNKNOWN};
+use inkset_model::dataset::{Split, UNKNOWN, shapes_of};
 use inkset_model::inference::Classifier;
 use inkset_protocol::FieldError;
 use inkset_protocol::ml::{
@@ -525,8 +525,8 @@ pub async fn compare(
             classes.push(c.clone());
         }
     }
-    let mut words: Vec<String> = classes.iter().filter(|c| *c != UNKNOWN).cloned().collect();
-    if classes.iter().any(|c| c == UNKNOWN) {
+    let (mut words, with_unknown) = shapes_of(&classes);
+    if with_unknown {
         words.extend(state.db.distractor_words().await?);
     }
     let mut drawings: Vec<(Uuid, String, Vec<inkset_model::raster::Polyline>)> = Vec::new();
@@ -763,6 +763,10 @@ pub struct AttemptQuery {
     pub attempt: u64,
 }
 
+fn attempt_error(e: &axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::BadRequest(FieldError::new("attempt", "invalid_query", e.body_text()))
+}
+
 async fn held(state: &AppState, id: Uuid, attempt: u64) -> Result<(), ApiError> {
     match state.db.check_lease(id, attempt).await? {
         LeaseCheck::Held => Ok(()),
@@ -779,23 +783,15 @@ pub async fn data(
     q: Result<Query<AttemptQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = job_id(&id)?;
-    let Query(q) = q.map_err(|e| {
-        ApiError::BadRequest(FieldError::new("attempt", "invalid_query", e.body_text()))
-    })?;
+    let Query(q) = q.map_err(|e| attempt_error(&e))?;
     held(&state, id, q.attempt).await?;
     let job = state
         .db
         .job(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no training job {id}")))?;
-    let mut words: Vec<String> = job
-        .plan
-        .classes
-        .iter()
-        .filter(|c| *c != UNKNOWN)
-        .cloned()
-        .collect();
-    if job.plan.classes.iter().any(|c| c == UNKNOWN) {
+    let (mut words, with_unknown) = shapes_of(&job.plan.classes);
+    if with_unknown {
         words.extend(state.db.distractor_words().await?);
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
@@ -881,9 +877,7 @@ pub async fn upload_weights(
     RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
     let id = job_id(&id)?;
-    let Query(q) = q.map_err(|e| {
-        ApiError::BadRequest(FieldError::new("attempt", "invalid_query", e.body_text()))
-    })?;
+    let Query(q) = q.map_err(|e| attempt_error(&e))?;
     held(&state, id, q.attempt).await?;
     if body.is_empty() {
         return Err(invalid("body", "empty", "the weights are empty"));
