@@ -36,13 +36,14 @@ pub struct RecognizerConfig {
 }
 
 impl RecognizerConfig {
-    /// The default network for `classes` classes on 32 x 32 rasters.
+    /// The default network for `classes` classes on 32 x 32 rasters: channels 32/64/128,
+    /// hidden 128 (chosen by held-out accuracy; see BENCHMARKS.md).
     pub fn new(classes: usize) -> Self {
         Self {
             input_size: 32,
             classes,
-            channels: [16, 32, 64],
-            hidden: 64,
+            channels: [32, 64, 128],
+            hidden: 128,
             dropout: 0.2,
         }
     }

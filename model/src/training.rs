@@ -25,12 +25,19 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Samples per optimizer step.
     pub batch_size: usize,
-    /// Adam learning rate.
+    /// Adam learning rate (the peak, with `cosine_decay`).
     pub learning_rate: f64,
+    /// Decay the learning rate along a half cosine from `learning_rate` at the first step
+    /// to 0 at the last (Loshchilov and Hutter, SGDR, 2017, without restarts).
+    pub cosine_decay: bool,
     /// Seeds weight init, shuffling and augmentation.
     pub seed: u64,
     /// Raster side N.
     pub input_size: usize,
+    /// Channels of the three convolutions.
+    pub channels: [usize; 3],
+    /// Width of the hidden linear layer.
+    pub hidden: usize,
     /// Augmentation strengths.
     pub augment: Augment,
 }
@@ -38,11 +45,14 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            epochs: 15,
+            epochs: 30,
             batch_size: 64,
             learning_rate: 2e-3,
+            cosine_decay: true,
             seed: 42,
             input_size: 32,
+            channels: [32, 64, 128],
+            hidden: 128,
             augment: Augment::default(),
         }
     }
@@ -369,6 +379,8 @@ pub fn train(
     device.seed(config.seed);
     let net = RecognizerConfig {
         input_size: config.input_size,
+        channels: config.channels,
+        hidden: config.hidden,
         ..RecognizerConfig::new(classes)
     };
     let n = config.input_size;
@@ -379,17 +391,25 @@ pub fn train(
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut history = Vec::new();
     let mut step = 0u64;
+    let batch_size = config.batch_size.max(1);
+    let total_steps = (config.epochs * train.len().div_ceil(batch_size)).max(1) as f64;
     for epoch in 1..=config.epochs {
         order.shuffle(&mut rng);
         let started = Instant::now();
         let (mut loss_sum, mut batches, mut correct, mut seen) = (0.0f64, 0usize, 0usize, 0usize);
-        for chunk in order.chunks(config.batch_size.max(1)) {
+        for chunk in order.chunks(batch_size) {
             let batch: Vec<&Sample> = chunk.iter().map(|&i| &train[i]).collect();
             let data = raster_batch(&batch, n, Some((&config.augment, &mut rng)));
             let labels: Vec<i64> = batch.iter().map(|s| s.label as i64).collect();
             let x = to_input(data, batch.len(), n, device);
             let y =
                 Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [batch.len()]), device);
+            let lr = if config.cosine_decay {
+                let progress = step as f64 / total_steps;
+                config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            } else {
+                config.learning_rate
+            };
             let logits = model.forward(x);
             let loss = loss_fn.forward(logits.clone(), y);
             let predicted: Vec<i64> = logits
@@ -409,7 +429,7 @@ pub fn train(
             loss_sum += batch_loss;
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(config.learning_rate, model, grads);
+            model = optim.step(lr, model, grads);
             step += 1;
             let m = StepMetrics {
                 step,

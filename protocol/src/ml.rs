@@ -39,7 +39,7 @@ pub struct TrainingConfig {
     pub from: Option<i64>,
     /// Only drawings received before this, ms since the Unix epoch.
     pub to: Option<i64>,
-    /// Passes over the training split (default: the model crate's, 15).
+    /// Passes over the training split (default: the model crate's, 30).
     pub epochs: Option<usize>,
     /// Samples per optimizer step (default 64).
     pub batch_size: Option<usize>,

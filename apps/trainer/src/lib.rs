@@ -127,6 +127,12 @@ pub enum Command {
         /// Seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Channels of the three convolutions, e.g. 32,64,128.
+        #[arg(long, value_delimiter = ',')]
+        channels: Option<Vec<usize>>,
+        /// Width of the hidden layer.
+        #[arg(long)]
+        hidden: Option<usize>,
         /// Backend.
         #[arg(long, value_enum, default_value = "cpu")]
         backend: BackendArg,
@@ -254,14 +260,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             batch_size,
             learning_rate,
             seed,
+            channels,
+            hidden,
             backend,
         } => {
             let defaults = TrainConfig::default();
+            let channels = match channels.as_deref() {
+                Some(&[a, b, c]) => [a, b, c],
+                _ => defaults.channels,
+            };
             let config = TrainConfig {
                 epochs: epochs.unwrap_or(defaults.epochs),
                 batch_size: batch_size.unwrap_or(defaults.batch_size),
                 learning_rate: learning_rate.unwrap_or(defaults.learning_rate),
                 seed: seed.unwrap_or(defaults.seed),
+                channels,
+                hidden: hidden.unwrap_or(defaults.hidden),
                 ..defaults
             };
             let ds = Dataset::load(&data, &shapes, true).context("reading data")?;

@@ -238,7 +238,7 @@ async fn in_process_trainer_trains_registers_and_serves() {
     let progress = job["progress"].as_array().unwrap();
     assert!(progress.iter().any(|p| p["kind"] == "step"), "{job}");
     let epochs: Vec<&Value> = progress.iter().filter(|p| p["kind"] == "epoch").collect();
-    assert_eq!(epochs.len(), 15, "default epochs");
+    assert_eq!(epochs.len(), 30, "default epochs");
     assert!(epochs.last().unwrap()["loss"].as_f64() < epochs[0]["loss"].as_f64());
     assert!(
         epochs
@@ -303,9 +303,14 @@ async fn in_process_trainer_trains_registers_and_serves() {
          distractors unknown {distractor_unknown}/{distractor_total}"
     );
     assert!(shape_total > 40 && distractor_total > 30);
-    // Trained on the Quick, Draw! raw files alone (a few hundred drawings; the full data set
-    // is measured in BENCHMARKS.md), the shapes still come back right nearly always ...
-    assert!(accuracy >= 0.85, "held-out shape accuracy {accuracy}");
+    // Trained on the Quick, Draw! raw files alone (~180 training shapes and ~180
+    // distractors; the full data set is measured in BENCHMARKS.md), far above chance (20 %)
+    // on both sides of the reject rule ...
+    assert!(accuracy >= 0.8, "held-out shape accuracy {accuracy}");
+    assert!(
+        distractor_unknown as f64 >= 0.8 * distractor_total as f64,
+        "held-out distractors rejected {distractor_unknown}/{distractor_total}"
+    );
     // ... and the API answers exactly as the trainer's own held-out evaluation said.
     let overall =
         (shape_right + distractor_unknown) as f64 / (shape_total + distractor_total) as f64;
@@ -448,7 +453,7 @@ async fn killed_trainer_process_loses_its_lease_and_the_job_completes_once() {
     let (_, created) = server
         .post(
             "/api/admin/training/start",
-            json!({"config": {"epochs": 40}}),
+            json!({"config": {"epochs": 20}}),
         )
         .await;
     let id = created["id"].as_str().unwrap().to_owned();
@@ -504,14 +509,14 @@ async fn killed_trainer_process_loses_its_lease_and_the_job_completes_once() {
     assert_eq!(models.len(), 1, "exactly one version: {models:?}");
     assert_eq!(models[0]["job_id"], id.as_str());
     assert_eq!(done["model_id"], models[0]["id"]);
-    // The curve shown is the completed attempt's: epochs 1..=40 once each.
+    // The curve shown is the completed attempt's: epochs 1..=20 once each.
     let epochs = done["progress"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|p| p["kind"] == "epoch")
         .count();
-    assert_eq!(epochs, 40);
+    assert_eq!(epochs, 20);
 
     // A revoked token is refused.
     let (_, tokens) = server.get("/api/admin/worker-tokens").await;
