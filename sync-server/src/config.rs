@@ -74,6 +74,8 @@ pub struct InferenceSettings {
     pub max_delay_us: u64,
     /// How often to look for a moved `production` alias (moved by another replica), ms.
     pub alias_poll_ms: u64,
+    /// Batches computed at once (default: one per core).
+    pub parallel_batches: Option<usize>,
 }
 
 impl Default for InferenceSettings {
@@ -84,6 +86,7 @@ impl Default for InferenceSettings {
             max_batch: 64,
             max_delay_us: 0,
             alias_poll_ms: 2_000,
+            parallel_batches: None,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! Requests rasterize on the HTTP workers and queue their rasters; the batcher takes every
 //! request waiting (up to `max_batch` rows, waiting at most `max_delay_us` for more, 0 by
 //! default as in Triton's dynamic batcher without a queue delay) and runs them as one
-//! `[batch, 1, N, N]` forward pass on a blocking thread. Each request holds an `Arc` of the
+//! `[batch, 1, N, N]` forward pass on a blocking thread; up to `parallel_batches` (default:
+//! one per core) batches run at once. Each request holds an `Arc` of the
 //! model it was rasterized for, so a hot swap never drops or mixes requests: batches in
 //! flight finish on the old model, new requests see the new one.
 
@@ -73,10 +74,14 @@ impl Inference {
     pub fn start(settings: &InferenceSettings) -> Self {
         let (tx, rx) = mpsc::channel(4096);
         let max_batch = settings.max_batch.clamp(1, 1024);
+        let parallel = settings.parallel_batches.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
         tokio::spawn(batcher(
             rx,
             max_batch,
             Duration::from_micros(settings.max_delay_us),
+            parallel,
         ));
         Self {
             inner: Arc::new(Inner {
@@ -200,7 +205,13 @@ impl Inference {
     }
 }
 
-async fn batcher(mut rx: mpsc::Receiver<BatchJob>, max_batch: usize, delay: Duration) {
+async fn batcher(
+    mut rx: mpsc::Receiver<BatchJob>,
+    max_batch: usize,
+    delay: Duration,
+    parallel: usize,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
     while let Some(first) = rx.recv().await {
         let mut rows = first.rows;
         let mut jobs = vec![first];
@@ -223,10 +234,17 @@ async fn batcher(mut rx: mpsc::Receiver<BatchJob>, max_batch: usize, delay: Dura
                 Err(_) => break,
             }
         }
-        let done = tokio::task::spawn_blocking(move || run_batch(jobs)).await;
-        if let Err(e) = done {
-            tracing::error!(error = %e, "inference batch panicked");
-        }
+        // Up to `parallel` batches run at once, each on its own blocking thread.
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let done = tokio::task::spawn_blocking(move || run_batch(jobs)).await;
+            drop(permit);
+            if let Err(e) = done {
+                tracing::error!(error = %e, "inference batch panicked");
+            }
+        });
     }
 }
 
