@@ -51,6 +51,12 @@ pub struct UploadReceipt {
 pub struct BatchUpload {
     /// The drawings, at most `Limits::max_batch_drawings`.
     pub drawings: Vec<Drawing>,
+    /// The client's clock when it sent the batch, ms since the Unix epoch. The server
+    /// takes `its receive time - sent_at` as the device clock's offset and dates each
+    /// drawing at `first point timestamp + offset` (never later than its receive time), so
+    /// streaks count the day a drawing was made, offline or with a wrong device clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<i64>,
 }
 
 /// `POST /api/drawings/batch` answer (200): one result per drawing, in order.
@@ -102,15 +108,65 @@ pub struct NewShape {
     pub round_seconds: Option<u32>,
 }
 
-/// `GET /api/user/stats` answer: the calling session's progress.
+/// `GET /api/user/stats` answer: the player's progress. For a session linked to an account
+/// (`POST /api/auth/signup` or `/api/auth/link`) it covers every session of that account,
+/// so progress follows the player across devices.
+///
+/// Days are the player's local days (`?utc_offset_min=`, minutes east of UTC, default 0)
+/// on server-corrected time: each drawing is dated by its first point's client timestamp
+/// plus the device clock's offset measured at upload (see `BatchUpload::sent_at`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserStats {
-    /// Drawings stored per shape name.
+    /// Drawings stored per prompt shape name (removed ones not counted).
     pub per_shape: BTreeMap<String, u64>,
     /// All drawings stored.
     pub total: u64,
-    /// Consecutive UTC days, ending today or yesterday (server clock), with a drawing.
+    /// Consecutive days with a drawing, ending today or yesterday.
     pub streak_days: u32,
+    /// The longest run of consecutive days with a drawing.
+    #[serde(default)]
+    pub longest_streak_days: u32,
+    /// Days with at least one drawing.
+    #[serde(default)]
+    pub days_active: u32,
+    /// Today in the player's time zone, `YYYY-MM-DD` (server clock).
+    #[serde(default)]
+    pub today: String,
+    /// The signed-in account, when the session is linked to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Every achievement, unlocked or not, in display order.
+    #[serde(default)]
+    pub achievements: Vec<Achievement>,
+}
+
+/// One achievement of [`UserStats`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Achievement {
+    /// Stable id, e.g. `streak-7`.
+    pub id: String,
+    /// Short title shown to the player.
+    pub title: String,
+    /// What it takes.
+    pub description: String,
+    /// Progress so far (capped at `goal`).
+    pub progress: u64,
+    /// What unlocks it.
+    pub goal: u64,
+    /// `progress >= goal`.
+    pub unlocked: bool,
+}
+
+/// `POST /api/auth/signup` and `POST /api/auth/link` answer: the player account the calling
+/// session now belongs to, and a bearer token for the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerAccount {
+    /// Account name.
+    pub username: String,
+    /// Bearer token of the account (`POST /api/auth/logout` revokes it).
+    pub token: String,
+    /// When the token stops working, ms since the Unix epoch.
+    pub expires_at: i64,
 }
 
 /// `POST /api/auth/login` body.

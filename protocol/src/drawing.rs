@@ -67,6 +67,33 @@ pub struct Drawing {
     /// Where an imported drawing came from. Set by the importer only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceMeta>,
+    /// The on-device recognizer's verdict at the end of the round, when the client ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guess: Option<Guess>,
+    /// Pointer samples the client dropped because a coordinate, pressure or time was not a
+    /// finite number (they are never stored); absent means the client did not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_samples: Option<u32>,
+}
+
+/// What the on-device recognizer made of a drawing (Inkset Draw's live guess).
+///
+/// Follows Quick, Draw!'s rule: a round is `recognized` when the prompted shape's
+/// probability reached the game's threshold at some point after the first stroke, not
+/// merely when it was the top class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guess {
+    /// Whether the prompted shape was recognised.
+    pub recognized: bool,
+    /// The prompted shape's probability in 0..=1 at the verdict (the highest reached when
+    /// recognised, the last one otherwise).
+    pub confidence: f64,
+    /// The class on top at the verdict (a shape name or `unknown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top: Option<String>,
+    /// The recognizer's registry version (`GET /api/inference/model/info`).
+    pub model_version: u32,
 }
 
 /// The drawing surface, in CSS pixels.

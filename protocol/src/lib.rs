@@ -16,5 +16,5 @@ pub mod packed;
 pub mod quickdraw;
 pub mod validate;
 
-pub use drawing::{Canvas, Device, Drawing, Point, SourceMeta, Stroke};
+pub use drawing::{Canvas, Device, Drawing, Guess, Point, SourceMeta, Stroke};
 pub use validate::{FieldError, Limits, Origin, ParseError};

@@ -9,8 +9,10 @@
 //! u8 version = 1
 //! [16] id
 //! str shape
-//! varint presence bits (canvas, duration, device, user_agent, dpr, prompt, session, source)
-//! ... present scalar fields, in that order
+//! varint presence bits (canvas, duration, device, user_agent, dpr, prompt, session, source,
+//!        guess, dropped_samples)
+//! ... present scalar fields, in that order (guess: varint model_version, f64 confidence,
+//!     u8 bits recognized/has-top, optional str top)
 //! u8 xy_codec, u8 pressure_codec, u8 time_codec
 //! varint n_strokes
 //! per stroke: varint n_points, u8 stroke bits (pressure, time, color, width, pointer type,
@@ -34,7 +36,7 @@
 
 use uuid::Uuid;
 
-use crate::drawing::{Canvas, Device, Drawing, Point, SourceMeta, Stroke};
+use crate::drawing::{Canvas, Device, Drawing, Guess, Point, SourceMeta, Stroke};
 
 /// First bytes of every segment object.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"INKSEG01";
@@ -290,6 +292,8 @@ pub fn encode(drawing: &Drawing) -> Vec<u8> {
         drawing.prompt_to_first_point_ms.is_some(),
         drawing.session_id.is_some(),
         drawing.source.is_some(),
+        drawing.guess.is_some(),
+        drawing.dropped_samples.is_some(),
     ];
     put_varint(&mut out, bits(&present));
     if let Some(c) = drawing.canvas {
@@ -334,6 +338,17 @@ pub fn encode(drawing: &Drawing) -> Vec<u8> {
         {
             put_str(&mut out, s);
         }
+    }
+    if let Some(g) = &drawing.guess {
+        put_varint(&mut out, u64::from(g.model_version));
+        out.extend_from_slice(&g.confidence.to_le_bytes());
+        out.push(u8::from(g.recognized) | (u8::from(g.top.is_some()) << 1));
+        if let Some(top) = &g.top {
+            put_str(&mut out, top);
+        }
+    }
+    if let Some(n) = drawing.dropped_samples {
+        put_varint(&mut out, u64::from(n));
     }
 
     let points = || drawing.strokes.iter().flat_map(|s| s.points.iter());
@@ -450,6 +465,25 @@ pub fn decode(bytes: &[u8]) -> Result<Drawing, DecodeError> {
     } else {
         None
     };
+    let guess = if bit(present, 8) {
+        let model_version =
+            u32::try_from(r.varint()?).map_err(|_| DecodeError::Malformed("model_version"))?;
+        let confidence = r.f64()?;
+        let gb = r.byte()?;
+        Some(Guess {
+            recognized: gb & 1 != 0,
+            confidence,
+            top: (gb & 2 != 0).then(|| r.str()).transpose()?,
+            model_version,
+        })
+    } else {
+        None
+    };
+    let dropped_samples = bit(present, 9)
+        .then(|| r.varint())
+        .transpose()?
+        .map(|n| u32::try_from(n).map_err(|_| DecodeError::Malformed("dropped_samples")))
+        .transpose()?;
     let xy = Codec::from_tag(r.byte()?)?;
     let pressure = Codec::from_tag(r.byte()?)?;
     let _time = Codec::from_tag(r.byte()?)?;
@@ -514,6 +548,8 @@ pub fn decode(bytes: &[u8]) -> Result<Drawing, DecodeError> {
         prompt_to_first_point_ms,
         session_id,
         source,
+        guess,
+        dropped_samples,
     })
 }
 
@@ -616,6 +652,13 @@ mod tests {
                 timestamp: Some("2017-01-25 03:11:35.55071 UTC".into()),
                 origin: None,
             }),
+            guess: Some(Guess {
+                recognized: true,
+                confidence: 0.875,
+                top: Some("line".into()),
+                model_version: 4,
+            }),
+            dropped_samples: Some(3),
         }
     }
 

@@ -155,6 +155,8 @@ impl Record {
                 timestamp: self.timestamp,
                 origin: self.source,
             }),
+            guess: None,
+            dropped_samples: None,
         }
     }
 

@@ -149,19 +149,25 @@ pub fn parse_json<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T,
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        let field = if path == "." || path.is_empty() {
-            "body".to_owned()
-        } else if path.starts_with('[') {
-            format!("body{path}")
-        } else {
-            path
+        let text = inner.to_string();
+        // serde reports a missing field at its parent's path: name the field itself.
+        let missing = text
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name.to_owned());
+        let field = match (path.as_str(), missing) {
+            ("." | "", Some(name)) => name,
+            ("." | "", None) => "body".to_owned(),
+            (p, Some(name)) => format!("{p}.{name}"),
+            (p, None) if p.starts_with('[') => format!("body{p}"),
+            (p, None) => p.to_owned(),
         };
         let code = if inner.is_data() {
             "invalid_type"
         } else {
             "invalid_json"
         };
-        FieldError::new(field, code, inner.to_string())
+        FieldError::new(field, code, text)
     })?;
     de.end()
         .map_err(|e| FieldError::new("body", "invalid_json", e.to_string()))?;
@@ -287,6 +293,39 @@ pub fn validate(
             "source.countrycode",
             "invalid",
             "countrycode must be a short alphanumeric code (ISO 3166-1 alpha-2)",
+        ));
+    }
+    if let Some(guess) = &drawing.guess {
+        if !guess.confidence.is_finite() || !(0.0..=1.0).contains(&guess.confidence) {
+            return Err(FieldError::new(
+                "guess.confidence",
+                "out_of_range",
+                "guess.confidence must be a probability within 0..=1",
+            ));
+        }
+        if guess
+            .top
+            .as_ref()
+            .is_some_and(|t| t.is_empty() || t.len() > limits.max_shape_name_bytes)
+        {
+            return Err(FieldError::new(
+                "guess.top",
+                "invalid",
+                format!(
+                    "guess.top must be a class name of 1..={} bytes",
+                    limits.max_shape_name_bytes
+                ),
+            ));
+        }
+    }
+    if drawing
+        .dropped_samples
+        .is_some_and(|n| n as usize > limits.max_points)
+    {
+        return Err(FieldError::new(
+            "dropped_samples",
+            "out_of_range",
+            format!("dropped_samples must be at most {}", limits.max_points),
         ));
     }
     validate_strokes(&drawing.strokes, drawing.canvas, api, limits)
@@ -526,11 +565,61 @@ mod tests {
             prompt_to_first_point_ms: Some(400),
             session_id: None,
             source: None,
+            guess: None,
+            dropped_samples: None,
         }
     }
 
     fn check(d: &Drawing) -> Result<(), FieldError> {
         validate(d, Origin::Api, &Limits::DEFAULT, |s| s == "circle")
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let e = parse_json::<Drawing>(
+            br#"{"id": "6f1c3f5e-3f1b-4f52-8d2a-4a8f2f0f7c11", "strokes": []}"#,
+        )
+        .unwrap_err();
+        assert_eq!((e.field.as_str(), e.code), ("shape", "invalid_type"));
+        let e = parse_json::<Drawing>(
+            br#"{"id": "6f1c3f5e-3f1b-4f52-8d2a-4a8f2f0f7c11", "shape": "circle",
+                 "strokes": [{"points": [{"x": 1}]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "strokes[0].points[0].y");
+    }
+
+    #[test]
+    fn guess_fields_are_checked_by_name() {
+        let mut d = sample();
+        d.guess = Some(crate::Guess {
+            recognized: true,
+            confidence: 0.93,
+            top: Some("circle".into()),
+            model_version: 3,
+        });
+        d.dropped_samples = Some(2);
+        assert_eq!(check(&d), Ok(()));
+        for bad in [f64::NAN, -0.1, 1.5] {
+            if let Some(g) = d.guess.as_mut() {
+                g.confidence = bad;
+            }
+            assert_eq!(
+                check(&d).map_err(|e| e.field),
+                Err("guess.confidence".to_owned())
+            );
+        }
+        if let Some(g) = d.guess.as_mut() {
+            g.confidence = 0.5;
+            g.top = Some(String::new());
+        }
+        assert_eq!(check(&d).map_err(|e| e.field), Err("guess.top".to_owned()));
+        d.guess = None;
+        d.dropped_samples = Some(u32::MAX);
+        assert_eq!(
+            check(&d).map_err(|e| e.field),
+            Err("dropped_samples".to_owned())
+        );
     }
 
     #[test]

@@ -330,6 +330,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/shapes", get(player::shapes))
         .route("/api/user/stats", get(player::user_stats))
         .route("/api/auth/login", post(player::login))
+        .route("/api/auth/signup", post(player::signup))
+        .route("/api/auth/link", post(player::link))
         .route("/api/auth/logout", post(player::logout))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))

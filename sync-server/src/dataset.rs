@@ -182,7 +182,10 @@ async fn submit(
     let shapes: Vec<String> = drawings.iter().map(|d| d.shape.clone()).collect();
     let results = state
         .ingest
-        .submit_many(drawings.into_iter().map(|d| (d, Origin::Import)).collect())
+        .submit_many(
+            drawings.into_iter().map(|d| (d, Origin::Import)).collect(),
+            None,
+        )
         .await;
     for ((at, shape), result) in ats.into_iter().zip(shapes).zip(results) {
         match result {

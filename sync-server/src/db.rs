@@ -55,11 +55,18 @@ pub enum Arg {
     OptInt(Option<i64>),
     /// DOUBLE PRECISION.
     Float(f64),
+    /// Nullable DOUBLE PRECISION.
+    OptFloat(Option<f64>),
     /// TEXT.
     Text(String),
     /// Nullable TEXT.
     OptText(Option<String>),
 }
+
+/// The sessions of the player holding session `$1`: itself, and every session of the
+/// account it is linked to.
+const PLAYER_SESSIONS: &str = "SELECT s2.id FROM sessions s1 JOIN sessions s2 \
+     ON s2.id = s1.id OR (s1.user_id IS NOT NULL AND s2.user_id = s1.user_id) WHERE s1.id = $1";
 
 /// Binds `args` in order to `$1..$n` of `sql`.
 pub fn query_with<'q>(sql: &'q str, args: &'q [Arg]) -> Query<'q, Any, AnyArguments<'q>> {
@@ -69,6 +76,7 @@ pub fn query_with<'q>(sql: &'q str, args: &'q [Arg]) -> Query<'q, Any, AnyArgume
             Arg::Int(v) => q.bind(*v),
             Arg::OptInt(v) => q.bind(*v),
             Arg::Float(v) => q.bind(*v),
+            Arg::OptFloat(v) => q.bind(*v),
             Arg::Text(v) => q.bind(v.as_str()),
             Arg::OptText(v) => q.bind(v.as_deref()),
         };
@@ -128,6 +136,14 @@ pub struct NewDrawingRow {
     pub source_countrycode: Option<String>,
     /// Quick, Draw! timestamp, µs since the epoch.
     pub source_timestamp_us: Option<i64>,
+    /// Server-corrected time of the first point, ms (see `BatchUpload::sent_at`).
+    pub drawn_at: i64,
+    /// The on-device guess: recognised, 0/1.
+    pub guess_recognized: Option<i64>,
+    /// The on-device guess: the prompted shape's probability.
+    pub guess_confidence: Option<f64>,
+    /// The on-device guess: recognizer version.
+    pub guess_model_version: Option<i64>,
 }
 
 /// What is stored under an id already.
@@ -607,7 +623,7 @@ impl Db {
         byte_count: i64,
         rows: &[NewDrawingRow],
     ) -> Result<Vec<Uuid>, sqlx::Error> {
-        const COLUMNS: usize = 18;
+        const COLUMNS: usize = 22;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO segments (object_key, drawing_count, byte_count, created_at) \
@@ -627,7 +643,8 @@ impl Db {
                 "INSERT INTO drawings (id, shape, session_id, origin, received_at, \
                  client_started_at, duration_ms, device, stroke_count, point_count, segment_key, \
                  segment_offset, segment_length, content_hash, source_key_id, source_recognized, \
-                 source_countrycode, source_timestamp_us) VALUES ",
+                 source_countrycode, source_timestamp_us, drawn_at, guess_recognized, \
+                 guess_confidence, guess_model_version) VALUES ",
             );
             let mut args = Vec::with_capacity(chunk.len() * COLUMNS);
             for (i, r) in chunk.iter().enumerate() {
@@ -656,6 +673,10 @@ impl Db {
                     Arg::OptInt(r.source_recognized),
                     Arg::OptText(r.source_countrycode.clone()),
                     Arg::OptInt(r.source_timestamp_us),
+                    Arg::Int(r.drawn_at),
+                    Arg::OptInt(r.guess_recognized),
+                    Arg::OptFloat(r.guess_confidence),
+                    Arg::OptInt(r.guess_model_version),
                 ]);
             }
             sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
@@ -902,18 +923,16 @@ impl Db {
         Ok(out)
     }
 
-    /// Drawings of one session per shape (removed ones not counted).
+    /// Drawings per shape of a player: the session, or every session of its account when
+    /// it is linked to one (removed drawings not counted).
     ///
     /// # Errors
     /// On SQL failure.
-    pub async fn session_counts(
-        &self,
-        session: Uuid,
-    ) -> Result<BTreeMap<String, u64>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT shape, COUNT(*) AS n FROM drawings WHERE session_id = $1 \
-             AND removed_at IS NULL GROUP BY shape",
-        )
+    pub async fn player_counts(&self, session: Uuid) -> Result<BTreeMap<String, u64>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT shape, COUNT(*) AS n FROM drawings WHERE session_id IN ({PLAYER_SESSIONS}) \
+             AND removed_at IS NULL GROUP BY shape"
+        ))
         .bind(session.to_string())
         .fetch_all(&self.pool)
         .await?;
@@ -925,6 +944,95 @@ impl Db {
                 ))
             })
             .collect()
+    }
+
+    /// The days (whole days since the Unix epoch, shifted by `utc_offset_ms`) on which a
+    /// player (as in [`Db::player_counts`]) made a drawing, by server-corrected time.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn player_days(
+        &self,
+        session: Uuid,
+        utc_offset_ms: i64,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT DISTINCT CAST((COALESCE(drawn_at, received_at) + $2) / 86400000 AS BIGINT) \
+             AS day FROM drawings WHERE session_id IN ({PLAYER_SESSIONS}) \
+             AND removed_at IS NULL ORDER BY 1"
+        ))
+        .bind(session.to_string())
+        .bind(utc_offset_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| r.try_get("day")).collect()
+    }
+
+    /// The account a session is linked to: `(user id, username)`.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn session_account(
+        &self,
+        session: Uuid,
+    ) -> Result<Option<(String, String)>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $1",
+        )
+        .bind(session.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("username")?)))
+            .transpose()
+    }
+
+    /// Creates a player account and links `session` to it, in one transaction. Returns the
+    /// new user id, or `None` when the username is taken (nothing changed).
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn create_player(
+        &self,
+        session: Uuid,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let id = Uuid::new_v4().to_string();
+        let done = sqlx::query(
+            "INSERT INTO users (id, username, password_hash, role, created_at) \
+             VALUES ($1, $2, $3, 'player', $4) ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(username)
+        .bind(password_hash)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        sqlx::query("UPDATE sessions SET user_id = $1 WHERE id = $2")
+            .bind(&id)
+            .bind(session.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// Links `session` to the account `user_id` (signing in on another device).
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn link_session(&self, session: Uuid, user_id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE sessions SET user_id = $1 WHERE id = $2")
+            .bind(user_id)
+            .bind(session.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Sessions with at least one drawing.

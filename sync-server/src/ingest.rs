@@ -67,6 +67,8 @@ pub enum IngestError {
 struct Job {
     drawing: Drawing,
     origin: Origin,
+    /// Server clock minus the client's clock at upload, ms (`BatchUpload::sent_at`).
+    clock_offset_ms: Option<i64>,
     reply: oneshot::Sender<Result<Outcome, IngestError>>,
 }
 
@@ -121,6 +123,7 @@ impl Ingest {
             .send(Job {
                 drawing,
                 origin,
+                clock_offset_ms: None,
                 reply,
             })
             .await
@@ -128,10 +131,13 @@ impl Ingest {
         rx.await.map_err(|_| IngestError::Closed)?
     }
 
-    /// Stores many validated drawings; results in the same order.
+    /// Stores many validated drawings; results in the same order. `clock_offset_ms` is the
+    /// server clock minus the uploading client's clock (None: trust no client time and date
+    /// drawings by their receipt).
     pub async fn submit_many(
         &self,
         drawings: Vec<(Drawing, Origin)>,
+        clock_offset_ms: Option<i64>,
     ) -> Vec<Result<Outcome, IngestError>> {
         let mut waits = Vec::with_capacity(drawings.len());
         for (drawing, origin) in drawings {
@@ -141,6 +147,7 @@ impl Ingest {
                 .send(Job {
                     drawing,
                     origin,
+                    clock_offset_ms,
                     reply,
                 })
                 .await;
@@ -391,6 +398,20 @@ fn row_for(p: &Prepared, received_at: i64, offset: usize, length: usize) -> NewD
         source_timestamp_us: src
             .and_then(|s| s.timestamp.as_deref())
             .and_then(|t| inkset_protocol::quickdraw::parse_timestamp(t).ok()),
+        drawn_at: drawn_at(d.first_timestamp(), p.job.clock_offset_ms, received_at),
+        guess_recognized: d.guess.as_ref().map(|g| i64::from(g.recognized)),
+        guess_confidence: d.guess.as_ref().map(|g| g.confidence),
+        guess_model_version: d.guess.as_ref().map(|g| i64::from(g.model_version)),
+    }
+}
+
+/// Server-corrected time a drawing was made, ms: its first point's client time plus the
+/// device clock's offset, never after the server received it; the receive time when either
+/// is unknown.
+fn drawn_at(first_point: Option<i64>, clock_offset_ms: Option<i64>, received_at: i64) -> i64 {
+    match (first_point, clock_offset_ms) {
+        (Some(t), Some(off)) => t.saturating_add(off).min(received_at),
+        _ => received_at,
     }
 }
 

@@ -22,6 +22,7 @@ pub mod inference;
 pub mod ingest;
 pub mod jobs;
 pub mod objects;
+pub mod progress;
 pub mod server;
 
 /// Milliseconds since the Unix epoch, server clock.

@@ -20,6 +20,8 @@ on_both_backends!(
     concurrent_uploads_share_group_commits,
     player_stats_and_shapes,
     simplified_import_round_trips,
+    streaks_count_days_on_server_corrected_time,
+    accounts_link_sessions_across_devices,
 );
 
 /// Every file under quickdraw/raw except the distractors.
@@ -640,5 +642,214 @@ async fn player_stats_and_shapes(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    server.finish().await;
+}
+
+const DAY: i64 = 86_400_000;
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// A drawing whose points start at `start` (device clock, ms since the epoch).
+fn drawing_at(shape: &str, start: i64) -> Value {
+    let mut d = sample_drawing(Uuid::new_v4(), shape);
+    for (i, p) in d["strokes"][0]["points"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        p["timestamp"] = json!(start + i64::try_from(i).unwrap() * 16);
+    }
+    d
+}
+
+/// Uploads drawings made `days_ago` (real days) on a device whose clock is `skew` ms off,
+/// as one batch sent now on that device's clock.
+async fn upload_days(server: &TestServer, token: &str, days_ago: &[i64], skew: i64) -> Value {
+    let now = now_ms();
+    let drawings: Vec<Value> = days_ago
+        .iter()
+        .map(|d| drawing_at("circle", now - d * DAY + skew))
+        .collect();
+    let (s, r) = server
+        .post_json(
+            "/api/drawings/batch",
+            token,
+            &json!({"drawings": drawings, "sent_at": now + skew}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    for item in r["results"].as_array().unwrap() {
+        assert_eq!(item["status"], 201, "{item}");
+    }
+    r
+}
+
+async fn streaks_count_days_on_server_corrected_time(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    // Made offline today, yesterday and the day before, synced now: a 3-day streak, with
+    // the device clock right, 3 days ahead, or set to 2019.
+    let in_2019 = 1_550_000_000_000 - now_ms();
+    for (skew, label) in [(0, "right"), (3 * DAY, "3 days ahead"), (in_2019, "2019")] {
+        let (_, token) = server.session().await;
+        upload_days(&server, &token, &[2, 1, 0], skew).await;
+        let (s, stats) = server.get_json("/api/user/stats", &token).await;
+        assert_eq!(s, 200, "{stats}");
+        assert_eq!(stats["streak_days"], 3, "clock {label}: {stats}");
+        assert_eq!(stats["longest_streak_days"], 3, "clock {label}: {stats}");
+        assert_eq!(stats["days_active"], 3, "clock {label}: {stats}");
+        assert_eq!(stats["total"], 3);
+        let unlocked: Vec<&str> = stats["achievements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["unlocked"] == true)
+            .map(|a| a["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(unlocked, ["first-drawing", "streak-3"], "clock {label}");
+    }
+    // A device clock 3 days ahead cannot fake a streak: drawings made now count for today
+    // only, however the device dates them.
+    let (_, token) = server.session().await;
+    let now = now_ms();
+    let ahead: Vec<Value> = (0..3)
+        .map(|d| drawing_at("square", now + d * DAY))
+        .collect();
+    let (s, _) = server
+        .post_json(
+            "/api/drawings/batch",
+            &token,
+            &json!({"drawings": ahead, "sent_at": now}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, stats) = server.get_json("/api/user/stats", &token).await;
+    assert_eq!(
+        (stats["streak_days"].clone(), stats["days_active"].clone()),
+        (json!(1), json!(1)),
+        "{stats}"
+    );
+    // Without the device clock (no sent_at) drawings are dated by their receipt.
+    let (_, token) = server.session().await;
+    let old: Vec<Value> = [2, 1]
+        .iter()
+        .map(|d| drawing_at("line", now - d * DAY))
+        .collect();
+    let (s, _) = server
+        .post_json("/api/drawings/batch", &token, &json!({"drawings": old}))
+        .await;
+    assert_eq!(s, 200);
+    let (_, stats) = server.get_json("/api/user/stats", &token).await;
+    assert_eq!(stats["streak_days"], 1, "{stats}");
+    // A time zone moves day boundaries; a bad one is refused by name.
+    let (s, e) = server
+        .get_json("/api/user/stats?utc_offset_min=900", &token)
+        .await;
+    assert_eq!(
+        (s, e["error"]["field"].clone()),
+        (422, json!("utc_offset_min"))
+    );
+    let (s, e) = server
+        .get_json("/api/user/stats?utc_offset_min=abc", &token)
+        .await;
+    assert_eq!(
+        (s, e["error"]["field"].clone()),
+        (400, json!("utc_offset_min"))
+    );
+    let (s, stats) = server
+        .get_json("/api/user/stats?utc_offset_min=-300", &token)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(stats["today"].as_str().unwrap().len(), 10);
+    server.finish().await;
+}
+
+async fn accounts_link_sessions_across_devices(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, phone) = server.session().await;
+    let (_, laptop) = server.session().await;
+    upload_days(&server, &phone, &[1, 0], 0).await;
+    upload_days(&server, &laptop, &[0], 0).await;
+    let creds = json!({"username": "ada", "password": "lovelace-1815"});
+    // Bad names and passwords are refused by field; nothing is created.
+    for (body, field) in [
+        (
+            json!({"username": "a", "password": "lovelace-1815"}),
+            "username",
+        ),
+        (
+            json!({"username": "ada lovelace", "password": "lovelace-1815"}),
+            "username",
+        ),
+        (json!({"username": "ada", "password": "short"}), "password"),
+    ] {
+        let (s, e) = server.post_json("/api/auth/signup", &phone, &body).await;
+        assert_eq!(
+            (s, e["error"]["field"].clone()),
+            (422, json!(field)),
+            "{body}"
+        );
+    }
+    let (s, e) = server
+        .post_json("/api/auth/signup", &phone, &json!({"username": "ada"}))
+        .await;
+    assert_eq!((s, e["error"]["field"].clone()), (400, json!("password")));
+    let (s, e) = server.post_json("/api/auth/signup", "nope", &creds).await;
+    assert_eq!(s, 401, "{e}");
+    let (s, account) = server.post_json("/api/auth/signup", &phone, &creds).await;
+    assert_eq!(s, 201, "{account}");
+    assert_eq!(account["username"], "ada");
+    // The account's password is stored as an argon2id hash.
+    let db = server.db().await;
+    let (_, hash, role) = db.user_for_login("ada").await.unwrap().unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert_eq!(role, "player");
+    let (s, e) = server.post_json("/api/auth/signup", &laptop, &creds).await;
+    assert_eq!((s, e["error"]["field"].clone()), (409, json!("username")));
+    // Before signing in on the laptop, its progress is its own.
+    let (_, stats) = server.get_json("/api/user/stats", &laptop).await;
+    assert_eq!(stats["total"], 1);
+    assert!(stats.get("username").is_none());
+    let (s, e) = server
+        .post_json(
+            "/api/auth/link",
+            &laptop,
+            &json!({"username": "ada", "password": "wrong-password"}),
+        )
+        .await;
+    assert_eq!(s, 401, "{e}");
+    let (s, linked) = server.post_json("/api/auth/link", &laptop, &creds).await;
+    assert_eq!(s, 200, "{linked}");
+    // Progress follows the player: both devices see both devices' drawings.
+    for token in [&phone, &laptop] {
+        let (_, stats) = server.get_json("/api/user/stats", token).await;
+        assert_eq!(stats["total"], 3, "{stats}");
+        assert_eq!(stats["per_shape"]["circle"], 3);
+        assert_eq!(stats["streak_days"], 2);
+        assert_eq!(stats["username"], "ada");
+    }
+    // An admin account cannot be linked to a player session.
+    let hash = inkset_server::auth::hash_password("correct horse battery").unwrap();
+    assert!(db.create_user("boss", &hash, "admin").await.unwrap());
+    let (s, e) = server
+        .post_json(
+            "/api/auth/link",
+            &phone,
+            &json!({"username": "boss", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["field"].clone()),
+        (422, json!("username")),
+        "{e}"
+    );
     server.finish().await;
 }

@@ -75,7 +75,7 @@ pub struct PageParams {
     pub limit: Option<usize>,
 }
 
-fn query_error(e: &axum::extract::rejection::QueryRejection) -> ApiError {
+pub(crate) fn query_error(e: &axum::extract::rejection::QueryRejection) -> ApiError {
     let text = e.body_text();
     // axum says "Failed to deserialize query string: <param>: <why>".
     let field = text
