@@ -94,16 +94,30 @@ export class Capture {
     return this.strokes.reduce((n, s) => n + s.points.length, 0);
   }
 
-  /** The canvas size in CSS pixels. */
+  /** The canvas size in CSS pixels: its layout box (fractional), or, when a CSS transform
+   *  scales it, its untransformed size. */
   size(): { width: number; height: number } {
-    return { width: this.canvas.clientWidth, height: this.canvas.clientHeight };
+    const rect = this.canvas.getBoundingClientRect();
+    const [sx, sy] = this.scale(rect);
+    return { width: rect.width * sx, height: rect.height * sy };
+  }
+
+  /** CSS pixels of the canvas per viewport pixel: 1 unless a CSS transform scales it
+   *  (clientWidth is rounded to whole pixels, so only a real difference counts). The
+   *  canvas must have no border or padding: its layout box is its drawing surface. */
+  private scale(rect: DOMRect): [number, number] {
+    const cw = this.canvas.clientWidth;
+    const ch = this.canvas.clientHeight;
+    const sx = rect.width > 0 && Math.abs(rect.width - cw) > 1 ? cw / rect.width : 1;
+    const sy = rect.height > 0 && Math.abs(rect.height - ch) > 1 ? ch / rect.height : 1;
+    return [sx, sy];
   }
 
   private toPoint(e: PointerEvent): Point | null {
     const rect = this.canvas.getBoundingClientRect();
-    const { width, height } = this.size();
-    const sx = rect.width > 0 ? width / rect.width : 1;
-    const sy = rect.height > 0 ? height / rect.height : 1;
+    const [sx, sy] = this.scale(rect);
+    const width = rect.width * sx;
+    const height = rect.height * sy;
     const p = {
       x: (e.clientX - rect.left) * sx,
       y: (e.clientY - rect.top) * sy,

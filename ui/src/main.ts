@@ -533,6 +533,8 @@ async function summary(): Promise<void> {
     return { card, state, id: r.drawing?.id };
   });
   const recognized = g.results.filter((r) => r.recognized).length;
+  const guessed = g.results.some((r) => r.drawing?.guess);
+  const saved = g.results.filter((r) => r.drawing && !r.error).length;
   const again = h('button', { id: 'play-again', class: 'primary', type: 'button' }, 'Play again');
   const back = h('button', { id: 'home', type: 'button' }, 'Home');
   again.addEventListener('click', () => startGame());
@@ -542,7 +544,7 @@ async function summary(): Promise<void> {
     h(
       'main',
       { class: 'summary', id: 'summary' },
-      h('h1', {}, `Recognised ${recognized} of ${g.results.length}`),
+      h('h1', {}, guessed ? `Recognised ${recognized} of ${g.results.length}` : `${saved} of ${g.results.length} drawings saved`),
       h('ul', { class: 'summary-grid' }, ...cards.map((c) => c.card)),
       h('div', { class: 'toolbar' }, back, again),
     ),
