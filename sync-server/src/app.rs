@@ -47,6 +47,8 @@ pub struct AppState {
     /// revoked, so an entry cannot go stale; the map is cleared when it grows past
     /// [`SESSION_CACHE_ENTRIES`].
     pub session_cache: Arc<RwLock<HashMap<String, uuid::Uuid>>>,
+    /// Wakes the quality scorer (new drawings stored).
+    pub quality_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Largest `POST /api/admin/import` body (ndjson).
@@ -83,6 +85,7 @@ impl AppState {
             inference_settings: settings.inference.clone(),
             token_ttl_ms: i64::try_from(token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
             session_cache: Arc::default(),
+            quality_wake: Arc::default(),
         };
         state.reload_shapes().await?;
         Ok(state)
@@ -150,6 +153,11 @@ pub fn admin_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::POST,
             "/api/admin/drawings/{id}/unflag",
             post(admin::unflag_drawing),
+        ),
+        (
+            Method::PUT,
+            "/api/admin/drawings/{id}/quality",
+            put(admin::override_quality),
         ),
         (Method::POST, "/api/admin/drawings/bulk", post(admin::bulk)),
         (Method::POST, "/api/admin/shapes", post(admin::add_shape)),

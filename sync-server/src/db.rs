@@ -923,6 +923,101 @@ impl Db {
         Ok(out)
     }
 
+    /// Drawings whose automatic quality score is missing or came from another recognizer
+    /// than `model_key` (`none`, or the production model's id), not overridden by an admin
+    /// and not removed: up to `limit`, newest first, with their record locations.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn quality_due(
+        &self,
+        model_key: &str,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, RecordLocation)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, segment_key, segment_offset, segment_length FROM drawings \
+             WHERE (quality_model_id IS NULL OR quality_model_id <> $1) \
+             AND quality_override = 0 AND removed_at IS NULL \
+             ORDER BY received_at DESC LIMIT $2",
+        )
+        .bind(model_key)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok((
+                    Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    RecordLocation {
+                        segment_key: r.try_get("segment_key")?,
+                        offset: u64::try_from(r.try_get::<i64, _>("segment_offset")?).unwrap_or(0),
+                        length: u64::try_from(r.try_get::<i64, _>("segment_length")?).unwrap_or(0),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Stores automatic quality scores computed with `model_key` (rows an admin overrode in
+    /// the meantime keep the admin's score).
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn set_quality(
+        &self,
+        scores: &[(Uuid, f64)],
+        model_key: &str,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for (id, q) in scores {
+            sqlx::query(
+                "UPDATE drawings SET quality_score = $1, quality_model_id = $2 \
+                 WHERE id = $3 AND quality_override = 0",
+            )
+            .bind(*q)
+            .bind(model_key)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// An admin's quality score for a drawing (`Some`), or back to the automatic score
+    /// (`None`: rescored by the next round). Returns whether the drawing exists.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn override_quality(
+        &self,
+        id: Uuid,
+        score: Option<f64>,
+    ) -> Result<bool, sqlx::Error> {
+        let done = match score {
+            Some(q) => {
+                sqlx::query(
+                    "UPDATE drawings SET quality_score = $1, quality_override = 1 \
+                     WHERE id = $2 AND removed_at IS NULL",
+                )
+                .bind(q)
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE drawings SET quality_override = 0, quality_model_id = NULL \
+                     WHERE id = $1 AND removed_at IS NULL",
+                )
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?
+            }
+        };
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Drawings per shape of a player: the session, or every session of its account when
     /// it is linked to one (removed drawings not counted).
     ///

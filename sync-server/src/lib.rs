@@ -23,6 +23,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod objects;
 pub mod progress;
+pub mod quality;
 pub mod server;
 
 /// Milliseconds since the Unix epoch, server clock.

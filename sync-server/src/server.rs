@@ -51,6 +51,13 @@ pub async fn launch(
         std::time::Duration::from_millis(settings.inference.alias_poll_ms.max(100)),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    crate::quality::spawn(
+        state.db.clone(),
+        state.objects.clone(),
+        state.inference.clone(),
+        state.quality_wake.clone(),
+        stop_rx.clone(),
+    );
     let trainer = if settings.training.in_process {
         Some(start_in_process_trainer(&state, addr, &settings, stop_rx).await?)
     } else {

@@ -163,6 +163,154 @@ impl Server {
     }
 }
 
+/// A held-out record as a player upload prompted with `prompt`.
+fn as_upload(r: &Record, prompt: &str, base: i64) -> Value {
+    let mut d = r.clone().into_drawing();
+    let (mut w, mut h) = (1.0f64, 1.0f64);
+    for s in &mut d.strokes {
+        s.pointer_type = Some("mouse".into());
+        s.pressure_measured = Some(false);
+        s.color = Some("#1d1d1f".into());
+        s.width = Some(4.0);
+        for p in &mut s.points {
+            w = w.max(p.x + 1.0);
+            h = h.max(p.y + 1.0);
+            p.pressure = Some(0.5);
+            p.timestamp = Some(base + p.timestamp.unwrap_or(0));
+        }
+    }
+    let last = d
+        .strokes
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter_map(|p| p.timestamp)
+        .max()
+        .unwrap();
+    d.id = uuid::Uuid::new_v4();
+    d.shape = prompt.to_owned();
+    d.source = None;
+    d.canvas = Some(inkset_protocol::Canvas {
+        width: w,
+        height: h,
+    });
+    d.device = Some(inkset_protocol::Device::Mouse);
+    d.user_agent = Some("inkset tests".into());
+    d.device_pixel_ratio = Some(1.0);
+    d.prompt_to_first_point_ms = Some(600);
+    d.duration_ms = Some(u64::try_from(last - base).unwrap());
+    serde_json::to_value(d).unwrap()
+}
+
+/// Uploads the held-out shapes under their own prompt and the held-out distractors under a
+/// wrong one, waits for the server's quality scores and returns the ROC AUC of the score
+/// separating the two (with the counts).
+async fn quality_auc(server: &Server) -> (f64, usize, usize, String) {
+    let session: Value = server
+        .http
+        .post(format!("{}/api/sessions", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["token"].as_str().unwrap();
+    let sid = session["session_id"].as_str().unwrap();
+    let mut truth = std::collections::HashMap::new();
+    let mut drawings = Vec::new();
+    for (i, r) in held_out().iter().enumerate() {
+        let real = SHAPES.contains(&r.word.as_str());
+        let prompt = if real {
+            r.word.as_str()
+        } else {
+            SHAPES[i % SHAPES.len()]
+        };
+        let d = as_upload(
+            r,
+            prompt,
+            1_764_400_000_000 + i64::try_from(i).unwrap() * 60_000,
+        );
+        truth.insert(d["id"].as_str().unwrap().to_owned(), real);
+        drawings.push(d);
+    }
+    for chunk in drawings.chunks(100) {
+        let r: Value = server
+            .http
+            .post(format!("{}/api/drawings/batch", server.base))
+            .bearer_auth(token)
+            .json(&json!({ "drawings": chunk }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for item in r["results"].as_array().unwrap() {
+            assert_eq!(item["status"], 201, "{item}");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let scored = loop {
+        let (_, page) = server
+            .get(&format!("/api/admin/drawings?session={sid}&limit=1000"))
+            .await;
+        let rows = page["drawings"].as_array().unwrap().clone();
+        if rows.len() == truth.len() && rows.iter().all(|d| d["quality_score"].is_f64()) {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "drawings not scored: {page}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let (mut pos, mut neg) = (Vec::new(), Vec::new());
+    for d in &scored {
+        let q = d["quality_score"].as_f64().unwrap();
+        if truth[d["id"].as_str().unwrap()] {
+            pos.push(q);
+        } else {
+            neg.push(q);
+        }
+    }
+    // Mann-Whitney: the chance a real drawing outscores a distractor (ties count half).
+    let mut wins = 0.0;
+    for p in &pos {
+        for n in &neg {
+            wins += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    // An admin's score overrides the automatic one (and survives rescoring; see below).
+    let id = scored[0]["id"].as_str().unwrap().to_owned();
+    let put = |body: Value, id: String| {
+        let req = server
+            .http
+            .put(format!("{}/api/admin/drawings/{id}/quality", server.base))
+            .bearer_auth(&server.token)
+            .json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    };
+    assert_eq!(put(json!({"score": 0.125}), id.clone()).await.0, 204);
+    let (s, e) = put(json!({"score": 1.5}), id.clone()).await;
+    assert_eq!(s, 422, "{e}");
+    assert!(e.contains("\"field\":\"score\""), "{e}");
+    let missing = "00000000-0000-4000-8000-000000000000".to_owned();
+    assert_eq!(put(json!({"score": 0.5}), missing).await.0, 404);
+    (
+        wins / (pos.len() * neg.len()) as f64,
+        pos.len(),
+        neg.len(),
+        id,
+    )
+}
+
 /// Held-out (test split) records of the Quick, Draw! raw files: (word, record).
 fn held_out() -> Vec<Record> {
     let mut out = Vec::new();
@@ -320,6 +468,16 @@ async fn in_process_trainer_trains_registers_and_serves() {
         "API {overall} vs the job's held-out metrics {reported}"
     );
 
+    // The automatic quality score separates real drawings of the prompted shape from
+    // Quick, Draw! distractors filed under a wrong prompt (held-out drawings, uploaded by a
+    // player): ROC AUC.
+    let (auc, positives, negatives, overridden) = quality_auc(&server).await;
+    eprintln!(
+        "quality score ROC AUC {auc:.3} ({positives} real drawings of the prompted shape vs \
+         {negatives} distractors under a wrong prompt)"
+    );
+    assert!(auc >= 0.9, "quality ROC AUC {auc}");
+
     // Empty drawings and taps are refused before the network, naming the field.
     let (s, e) = server
         .post("/api/inference/classify", json!({ "strokes": [] }))
@@ -420,6 +578,12 @@ async fn in_process_trainer_trains_registers_and_serves() {
     assert_eq!(info2["version"], 2);
     let (_, history) = server.get("/api/admin/aliases/history").await;
     assert_eq!(history["moves"][2]["previous_model_id"], model_id.as_str());
+    // The new production model rescored the drawings; the admin's score stayed.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (_, detail) = server
+        .get(&format!("/api/admin/drawings/{overridden}"))
+        .await;
+    assert_eq!(detail["summary"]["quality_score"], 0.125, "{detail}");
 
     // Cancelling a pending or running job.
     let (_, third) = server

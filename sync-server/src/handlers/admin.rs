@@ -250,6 +250,42 @@ pub async fn flag_drawing(
     curate_one(&state, id, BulkAction::Flag, req.reason.as_deref()).await
 }
 
+/// `PUT /api/admin/drawings/{id}/quality` body.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualityOverride {
+    /// The admin's score in 0..=1; `null` returns the drawing to the automatic score.
+    pub score: Option<f64>,
+}
+
+/// `PUT /api/admin/drawings/{id}/quality`: an admin's quality score, kept over automatic
+/// rescoring (`{"score": null}` gives the drawing back to the scorer; see
+/// `inkset_server::quality`).
+pub async fn override_quality(
+    State(state): State<AppState>,
+    DrawingId(id): DrawingId,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
+    let req: QualityOverride = parse(&body)?;
+    if req
+        .score
+        .is_some_and(|q| !q.is_finite() || !(0.0..=1.0).contains(&q))
+    {
+        return Err(ApiError::Invalid(FieldError::new(
+            "score",
+            "out_of_range",
+            "score must be within 0..=1 (or null for the automatic score)",
+        )));
+    }
+    if !state.db.override_quality(id, req.score).await? {
+        return Err(ApiError::NotFound(format!("no drawing {id}")));
+    }
+    if req.score.is_none() {
+        state.quality_wake.notify_one();
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `POST /api/admin/drawings/{id}/unflag`.
 pub async fn unflag_drawing(
     State(state): State<AppState>,

@@ -85,6 +85,7 @@ pub async fn upload(
         .submit(drawing, Origin::Api)
         .await
         .map_err(ingest_error)?;
+    state.quality_wake.notify_one();
     Ok((
         StatusCode::CREATED,
         Json(UploadReceipt {
@@ -139,6 +140,7 @@ pub async fn upload_batch(
         .sent_at
         .map(|sent| crate::now_ms().saturating_sub(sent));
     let outcomes = state.ingest.submit_many(valid, clock_offset_ms).await;
+    state.quality_wake.notify_one();
     for ((slot, id), outcome) in slots.into_iter().zip(ids).zip(outcomes) {
         results[slot] = Some(match outcome {
             Ok(o) => BatchItemResult {
