@@ -207,6 +207,33 @@ pub struct AdminStats {
     pub per_day: Vec<DayCount>,
     /// Player sessions that have stored at least one drawing.
     pub contributing_sessions: u64,
+    /// Player accounts (signed in on at least one device) with at least one drawing.
+    #[serde(default)]
+    pub contributing_players: u64,
+    /// Stored drawings per input device class (`mouse`, `touch`, `pen`; `none` for imports).
+    #[serde(default)]
+    pub per_device: BTreeMap<String, u64>,
+    /// Stored drawings per set of reported pointer types (`mouse`, `pen,touch`, ...; `none`
+    /// for imports), which shows webviews that report pen or touch as mouse.
+    #[serde(default)]
+    pub per_pointer_types: BTreeMap<String, u64>,
+    /// Time from prompt shown to first point (client clock) of player drawings.
+    #[serde(default)]
+    pub time_to_first_point: TimeHistogram,
+}
+
+/// A distribution of durations in ms.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeHistogram {
+    /// Upper bounds of the bins, ms (exclusive); the last bin is everything above the last
+    /// bound: `[0, 500)`, `[500, 1000)`, ... `[10000, ∞)`.
+    pub bounds_ms: Vec<u64>,
+    /// Counts per bin (`bounds_ms.len() + 1` entries).
+    pub counts: Vec<u64>,
+    /// Median, ms (`None` without data).
+    pub median_ms: Option<u64>,
+    /// 90th percentile, ms.
+    pub p90_ms: Option<u64>,
 }
 
 /// Quality score distribution.

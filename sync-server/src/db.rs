@@ -144,6 +144,10 @@ pub struct NewDrawingRow {
     pub guess_confidence: Option<f64>,
     /// The on-device guess: recognizer version.
     pub guess_model_version: Option<i64>,
+    /// Distinct reported pointer types of the strokes, sorted, comma-separated.
+    pub pointer_types: Option<String>,
+    /// Time from the prompt to the first point, ms.
+    pub prompt_to_first_point_ms: Option<i64>,
 }
 
 /// What is stored under an id already.
@@ -623,7 +627,7 @@ impl Db {
         byte_count: i64,
         rows: &[NewDrawingRow],
     ) -> Result<Vec<Uuid>, sqlx::Error> {
-        const COLUMNS: usize = 22;
+        const COLUMNS: usize = 24;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO segments (object_key, drawing_count, byte_count, created_at) \
@@ -644,7 +648,8 @@ impl Db {
                  client_started_at, duration_ms, device, stroke_count, point_count, segment_key, \
                  segment_offset, segment_length, content_hash, source_key_id, source_recognized, \
                  source_countrycode, source_timestamp_us, drawn_at, guess_recognized, \
-                 guess_confidence, guess_model_version) VALUES ",
+                 guess_confidence, guess_model_version, pointer_types, \
+                 prompt_to_first_point_ms) VALUES ",
             );
             let mut args = Vec::with_capacity(chunk.len() * COLUMNS);
             for (i, r) in chunk.iter().enumerate() {
@@ -677,6 +682,8 @@ impl Db {
                     Arg::OptInt(r.guess_recognized),
                     Arg::OptFloat(r.guess_confidence),
                     Arg::OptInt(r.guess_model_version),
+                    Arg::OptText(r.pointer_types.clone()),
+                    Arg::OptInt(r.prompt_to_first_point_ms),
                 ]);
             }
             sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
@@ -1128,6 +1135,58 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Stored drawings (not removed) grouped by one column's value (`NULL` as `none`).
+    /// `column` is one of this module's own names, never user input.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn count_by(
+        &self,
+        column: &'static str,
+    ) -> Result<BTreeMap<String, u64>, sqlx::Error> {
+        let sql = format!(
+            "SELECT COALESCE(CAST({column} AS TEXT), 'none') AS k, COUNT(*) AS n FROM drawings \
+             WHERE removed_at IS NULL GROUP BY 1"
+        );
+        let mut out = BTreeMap::new();
+        for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+            out.insert(
+                r.try_get("k")?,
+                u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Times from prompt to first point of stored drawings (not removed), ms, ascending.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn prompt_times(&self) -> Result<Vec<i64>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT prompt_to_first_point_ms AS t FROM drawings \
+             WHERE removed_at IS NULL AND prompt_to_first_point_ms IS NOT NULL ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| r.try_get("t")).collect()
+    }
+
+    /// Accounts (signed-in players) with at least one stored drawing.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn contributing_players(&self) -> Result<u64, sqlx::Error> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(DISTINCT s.user_id) AS n FROM drawings d \
+             JOIN sessions s ON s.id = d.session_id WHERE s.user_id IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Sessions with at least one drawing.

@@ -402,7 +402,21 @@ fn row_for(p: &Prepared, received_at: i64, offset: usize, length: usize) -> NewD
         guess_recognized: d.guess.as_ref().map(|g| i64::from(g.recognized)),
         guess_confidence: d.guess.as_ref().map(|g| g.confidence),
         guess_model_version: d.guess.as_ref().map(|g| i64::from(g.model_version)),
+        pointer_types: pointer_types(d),
+        prompt_to_first_point_ms: d
+            .prompt_to_first_point_ms
+            .and_then(|v| i64::try_from(v).ok()),
     }
+}
+
+/// The distinct reported pointer types of a drawing's strokes, sorted, comma-separated.
+fn pointer_types(d: &Drawing) -> Option<String> {
+    let types: std::collections::BTreeSet<&str> = d
+        .strokes
+        .iter()
+        .filter_map(|s| s.pointer_type.as_deref())
+        .collect();
+    (!types.is_empty()).then(|| types.into_iter().collect::<Vec<_>>().join(","))
 }
 
 /// Server-corrected time a drawing was made, ms: its first point's client time plus the

@@ -460,6 +460,14 @@ async fn curation_listing_and_detail(backend: Backend) {
     assert_eq!(stats["flagged"], 2);
     assert_eq!(stats["per_day"].as_array().unwrap().len(), 1);
     assert_eq!(stats["contributing_sessions"], 1);
+    assert_eq!(stats["contributing_players"], 0);
+    assert_eq!(stats["per_device"], json!({"mouse": 6}));
+    assert_eq!(stats["per_pointer_types"], json!({"mouse": 6}));
+    assert_eq!(
+        stats["time_to_first_point"],
+        json!({"bounds_ms": [500, 1000, 2000, 3000, 5000, 10000],
+               "counts": [0, 6, 0, 0, 0, 0, 0], "median_ms": 800, "p90_ms": 800})
+    );
 
     let (status, missing) = server
         .post_json(
@@ -836,6 +844,10 @@ async fn accounts_link_sessions_across_devices(backend: Backend) {
         assert_eq!(stats["streak_days"], 2);
         assert_eq!(stats["username"], "ada");
     }
+    let admin = server.admin_token().await;
+    let (_, stats) = server.get_json("/api/admin/stats", &admin).await;
+    assert_eq!(stats["contributing_sessions"], 2);
+    assert_eq!(stats["contributing_players"], 1);
     // An admin account cannot be linked to a player session.
     let hash = inkset_server::auth::hash_password("correct horse battery").unwrap();
     assert!(db.create_user("boss", &hash, "admin").await.unwrap());

@@ -56,7 +56,44 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<AdminStats>, Ap
         quality: QualityHistogram { bins, unscored },
         per_day,
         contributing_sessions: state.db.contributing_sessions().await?,
+        contributing_players: state.db.contributing_players().await?,
+        per_device: state.db.count_by("device").await?,
+        per_pointer_types: state.db.count_by("pointer_types").await?,
+        time_to_first_point: time_histogram(&state.db.prompt_times().await?),
     }))
+}
+
+/// Bins of [`inkset_protocol::api::TimeHistogram`], ms.
+const PROMPT_BOUNDS_MS: [u64; 6] = [500, 1_000, 2_000, 3_000, 5_000, 10_000];
+
+/// The histogram of ascending durations (ms).
+fn time_histogram(sorted: &[i64]) -> inkset_protocol::api::TimeHistogram {
+    let mut counts = vec![0u64; PROMPT_BOUNDS_MS.len() + 1];
+    for &t in sorted {
+        let t = u64::try_from(t).unwrap_or(0);
+        let bin = PROMPT_BOUNDS_MS
+            .iter()
+            .position(|&b| t < b)
+            .unwrap_or(PROMPT_BOUNDS_MS.len());
+        counts[bin] += 1;
+    }
+    let pick = |q: f64| {
+        (!sorted.is_empty()).then(|| {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+            u64::try_from(sorted[i]).unwrap_or(0)
+        })
+    };
+    inkset_protocol::api::TimeHistogram {
+        bounds_ms: PROMPT_BOUNDS_MS.to_vec(),
+        counts,
+        median_ms: pick(0.5),
+        p90_ms: pick(0.9),
+    }
 }
 
 fn day_name(day: i64) -> String {
