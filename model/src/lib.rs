@@ -6,6 +6,7 @@
 //! * [`augment`]: training-time stroke augmentation.
 //! * [`recognizer`]: the CNN.
 //! * [`training`]: the training loop, prediction and evaluation.
+//! * [`generator`]: the class-conditional stroke generator (Sketch-RNN decoder).
 //! * [`artifact`]: manifest + weights, loadable on every backend.
 //! * [`pipeline`]: the training recipe every trainer runs.
 //! * [`inference`]: classifying with a loaded artifact.
@@ -15,6 +16,7 @@ pub mod artifact;
 pub mod augment;
 pub mod backend;
 pub mod dataset;
+pub mod generator;
 pub mod inference;
 pub mod pipeline;
 pub mod raster;

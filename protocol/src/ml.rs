@@ -14,6 +14,10 @@ use crate::drawing::{Canvas, Stroke};
 
 /// The recognizer model kind (the default).
 pub const RECOGNIZER: &str = "recognizer";
+/// The shape generator model kind (a class-conditional Sketch-RNN decoder).
+pub const GENERATOR: &str = "generator";
+/// Every model kind a training job can train.
+pub const MODEL_KINDS: [&str; 2] = [RECOGNIZER, GENERATOR];
 /// The alias inference serves.
 pub const PRODUCTION: &str = "production";
 
@@ -159,9 +163,12 @@ pub struct ProgressPoint {
     pub loss: f64,
     /// Top-1 accuracy of the step's batch, or of the epoch's (augmented) training batches.
     pub accuracy: f64,
-    /// Held-out accuracy (epoch points only).
+    /// Held-out accuracy (recognizer epoch points only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_accuracy: Option<f64>,
+    /// Held-out reconstruction loss (generator epoch points only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_loss: Option<f64>,
     /// Training samples/s over the epoch so far.
     pub samples_per_sec: f64,
 }
@@ -441,6 +448,48 @@ pub struct ClassifyRequest {
     /// The canvas, as in [`crate::drawing::Drawing`].
     #[serde(default)]
     pub canvas: Option<Canvas>,
+}
+
+/// `POST /api/inference/generate` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateRequest {
+    /// The shape to draw (one the production generator was trained on).
+    pub shape: String,
+    /// Sampling temperature in (0, 2]: lower is tidier, higher more varied (Sketch-RNN's
+    /// tau). Default 0.5.
+    #[serde(default = "default_temperature")]
+    pub temperature: f32,
+    /// Seed of the sampler: the same shape, temperature, seed and model version give the
+    /// same strokes. Default 0.
+    #[serde(default)]
+    pub seed: u64,
+    /// At most this many points, 2..=1000 (the model's own cap also applies). Default 250.
+    #[serde(default = "default_max_points")]
+    pub max_points: usize,
+}
+
+fn default_temperature() -> f32 {
+    0.5
+}
+
+fn default_max_points() -> usize {
+    250
+}
+
+/// `POST /api/inference/generate` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generated {
+    /// The drawing, in the API's format: a 256 x 256 canvas, points in 0..=255 (the longer
+    /// side spans it, as Quick, Draw!'s simplified data), no timing; `source.origin` names
+    /// the generator version, seed and temperature.
+    pub drawing: crate::drawing::Drawing,
+    /// The generator version that drew it.
+    pub model_version: u64,
+    /// Its id.
+    pub model_id: Uuid,
+    /// Time spent sampling, ms.
+    pub latency_ms: f64,
 }
 
 /// `POST /api/inference/classify` answer.

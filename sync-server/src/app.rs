@@ -37,6 +37,8 @@ pub struct AppState {
     pub distractors: Arc<RwLock<HashSet<String>>>,
     /// The served model and its micro-batcher.
     pub inference: crate::inference::Inference,
+    /// The served shape generator.
+    pub generation: crate::generation::Generation,
     /// Settings of training jobs.
     pub training: crate::config::TrainingSettings,
     /// Settings of the inference API.
@@ -81,6 +83,7 @@ impl AppState {
             shapes: Arc::default(),
             distractors: Arc::default(),
             inference: crate::inference::Inference::start(&settings.inference),
+            generation: crate::generation::Generation::new(settings.inference.backend),
             training: settings.training.clone(),
             inference_settings: settings.inference.clone(),
             token_ttl_ms: i64::try_from(token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
@@ -308,6 +311,7 @@ pub fn router(state: AppState) -> Router {
             post(inference::classify).layer(DefaultBodyLimit::max(limits.max_drawing_body_bytes)),
         )
         .route("/api/inference/model/info", get(inference::model_info))
+        .route("/api/inference/generate", post(inference::generate))
         .route(
             "/api/inference/model/artifact/{file}",
             get(inference::model_artifact),

@@ -17,6 +17,7 @@ pub mod config;
 pub mod dataset;
 pub mod db;
 pub mod error;
+pub mod generation;
 pub mod handlers;
 pub mod inference;
 pub mod ingest;

@@ -50,6 +50,11 @@ pub async fn launch(
         state.objects.clone(),
         std::time::Duration::from_millis(settings.inference.alias_poll_ms.max(100)),
     );
+    state.generation.watch(
+        state.db.clone(),
+        state.objects.clone(),
+        std::time::Duration::from_millis(settings.inference.alias_poll_ms.max(100)),
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     crate::quality::spawn(
         state.db.clone(),

@@ -5,6 +5,8 @@
 //! inkset-trainer train    --data FILE_OR_DIR... --out DIR [--epochs N] [--backend cpu|wgpu]
 //! inkset-trainer evaluate --model DIR --data FILE_OR_DIR... [--held-out] [--backend ..]
 //! inkset-trainer parity   --model DIR --data FILE_OR_DIR... [--count 100]
+//! inkset-trainer train-generator --data FILE_OR_DIR... --out DIR [--epochs N] [--backend ..]
+//! inkset-trainer sample-eval --generator DIR --recognizer DIR [--count 100] [--temperature 0.5]
 //! ```
 //!
 //! `work` is the GPU-host worker (see [`worker`]); the others work offline on files.
@@ -24,6 +26,9 @@ pub mod worker;
 use inkset_model::artifact;
 use inkset_model::backend::Backend;
 use inkset_model::dataset::{Dataset, Split, shapes_of};
+use inkset_model::generator::{
+    GeneratorTrainConfig, ShapeGenerator, to_quickdraw, train_generator_pipeline,
+};
 use inkset_model::inference::Classifier;
 use inkset_model::pipeline::train_recognizer;
 use inkset_model::training::{Control, Evaluation, Progress, TrainConfig};
@@ -136,6 +141,67 @@ pub enum Command {
         /// Backend.
         #[arg(long, value_enum, default_value = "cpu")]
         backend: BackendArg,
+    },
+    /// Train a shape generator (Sketch-RNN decoder) on files and save the artifact.
+    TrainGenerator {
+        /// ndjson files or directories.
+        #[arg(long, required = true, num_args = 1..)]
+        data: Vec<PathBuf>,
+        /// Artifact directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The shapes it learns to draw.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "line,heart,circle,square,triangle"
+        )]
+        shapes: Vec<String>,
+        /// Passes over the training split.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Sequences per step.
+        #[arg(long)]
+        batch_size: Option<usize>,
+        /// Adam learning rate.
+        #[arg(long)]
+        learning_rate: Option<f64>,
+        /// LSTM width.
+        #[arg(long)]
+        hidden: Option<usize>,
+        /// Mixture components.
+        #[arg(long)]
+        mixtures: Option<usize>,
+        /// Seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Backend.
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+    },
+    /// Sample a generator and classify the samples with a recognizer: per shape, how many
+    /// come out as the requested shape; whether every sample passes the server's drawing
+    /// validation; whether a seed repeats; with `--compare-wgpu`, how the CPU and wgpu
+    /// samples differ.
+    SampleEval {
+        /// Generator artifact directory.
+        #[arg(long)]
+        generator: PathBuf,
+        /// Recognizer artifact directory (the production recognizer's).
+        #[arg(long)]
+        recognizer: PathBuf,
+        /// Samples per shape (seeds 0..count).
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// Sampling temperature.
+        #[arg(long, default_value_t = 0.5)]
+        temperature: f32,
+        /// Also sample on wgpu and compare with the CPU samples.
+        #[arg(long)]
+        compare_wgpu: bool,
+        /// Write every sample as Quick, Draw! ndjson here.
+        #[arg(long)]
+        samples_out: Option<PathBuf>,
     },
     /// Evaluate a saved recognizer on files.
     Evaluate {
@@ -315,6 +381,78 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("artifact written to {}", out.display());
             Ok(())
         }
+        Command::TrainGenerator {
+            data,
+            out,
+            shapes,
+            epochs,
+            batch_size,
+            learning_rate,
+            hidden,
+            mixtures,
+            seed,
+            backend,
+        } => {
+            let d = GeneratorTrainConfig::default();
+            let config = GeneratorTrainConfig {
+                epochs: epochs.unwrap_or(d.epochs),
+                batch_size: batch_size.unwrap_or(d.batch_size),
+                learning_rate: learning_rate.unwrap_or(d.learning_rate),
+                hidden: hidden.unwrap_or(d.hidden),
+                mixtures: mixtures.unwrap_or(d.mixtures),
+                seed: seed.unwrap_or(d.seed),
+                ..d
+            };
+            let files = inkset_protocol::quickdraw::ndjson_files(&data)?;
+            let ds = Dataset::load(&files, &shapes, false).context("reading data")?;
+            eprintln!("classes {:?}; drawings {:?}", ds.classes, ds.counts());
+            let sources = data.iter().map(|p| p.display().to_string()).collect();
+            let started = std::time::Instant::now();
+            let (manifest, model) = train_generator_pipeline(
+                &ds,
+                &config,
+                sources,
+                Backend::from(backend),
+                |p, epoch| {
+                    if let (Progress::Epoch(m), Some(e)) = (p, epoch) {
+                        eprintln!(
+                            "epoch {:>3}  train loss {:.4}  held-out loss {}  {:.0} sequences/s  ({:.0} s)",
+                            m.epoch,
+                            e.train_loss,
+                            e.test_loss.map_or("-".into(), |l| format!("{l:.4}")),
+                            e.samples_per_sec,
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
+                    Control::Continue
+                },
+            )?;
+            let manifest = ShapeGenerator::save(&out, manifest, &model)?;
+            println!(
+                "generator trained on {:?} drawings (held out {:?}); offset scale {:.3}; held-out loss {}",
+                manifest.data.train_counts,
+                manifest.data.test_counts,
+                manifest.scale,
+                manifest.test_loss.map_or("-".into(), |l| format!("{l:.4}"))
+            );
+            println!("artifact written to {}", out.display());
+            Ok(())
+        }
+        Command::SampleEval {
+            generator,
+            recognizer,
+            count,
+            temperature,
+            compare_wgpu,
+            samples_out,
+        } => sample_eval(
+            &generator,
+            &recognizer,
+            count,
+            temperature,
+            compare_wgpu,
+            samples_out.as_deref(),
+        ),
         Command::Evaluate {
             model,
             data,
@@ -339,4 +477,160 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The `sample-eval` command (see [`Command::SampleEval`]).
+fn sample_eval(
+    generator: &std::path::Path,
+    recognizer: &std::path::Path,
+    count: usize,
+    temperature: f32,
+    compare_wgpu: bool,
+    samples_out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use inkset_protocol::drawing::{Canvas, Drawing, Point, SourceMeta, Stroke};
+    use inkset_protocol::validate::{Limits, Origin, validate};
+    let gen_cpu = ShapeGenerator::load(generator, Backend::Cpu.device())
+        .with_context(|| format!("loading {}", generator.display()))?;
+    let classifier = Classifier::load(recognizer, Backend::Cpu.device())
+        .with_context(|| format!("loading {}", recognizer.display()))?;
+    let shapes = gen_cpu.manifest.classes.clone();
+    let requests: Vec<(usize, u64)> = (0..shapes.len())
+        .flat_map(|c| (0..count as u64).map(move |seed| (c, seed)))
+        .collect();
+    let started = std::time::Instant::now();
+    let samples = gen_cpu.sample(&requests, temperature, 1000)?;
+    let secs = started.elapsed().as_secs_f64();
+    let again = gen_cpu.sample(&requests, temperature, 1000)?;
+    let repeated = samples.iter().zip(&again).filter(|(a, b)| a == b).count();
+    let mut out = samples_out
+        .map(std::fs::File::create)
+        .transpose()
+        .context("creating the samples file")?;
+    let mut right = vec![0usize; shapes.len()];
+    let mut answers: Vec<std::collections::BTreeMap<String, usize>> =
+        vec![Default::default(); shapes.len()];
+    let (mut valid, mut points) = (0usize, 0usize);
+    for (&(class, seed), steps) in requests.iter().zip(&samples) {
+        let strokes = to_quickdraw(steps, gen_cpu.manifest.scale);
+        points += strokes.iter().map(|s| s.x.len()).sum::<usize>();
+        let drawing = Drawing {
+            id: uuid::Uuid::new_v4(),
+            shape: shapes[class].clone(),
+            canvas: Some(Canvas {
+                width: 256.0,
+                height: 256.0,
+            }),
+            strokes: strokes
+                .iter()
+                .map(|s| Stroke {
+                    points: s
+                        .x
+                        .iter()
+                        .zip(&s.y)
+                        .map(|(&x, &y)| Point {
+                            x,
+                            y,
+                            pressure: None,
+                            timestamp: None,
+                        })
+                        .collect(),
+                    color: None,
+                    width: None,
+                    pointer_type: None,
+                    pressure_measured: None,
+                })
+                .collect(),
+            duration_ms: None,
+            device: None,
+            user_agent: None,
+            device_pixel_ratio: None,
+            prompt_to_first_point_ms: None,
+            session_id: None,
+            source: Some(SourceMeta {
+                key_id: seed,
+                recognized: None,
+                countrycode: None,
+                timestamp: None,
+                origin: Some("inkset generator".into()),
+            }),
+            guess: None,
+            dropped_samples: None,
+        };
+        valid += usize::from(
+            validate(&drawing, Origin::Import, &Limits::DEFAULT, |s| {
+                shapes.iter().any(|x| x == s)
+            })
+            .is_ok(),
+        );
+        let lines = inkset_model::raster::polylines(&drawing.strokes);
+        let label = match classifier.classify(&lines) {
+            Ok((d, _)) => d.label,
+            Err(_) => "(not a drawing)".into(),
+        };
+        right[class] += usize::from(label == shapes[class]);
+        *answers[class].entry(label).or_default() += 1;
+        if let Some(f) = out.as_mut() {
+            use std::io::Write;
+            let rec = inkset_protocol::quickdraw::Record {
+                word: shapes[class].clone(),
+                countrycode: None,
+                timestamp: None,
+                recognized: None,
+                key_id: seed,
+                drawing: strokes,
+                source: Some(format!(
+                    "inkset generator, seed {seed}, temperature {temperature}"
+                )),
+            };
+            writeln!(f, "{}", rec.to_line())?;
+        }
+    }
+    println!(
+        "{} samples at temperature {temperature} ({:.1} ms per drawing in one batch of {}; {:.1} points on average)",
+        samples.len(),
+        secs * 1e3 / samples.len().max(1) as f64,
+        samples.len(),
+        points as f64 / samples.len().max(1) as f64
+    );
+    println!("{:<10} {:>9} {:>8}  answers", "shape", "as asked", "share");
+    for (c, shape) in shapes.iter().enumerate() {
+        println!(
+            "{shape:<10} {:>5}/{count:<3} {:>7.1}%  {:?}",
+            right[c],
+            100.0 * right[c] as f64 / count.max(1) as f64,
+            answers[c]
+        );
+    }
+    println!(
+        "pass the server's drawing validation: {valid}/{}; same seed, same strokes: {repeated}/{}",
+        samples.len(),
+        samples.len()
+    );
+    #[cfg(feature = "wgpu")]
+    if compare_wgpu {
+        let gen_gpu = ShapeGenerator::load(generator, Backend::Wgpu.device())?;
+        let gpu = gen_gpu.sample(&requests, temperature, 1000)?;
+        let (mut same, mut same_len, mut max_diff) = (0usize, 0usize, 0f32);
+        for (a, b) in samples.iter().zip(&gpu) {
+            same += usize::from(a == b);
+            if a.len() == b.len() {
+                same_len += 1;
+                for (p, q) in a.iter().zip(b) {
+                    for k in 0..5 {
+                        max_diff = max_diff.max((p[k] - q[k]).abs());
+                    }
+                }
+            }
+        }
+        println!(
+            "cpu vs wgpu: identical samples {same}/{n}; same length {same_len}/{n}; largest step difference among same-length samples {max_diff:.3e} (offset units)",
+            n = samples.len()
+        );
+    }
+    #[cfg(not(feature = "wgpu"))]
+    if compare_wgpu {
+        anyhow::bail!("built without the wgpu backend");
+    }
+    Ok(())
 }

@@ -26,11 +26,12 @@ use anyhow::{Context, bail};
 use inkset_model::artifact;
 use inkset_model::backend::Backend;
 use inkset_model::dataset::{Dataset, shapes_of};
+use inkset_model::generator::{GeneratorTrainConfig, generator_weights, train_generator_pipeline};
 use inkset_model::pipeline::train_recognizer;
 use inkset_model::training::{Control, Progress, TrainConfig};
 use inkset_protocol::ml::{
-    ClaimRequest, ClaimedJob, CompleteJob, FailJob, Heartbeat, HeartbeatAck, ModelVersion,
-    ProgressPoint, RECOGNIZER,
+    ClaimRequest, ClaimedJob, CompleteJob, FailJob, GENERATOR, Heartbeat, HeartbeatAck,
+    ModelVersion, ProgressPoint, RECOGNIZER,
 };
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
@@ -105,7 +106,7 @@ impl Client {
             .post("/api/worker/claim")
             .json(&ClaimRequest {
                 worker: name.to_owned(),
-                model_kinds: vec![RECOGNIZER.into()],
+                model_kinds: vec![RECOGNIZER.into(), GENERATOR.into()],
             })
             .timeout(Duration::from_secs(30))
             .send()
@@ -178,7 +179,7 @@ impl Client {
     pub async fn complete(
         &self,
         job: &ClaimedJob,
-        manifest: &artifact::Manifest,
+        manifest: &impl serde::Serialize,
         weights: Vec<u8>,
     ) -> anyhow::Result<ModelVersion> {
         checked(
@@ -350,6 +351,47 @@ fn push(beat: &mut Heartbeat, r: Report) {
     }
 }
 
+/// A trained artifact: its manifest (as JSON, whatever the kind) and Burnpack weights.
+type Artifact = (serde_json::Value, Vec<u8>);
+
+fn point(p: Progress<'_>, test_loss: Option<f64>) -> ProgressPoint {
+    match p {
+        Progress::Step(m) => ProgressPoint {
+            step: m.step,
+            epoch: u32::try_from(m.epoch).unwrap_or(u32::MAX),
+            kind: "step".into(),
+            loss: m.loss,
+            accuracy: m.accuracy,
+            test_accuracy: None,
+            test_loss: None,
+            samples_per_sec: m.samples_per_sec,
+        },
+        Progress::Epoch(m) => ProgressPoint {
+            step: 0,
+            epoch: u32::try_from(m.epoch).unwrap_or(u32::MAX),
+            kind: "epoch".into(),
+            loss: m.train_loss,
+            accuracy: m.train_accuracy,
+            test_accuracy: m.test_accuracy,
+            test_loss,
+            samples_per_sec: m.samples_per_sec,
+        },
+    }
+}
+
+/// The generator's training settings for a job's config.
+pub fn generator_config(job: &ClaimedJob) -> GeneratorTrainConfig {
+    let d = GeneratorTrainConfig::default();
+    let c = &job.config;
+    GeneratorTrainConfig {
+        epochs: c.epochs.unwrap_or(d.epochs),
+        batch_size: c.batch_size.unwrap_or(d.batch_size),
+        learning_rate: c.learning_rate.unwrap_or(d.learning_rate),
+        seed: c.seed.unwrap_or(d.seed),
+        ..d
+    }
+}
+
 /// Fetches data and trains; `Ok(None)` when stopped (cancelled or lease lost).
 async fn train_job(
     client: &Client,
@@ -357,8 +399,8 @@ async fn train_job(
     backend: Backend,
     tx: &mpsc::UnboundedSender<Report>,
     stop: &Arc<AtomicBool>,
-) -> anyhow::Result<Option<(artifact::Manifest, Vec<u8>)>> {
-    if job.model_kind != RECOGNIZER {
+) -> anyhow::Result<Option<Artifact>> {
+    if job.model_kind != RECOGNIZER && job.model_kind != GENERATOR {
         bail!("this trainer cannot train model kind {:?}", job.model_kind);
     }
     let ds = client
@@ -376,51 +418,52 @@ async fn train_job(
             ds.skipped
         ),
     ));
-    let config = train_config(job);
     let tx = tx.clone();
     let stop = stop.clone();
     let sources = vec![format!(
         "inkset-server job {} (drawings received before {} ms, not flagged or removed)",
         job.id, job.plan.snapshot_at
     )];
-    let trained = tokio::task::spawn_blocking(move || {
-        train_recognizer(&ds, &config, sources, backend, |p| {
-            let point = match p {
-                Progress::Step(m) => ProgressPoint {
-                    step: m.step,
-                    epoch: u32::try_from(m.epoch).unwrap_or(u32::MAX),
-                    kind: "step".into(),
-                    loss: m.loss,
-                    accuracy: m.accuracy,
-                    test_accuracy: None,
-                    samples_per_sec: m.samples_per_sec,
-                },
-                Progress::Epoch(m) => ProgressPoint {
-                    step: 0,
-                    epoch: u32::try_from(m.epoch).unwrap_or(u32::MAX),
-                    kind: "epoch".into(),
-                    loss: m.train_loss,
-                    accuracy: m.train_accuracy,
-                    test_accuracy: m.test_accuracy,
-                    samples_per_sec: m.samples_per_sec,
-                },
-            };
-            let _ = tx.send(Report::Point(point));
-            if stop.load(Ordering::Relaxed) {
-                Control::Stop
-            } else {
-                Control::Continue
-            }
+    let control = move |stop: &AtomicBool| {
+        if stop.load(Ordering::Relaxed) {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    };
+    let trained = if job.model_kind == GENERATOR {
+        let config = generator_config(job);
+        tokio::task::spawn_blocking(move || {
+            train_generator_pipeline(&ds, &config, sources, backend, |p, epoch| {
+                let _ = tx.send(Report::Point(point(p, epoch.and_then(|e| e.test_loss))));
+                control(&stop)
+            })
+            .map(|(manifest, model)| {
+                let weights = generator_weights(&model)?;
+                let mut manifest = manifest;
+                manifest.weights_sha256 = artifact::sha256_hex(&weights);
+                Ok::<_, anyhow::Error>((serde_json::to_value(manifest)?, weights))
+            })
         })
-        .map(|(manifest, model)| {
-            let weights = artifact::weights_bytes(&model)?;
-            let mut manifest = manifest;
-            manifest.weights_sha256 = artifact::sha256_hex(&weights);
-            Ok::<_, artifact::ArtifactError>((manifest, weights))
+        .await
+        .context("training thread")?
+    } else {
+        let config = train_config(job);
+        tokio::task::spawn_blocking(move || {
+            train_recognizer(&ds, &config, sources, backend, |p| {
+                let _ = tx.send(Report::Point(point(p, None)));
+                control(&stop)
+            })
+            .map(|(manifest, model)| {
+                let weights = artifact::weights_bytes(&model)?;
+                let mut manifest = manifest;
+                manifest.weights_sha256 = artifact::sha256_hex(&weights);
+                Ok::<_, anyhow::Error>((serde_json::to_value(manifest)?, weights))
+            })
         })
-    })
-    .await
-    .context("training thread")?;
+        .await
+        .context("training thread")?
+    };
     match trained {
         Ok(r) => Ok(Some(r?)),
         Err(inkset_model::pipeline::PipelineError::Stopped(_)) => Ok(None),

@@ -11,11 +11,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use inkset_model::raster::polylines;
 use inkset_protocol::FieldError;
+use inkset_protocol::drawing::{Canvas, Drawing, Point, SourceMeta, Stroke};
 use inkset_protocol::ml::{
-    Classification, ClassifyRequest, ModelInfo, OipInferRequest, OipInferResponse,
-    OipModelMetadata, OipOutput, OipTensorMetadata, RECOGNIZER,
+    Classification, ClassifyRequest, GenerateRequest, Generated, ModelInfo, OipInferRequest,
+    OipInferResponse, OipModelMetadata, OipOutput, OipTensorMetadata, RECOGNIZER,
 };
-use inkset_protocol::validate::validate_strokes;
+use inkset_protocol::validate::{Origin, validate, validate_strokes};
 
 use super::{RawBody, parse};
 use crate::app::AppState;
@@ -69,6 +70,132 @@ pub async fn classify(
         model_version: model.version,
         model_id: model.model_id,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+    }))
+}
+
+/// Namespace of generated drawings' ids (UUID v5 of model, shape, seed, temperature and
+/// point cap), so a repeated request names the same drawing.
+const GENERATED_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6a1f_3c2e_9b7d_4e10_8a55_2f0c_1d3b_7e91);
+
+/// `POST /api/inference/generate`: a drawing of `shape` from the production generator at
+/// `temperature` with `seed` (same request, same version: same strokes), checked by the
+/// same validation as an imported drawing.
+pub async fn generate(
+    State(state): State<AppState>,
+    RawBody(body): RawBody,
+) -> Result<Json<Generated>, ApiError> {
+    let req: GenerateRequest = parse(&body)?;
+    let invalid = |field: &str, code: &'static str, msg: String| {
+        ApiError::Invalid(FieldError::new(field, code, msg))
+    };
+    if !(req.temperature.is_finite() && req.temperature > 0.0 && req.temperature <= 2.0) {
+        return Err(invalid(
+            "temperature",
+            "out_of_range",
+            format!("temperature must be within (0, 2], got {}", req.temperature),
+        ));
+    }
+    if !(2..=1000).contains(&req.max_points) {
+        return Err(invalid(
+            "max_points",
+            "out_of_range",
+            format!("max_points must be within 2..=1000, got {}", req.max_points),
+        ));
+    }
+    let served = state.generation.current().ok_or(ApiError::Unavailable(
+        "no production generator yet: train one (POST /api/admin/training/start with \
+         {\"config\": {\"model_kind\": \"generator\"}})",
+    ))?;
+    let class = served
+        .generator
+        .class_index(&req.shape)
+        .map_err(|e| invalid("shape", "unknown_shape", e.to_string()))?;
+    let _slot = state.generation.slot().await.map_err(ApiError::Internal)?;
+    let started = Instant::now();
+    let (g, temperature, seed, max_points) =
+        (served.clone(), req.temperature, req.seed, req.max_points);
+    let strokes = tokio::task::spawn_blocking(move || {
+        let steps = g
+            .generator
+            .sample(&[(class, seed)], temperature, max_points)
+            .map(|mut v| v.pop().unwrap_or_default());
+        steps.map(|s| inkset_model::generator::to_quickdraw(&s, g.generator.manifest.scale))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+    .map_err(|e| invalid("temperature", "out_of_range", e.to_string()))?;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let key = format!(
+        "{}/{}/{}/{}/{}",
+        served.model_id,
+        req.shape,
+        req.seed,
+        req.temperature.to_bits(),
+        req.max_points
+    );
+    let id = uuid::Uuid::new_v5(&GENERATED_NAMESPACE, key.as_bytes());
+    let drawing = Drawing {
+        id,
+        shape: req.shape.clone(),
+        canvas: Some(Canvas {
+            width: 256.0,
+            height: 256.0,
+        }),
+        strokes: strokes
+            .iter()
+            .map(|s| Stroke {
+                points: s
+                    .x
+                    .iter()
+                    .zip(&s.y)
+                    .map(|(&x, &y)| Point {
+                        x,
+                        y,
+                        pressure: None,
+                        timestamp: None,
+                    })
+                    .collect(),
+                color: None,
+                width: None,
+                pointer_type: None,
+                pressure_measured: None,
+            })
+            .collect(),
+        duration_ms: None,
+        device: None,
+        user_agent: None,
+        device_pixel_ratio: None,
+        prompt_to_first_point_ms: None,
+        session_id: None,
+        source: Some(SourceMeta {
+            key_id: inkset_protocol::quickdraw::api_key_id(id),
+            recognized: None,
+            countrycode: None,
+            timestamp: None,
+            origin: Some(format!(
+                "inkset generator v{} ({}), seed {}, temperature {}",
+                served.version, served.model_id, req.seed, req.temperature
+            )),
+        }),
+        guess: None,
+        dropped_samples: None,
+    };
+    validate(&drawing, Origin::Import, &state.limits, |s| {
+        state.is_known_shape(s)
+    })
+    .map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!(
+            "the generated drawing fails validation at {}: {}",
+            e.field,
+            e.message
+        ))
+    })?;
+    Ok(Json(Generated {
+        drawing,
+        model_version: served.version,
+        model_id: served.model_id,
+        latency_ms,
     }))
 }
 

@@ -15,9 +15,9 @@ use inkset_model::inference::Classifier;
 use inkset_protocol::FieldError;
 use inkset_protocol::ml::{
     AliasHistory, AliasMove, ClaimRequest, ClaimedJob, ClassDelta, Comparison, CompleteJob,
-    DataPlan, Disagreement, FailJob, Heartbeat, HeartbeatAck, JobCreated, JobList, JobStatus,
-    ModelList, ModelVersion, NewWorkerToken, PRODUCTION, RECOGNIZER, SetAlias, StartTraining,
-    TrainingJob, WorkerToken,
+    DataPlan, Disagreement, FailJob, GENERATOR, Heartbeat, HeartbeatAck, JobCreated, JobList,
+    JobStatus, MODEL_KINDS, ModelList, ModelVersion, NewWorkerToken, PRODUCTION, RECOGNIZER,
+    SetAlias, StartTraining, TrainingJob, WorkerToken,
 };
 use inkset_protocol::quickdraw::Record;
 use serde::Deserialize;
@@ -101,7 +101,8 @@ async fn plan_job(
         plan.classes.push(s.clone());
         plan.counts.insert(s.clone(), n);
     }
-    if config.include_unknown {
+    // A generator learns to draw the shapes only; distractors are a recognizer's business.
+    if config.include_unknown && config.model_kind != GENERATOR {
         let distractors: u64 = counts
             .iter()
             .filter(|(w, _)| state.is_distractor(w))
@@ -123,7 +124,9 @@ async fn plan_job(
             "required shapes without usable drawings: {}",
             missing_required.join(", ")
         ))
-    } else if plan.classes.len() < 2 {
+    } else if config.model_kind == GENERATOR && plan.classes.is_empty() {
+        Some("a generator needs at least one shape with drawings".into())
+    } else if config.model_kind != GENERATOR && plan.classes.len() < 2 {
         Some(format!(
             "a recognizer needs at least two classes with drawings; usable: {:?}",
             plan.classes
@@ -142,12 +145,12 @@ pub async fn start(
 ) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
     let req: StartTraining = parse(&body)?;
     let c = &req.config;
-    if c.model_kind != RECOGNIZER {
+    if !MODEL_KINDS.contains(&c.model_kind.as_str()) {
         return Err(invalid(
             "config.model_kind",
             "unsupported",
             format!(
-                "model_kind {:?} is not trainable here; known: {RECOGNIZER:?}",
+                "model_kind {:?} is not trainable here; known: {MODEL_KINDS:?}",
                 c.model_kind
             ),
         ));
@@ -408,6 +411,13 @@ async fn move_alias(
     if kind == RECOGNIZER && alias == PRODUCTION {
         state
             .inference
+            .refresh(&state.db, &state.objects)
+            .await
+            .map_err(ApiError::Internal)?;
+    }
+    if kind == GENERATOR && alias == PRODUCTION {
+        state
+            .generation
             .refresh(&state.db, &state.objects)
             .await
             .map_err(ApiError::Internal)?;
@@ -914,16 +924,25 @@ pub async fn complete(
         .job(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no training job {id}")))?;
-    let manifest: inkset_model::artifact::Manifest =
-        serde_json::from_value(req.manifest.clone())
-            .map_err(|e| invalid("manifest", "invalid", e.to_string()))?;
-    if manifest.model_kind != job.model_kind {
+    let kind = req
+        .manifest
+        .get("model_kind")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(RECOGNIZER)
+        .to_owned();
+    if kind != job.model_kind {
         return Err(invalid(
             "manifest.model_kind",
             "mismatch",
             format!("the job trains a {}", job.model_kind),
         ));
     }
+    let expected_sha = req
+        .manifest
+        .get("weights_sha256")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let weights = state
         .objects
         .get(&staging_key(id, req.attempt))
@@ -936,7 +955,7 @@ pub async fn complete(
             )
         })?;
     let actual = inkset_model::artifact::sha256_hex(&weights);
-    if actual != manifest.weights_sha256 {
+    if actual != expected_sha {
         return Err(invalid(
             "manifest.weights_sha256",
             "mismatch",
@@ -945,13 +964,27 @@ pub async fn complete(
     }
     // The weights must load into the manifest's network before anything is registered.
     {
-        let (m, w) = (manifest.clone(), weights.to_vec());
+        let (m, w) = (req.manifest.clone(), weights.to_vec());
+        let is_generator = kind == GENERATOR;
         tokio::task::spawn_blocking(move || {
-            Classifier::from_bytes(m, w, inkset_model::backend::Backend::Cpu.device())
+            let device = inkset_model::backend::Backend::Cpu.device();
+            if is_generator {
+                let m: inkset_model::generator::GeneratorManifest =
+                    serde_json::from_value(m).map_err(|e| ("manifest", e.to_string()))?;
+                inkset_model::generator::ShapeGenerator::from_bytes(m, w, device)
+                    .map(|_| ())
+                    .map_err(|e| ("weights", e.to_string()))
+            } else {
+                let m: inkset_model::artifact::Manifest =
+                    serde_json::from_value(m).map_err(|e| ("manifest", e.to_string()))?;
+                Classifier::from_bytes(m, w, device)
+                    .map(|_| ())
+                    .map_err(|e| ("weights", e.to_string()))
+            }
         })
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
-        .map_err(|e| invalid("weights", "invalid", e.to_string()))?;
+        .map_err(|(field, e)| invalid(field, "invalid", e))?;
     }
     let model_id = Uuid::new_v4();
     let prefix = artifact_prefix(&job.model_kind, model_id);
@@ -1020,6 +1053,12 @@ pub async fn complete(
         if job.model_kind == RECOGNIZER {
             state
                 .inference
+                .refresh(&state.db, &state.objects)
+                .await
+                .map_err(ApiError::Internal)?;
+        } else if job.model_kind == GENERATOR {
+            state
+                .generation
                 .refresh(&state.db, &state.objects)
                 .await
                 .map_err(ApiError::Internal)?;

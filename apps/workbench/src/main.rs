@@ -1,0 +1,5 @@
+//! `inkset-workbench`: see the library's docs.
+
+fn main() -> anyhow::Result<()> {
+    inkset_workbench::main()
+}
