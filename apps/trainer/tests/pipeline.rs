@@ -704,3 +704,132 @@ async fn killed_trainer_process_loses_its_lease_and_the_job_completes_once() {
     assert_eq!(r.status(), 401);
     server.shutdown().await;
 }
+
+/// A generator job through the same job system: `"model_kind": "generator"`, trained by the
+/// in-process trainer, registered with its own `production` alias, served by
+/// `POST /api/inference/generate`; the recognizer's alias is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generator_job_trains_registers_and_generates() {
+    let server = Server::start(true, 30).await;
+    server.import_quickdraw_raw().await;
+
+    // Nothing to generate with yet.
+    let (s, e) = server
+        .post("/api/inference/generate", json!({"shape": "circle"}))
+        .await;
+    assert_eq!(s, 503, "{e}");
+    let (s, e) = server
+        .post(
+            "/api/admin/training/start",
+            json!({"config": {"model_kind": "painter"}}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["field"].as_str()),
+        (422, Some("config.model_kind")),
+        "{e}"
+    );
+
+    let (s, created) = server
+        .post(
+            "/api/admin/training/start",
+            json!({"config": {"model_kind": "generator", "epochs": 3}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    // Shapes only: a generator has no unknown class.
+    assert_eq!(
+        created["plan"]["classes"],
+        json!(["circle", "line", "square", "triangle"])
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    let job = server
+        .wait_for_job(&id, |j| j["status"] == "completed", 900)
+        .await;
+    let progress = job["progress"].as_array().unwrap();
+    let steps: Vec<f64> = progress
+        .iter()
+        .filter(|p| p["kind"] == "step")
+        .map(|p| p["loss"].as_f64().unwrap())
+        .collect();
+    assert!(steps.len() > 10, "{job}");
+    assert!(steps.iter().all(|l| l.is_finite()));
+    let epochs: Vec<&Value> = progress.iter().filter(|p| p["kind"] == "epoch").collect();
+    assert_eq!(epochs.len(), 3);
+    assert!(
+        epochs.iter().all(|p| p["test_loss"].as_f64().is_some()),
+        "{job}"
+    );
+    assert!(
+        epochs[2]["loss"].as_f64() < epochs[0]["loss"].as_f64(),
+        "reconstruction loss falls: {epochs:?}"
+    );
+    let model_id = job["model_id"].as_str().unwrap().to_owned();
+
+    // Registered as generator v1 and in the generator's production alias.
+    let (_, models) = server.get("/api/admin/models?model_kind=generator").await;
+    assert_eq!(models["models"][0]["id"], model_id.as_str(), "{models}");
+    assert_eq!(models["models"][0]["version"], 1);
+    assert_eq!(models["models"][0]["aliases"], json!(["production"]));
+    let (_, recognizers) = server.get("/api/admin/models?model_kind=recognizer").await;
+    assert_eq!(recognizers["models"], json!([]));
+    let (s, _) = server.get("/api/inference/model/info").await;
+    assert_eq!(s, 503, "no recognizer in production");
+
+    // Generate: valid drawings, repeatable per seed.
+    let ask = |seed: u64| json!({"shape": "circle", "temperature": 0.5, "seed": seed});
+    let (s, a) = server.post("/api/inference/generate", ask(7)).await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(a["model_id"], model_id.as_str());
+    assert_eq!(a["model_version"], 1);
+    assert!(a["latency_ms"].as_f64().unwrap() > 0.0);
+    let d = &a["drawing"];
+    assert_eq!(d["shape"], "circle");
+    let strokes = d["strokes"].as_array().unwrap();
+    assert!(!strokes.is_empty());
+    for p in strokes.iter().flat_map(|s| s["points"].as_array().unwrap()) {
+        let (x, y) = (p["x"].as_f64().unwrap(), p["y"].as_f64().unwrap());
+        assert!(
+            (0.0..=255.0).contains(&x) && (0.0..=255.0).contains(&y),
+            "{p}"
+        );
+    }
+    assert!(
+        d["source"]["origin"].as_str().unwrap().contains("seed 7"),
+        "{d}"
+    );
+    let (_, b) = server.post("/api/inference/generate", ask(7)).await;
+    assert_eq!(a["drawing"], b["drawing"], "same seed, same drawing");
+    let mut differ = 0;
+    for seed in 8..13 {
+        let (s, c) = server.post("/api/inference/generate", ask(seed)).await;
+        assert_eq!(s, 200, "{c}");
+        differ += usize::from(c["drawing"]["strokes"] != a["drawing"]["strokes"]);
+    }
+    assert!(differ >= 4, "other seeds give other drawings");
+
+    // Bad requests name the field.
+    for (body, field) in [
+        (json!({"shape": "star"}), "shape"),
+        (
+            json!({"shape": "circle", "temperature": 0.0}),
+            "temperature",
+        ),
+        (
+            json!({"shape": "circle", "temperature": 3.5}),
+            "temperature",
+        ),
+        (json!({"shape": "circle", "max_points": 1}), "max_points"),
+        (json!({"temperature": 0.5}), "shape"),
+        (json!({"shape": "circle", "colour": "red"}), "colour"),
+    ] {
+        let (s, e) = server.post("/api/inference/generate", body.clone()).await;
+        assert!(s == 400 || s == 422, "{body}: {s} {e}");
+        assert!(
+            e["error"]["field"].as_str() == Some(field)
+                || e["error"]["message"].as_str().unwrap_or("").contains(field),
+            "{body}: {e}"
+        );
+    }
+    server.shutdown().await;
+}

@@ -54,10 +54,18 @@ pub enum Tab {
     Latency,
     /// Batch evaluation of files.
     Evaluate,
+    /// Shape generation.
+    Generate,
 }
 
 impl Tab {
-    const ALL: [Self; 4] = [Self::Model, Self::Draw, Self::Latency, Self::Evaluate];
+    const ALL: [Self; 5] = [
+        Self::Model,
+        Self::Draw,
+        Self::Latency,
+        Self::Evaluate,
+        Self::Generate,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -65,6 +73,7 @@ impl Tab {
             Self::Draw => "Draw",
             Self::Latency => "Latency",
             Self::Evaluate => "Evaluate",
+            Self::Generate => "Generate",
         }
     }
 }
@@ -85,6 +94,7 @@ pub struct Workbench {
     password: String,
     registry: Option<crate::registry::Registry>,
     versions: Vec<ModelVersion>,
+    generator_versions: Vec<ModelVersion>,
     cached: Vec<CachedModel>,
     local_path: String,
     backend: Backend,
@@ -106,6 +116,14 @@ pub struct Workbench {
     held_out: bool,
     eval: Option<Box<BatchEvaluation>>,
     open_miss: Option<usize>,
+    now: f64,
+    // Generate tab.
+    generator_path: String,
+    generator: Option<worker::LoadedGenerator>,
+    gen_shape: String,
+    gen_temperature: f32,
+    gen_seed: u64,
+    generated: Option<(Box<worker::Generation>, f64)>,
 }
 
 impl Workbench {
@@ -128,6 +146,7 @@ impl Workbench {
             password: String::new(),
             registry: None,
             versions: Vec::new(),
+            generator_versions: Vec::new(),
             local_path: options
                 .model
                 .as_ref()
@@ -149,6 +168,13 @@ impl Workbench {
             held_out: false,
             eval: None,
             open_miss: None,
+            now: 0.0,
+            generator_path: String::new(),
+            generator: None,
+            gen_shape: String::new(),
+            gen_temperature: 0.5,
+            gen_seed: 0,
+            generated: None,
         };
         if let Some(dir) = options.model {
             me.load_dir(dir);
@@ -174,6 +200,16 @@ impl Workbench {
     /// The latest parity check.
     pub fn parity(&self) -> Option<&Parity> {
         self.parity.as_ref()
+    }
+
+    /// The latest generated drawing.
+    pub fn generated(&self) -> Option<&worker::Generation> {
+        self.generated.as_ref().map(|(g, _)| g.as_ref())
+    }
+
+    /// The loaded generator.
+    pub fn generator(&self) -> Option<&worker::LoadedGenerator> {
+        self.generator.as_ref()
     }
 
     /// Whether background work is running.
@@ -204,6 +240,23 @@ impl Workbench {
             EngineCmd::Load(Box::new(artifact), self.backend),
             "loading the model...",
         );
+    }
+
+    /// Loads a cached version: a recognizer into the engine, a generator into the Generate
+    /// tab.
+    fn load_cached(&mut self, m: &CachedModel) {
+        if m.info.version.model_kind == "generator" {
+            self.generator_path = m.dir.display().to_string();
+            self.send(
+                EngineCmd::LoadGenerator(m.dir.clone(), self.backend),
+                "loading the generator...",
+            );
+            return;
+        }
+        match m.artifact() {
+            Ok(a) => self.load_artifact(a),
+            Err(e) => self.error = Some(e.to_string()),
+        }
     }
 
     fn load_dir(&mut self, dir: PathBuf) {
@@ -268,18 +321,29 @@ impl Workbench {
                     self.open_miss = None;
                     self.eval = Some(e);
                 }
-                Msg::Registry(r, versions) => {
+                Msg::GeneratorLoaded(g) => {
+                    self.busy = None;
+                    if !g.manifest.classes.contains(&self.gen_shape) {
+                        self.gen_shape = g.manifest.classes.first().cloned().unwrap_or_default();
+                    }
+                    self.notice = Some(format!("generator loaded on {}", g.backend_label));
+                    self.generator = Some(*g);
+                }
+                Msg::Generated(g) => {
+                    self.busy = None;
+                    let now = self.now;
+                    self.generated = Some((g, now));
+                }
+                Msg::Registry(r, versions, generators) => {
                     self.busy = None;
                     self.registry = Some(r);
                     self.versions = versions;
+                    self.generator_versions = generators;
                 }
                 Msg::Downloaded(m) => {
                     self.busy = None;
                     self.cached = self.cache.list();
-                    match m.artifact() {
-                        Ok(a) => self.load_artifact(a),
-                        Err(e) => self.error = Some(e.to_string()),
-                    }
+                    self.load_cached(&m);
                 }
             }
         }
@@ -288,6 +352,7 @@ impl Workbench {
     /// Draws the whole workbench into `ui` and handles what arrived from the background.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         self.notifier.set_context(ui.ctx());
+        self.now = ui.input(|i| i.time);
         self.drain();
         self.classify_if_changed();
         egui::Panel::top("tabs").show(ui, |ui| {
@@ -309,6 +374,7 @@ impl Workbench {
                     Tab::Draw => self.draw_tab(ui),
                     Tab::Latency => self.latency_tab(ui),
                     Tab::Evaluate => self.evaluate_tab(ui),
+                    Tab::Generate => self.generate_tab(ui),
                 });
         });
         self.miss_window(ui.ctx());
@@ -448,12 +514,18 @@ impl Workbench {
             ui.horizontal(|ui| {
                 let v = &m.info.version;
                 ui.label(format!(
-                    "v{} [{}] from {}",
+                    "{} v{} [{}] from {}",
+                    v.model_kind,
                     v.version,
                     v.aliases.join(", "),
                     m.info.server
                 ));
-                if ui.button(format!("Load cached v{}", v.version)).clicked() {
+                let text = if v.model_kind == "generator" {
+                    format!("Load cached generator v{}", v.version)
+                } else {
+                    format!("Load cached v{}", v.version)
+                };
+                if ui.button(text).clicked() {
                     load = Some(m.clone());
                 }
             });
@@ -462,10 +534,7 @@ impl Workbench {
             self.cached = self.cache.list();
         }
         if let Some(m) = load {
-            match m.artifact() {
-                Ok(a) => self.load_artifact(a),
-                Err(e) => self.error = Some(e.to_string()),
-            }
+            self.load_cached(&m);
         }
         ui.separator();
         ui.heading("From a local artifact");
@@ -1055,6 +1124,147 @@ fn labelled_edit(ui: &mut egui::Ui, name: &str, text: &mut String, password: boo
     let label = ui.label(name);
     ui.add(egui::TextEdit::singleline(text).password(password))
         .labelled_by(label.id);
+}
+
+impl Workbench {
+    fn generate_tab(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Shape generation");
+        ui.label(
+            "A generator (model kind generator: a class-conditional Sketch-RNN decoder) draws \
+             the shape; the loaded recognizer then classifies the result.",
+        );
+        ui.horizontal(|ui| {
+            let label = ui.label("Generator directory");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.generator_path)
+                    .hint_text("holds manifest.json and weights.bpk"),
+            )
+            .labelled_by(label.id);
+            if ui.button("Load generator").clicked() {
+                let dir = PathBuf::from(self.generator_path.trim());
+                self.send(
+                    EngineCmd::LoadGenerator(dir, self.backend),
+                    "loading the generator...",
+                );
+            }
+        });
+        if let Some(r) = self.registry.clone() {
+            let mut pick = None;
+            ui.horizontal_wrapped(|ui| {
+                ui.label(format!("Generators on {}:", r.base()));
+                if self.generator_versions.is_empty() {
+                    ui.label("none yet");
+                }
+                for v in &self.generator_versions {
+                    let text = format!(
+                        "Download generator v{} [{}]",
+                        v.version,
+                        v.aliases.join(", ")
+                    );
+                    if ui.button(text).clicked() {
+                        pick = Some(v.clone());
+                    }
+                }
+            });
+            if let Some(v) = pick {
+                self.error = None;
+                self.busy = Some("downloading...".into());
+                worker::download(&self.notifier, r, Some(v), self.cache.clone());
+            }
+        }
+        let Some(g) = &self.generator else {
+            ui.label("No generator loaded.");
+            return;
+        };
+        ui.label(format!(
+            "generator v{} on {} · shapes {} · trained {} epochs, held-out loss {}",
+            g.manifest.version,
+            g.backend_label,
+            g.manifest.classes.join(", "),
+            g.manifest.history.len(),
+            g.manifest
+                .test_loss
+                .map_or("-".into(), |l| format!("{l:.3}"))
+        ));
+        let classes = g.manifest.classes.clone();
+        let mut go = false;
+        ui.horizontal(|ui| {
+            egui::ComboBox::from_label("Shape")
+                .selected_text(self.gen_shape.clone())
+                .show_ui(ui, |ui| {
+                    for c in &classes {
+                        ui.selectable_value(&mut self.gen_shape, c.clone(), c.as_str());
+                    }
+                });
+            ui.add(egui::Slider::new(&mut self.gen_temperature, 0.05..=1.5).text("Temperature"));
+            let label = ui.label("Seed");
+            ui.add(egui::DragValue::new(&mut self.gen_seed))
+                .labelled_by(label.id);
+            go = ui.button("Generate drawing").clicked();
+            if ui.button("Next seed").clicked() {
+                self.gen_seed = self.gen_seed.wrapping_add(1);
+                go = true;
+            }
+        });
+        if go {
+            let cmd = EngineCmd::Generate {
+                shape: self.gen_shape.clone(),
+                temperature: self.gen_temperature,
+                seed: self.gen_seed,
+                max_points: 250,
+            };
+            self.send(cmd, "generating...");
+        }
+        let Some((g, started)) = &self.generated else {
+            return;
+        };
+        // Replay: one point every 20 ms.
+        let total: usize = g.lines.iter().map(Vec::len).sum();
+        let shown = (((self.now - started) * 50.0) as usize).min(total);
+        if shown < total {
+            ui.ctx().request_repaint();
+        }
+        let mut left = shown;
+        let partial: Vec<Polyline> = g
+            .lines
+            .iter()
+            .map_while(|l| {
+                (left > 0).then(|| {
+                    let take = left.min(l.len());
+                    left -= take;
+                    l[..take].to_vec()
+                })
+            })
+            .collect();
+        let (rect, _) = ui.allocate_exact_size(Vec2::splat(300.0), egui::Sense::hover());
+        ui.painter().rect_filled(rect, 4.0, Color32::WHITE);
+        // The generated drawing spans 0..=255: a fixed frame while it is replayed.
+        crate::canvas::paint_lines_within(
+            ui.painter(),
+            rect,
+            &partial,
+            Stroke::new(2.5, Color32::from_rgb(0x1d, 0x23, 0x33)),
+            [0.0, 0.0],
+            [255.0, 255.0],
+        );
+        ui.label(format!(
+            "{} (temperature {:.2}, seed {}): {} strokes, {} points, sampled in {:.1} ms",
+            g.shape,
+            g.temperature,
+            g.seed,
+            g.lines.len(),
+            total,
+            g.latency_ms
+        ));
+        match &g.recognized {
+            Some((label, p)) => {
+                ui.strong(format!("Recognizer says: {label} ({:.1} %)", p * 100.0));
+            }
+            None => {
+                ui.label("Load a recognizer on the Model tab to classify generated drawings.");
+            }
+        }
+    }
 }
 
 fn class_table(ui: &mut egui::Ui, id: &str, e: &inkset_model::training::Evaluation) {

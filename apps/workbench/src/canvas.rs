@@ -227,9 +227,20 @@ pub fn paint_lines(painter: &egui::Painter, rect: Rect, lines: &[Polyline], ink:
             hi[k] = hi[k].max(p[k]);
         }
     }
-    if !lo[0].is_finite() {
-        return;
+    if lo[0].is_finite() {
+        paint_lines_within(painter, rect, lines, ink, lo, hi);
     }
+}
+
+/// Paints polylines with the box `lo..hi` (drawing units) fitted into `rect`.
+pub fn paint_lines_within(
+    painter: &egui::Painter,
+    rect: Rect,
+    lines: &[Polyline],
+    ink: Stroke,
+    lo: [f32; 2],
+    hi: [f32; 2],
+) {
     let inner = rect.shrink(rect.width().min(rect.height()) * 0.08);
     let extent = (hi[0] - lo[0]).max(hi[1] - lo[1]).max(1e-3);
     let scale = inner.width().min(inner.height()) / extent;

@@ -308,6 +308,14 @@ impl Engine {
         })
     }
 
+    /// The answer for a drawing without recording its latency (generated drawings).
+    ///
+    /// # Errors
+    /// [`RasterError`] for an empty drawing or a single tap.
+    pub fn answer(&self, lines: &[Polyline]) -> Result<Decision, RasterError> {
+        self.classifier.classify(lines).map(|(d, _)| d)
+    }
+
     /// Rasterizes drawings into `[len, 1, N, N]`; a drawing the rasterizer refuses stays
     /// blank (as in training's evaluation).
     pub fn rasterize_all(&self, drawings: &[&[Polyline]]) -> Vec<f32> {

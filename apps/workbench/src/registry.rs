@@ -180,7 +180,15 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::Unauthorized`] when not signed in or the token expired.
     pub fn models(&self) -> Result<Vec<ModelVersion>, RegistryError> {
-        let path = "/api/admin/models?model_kind=recognizer";
+        self.models_of("recognizer")
+    }
+
+    /// Versions of a model kind (`recognizer`, `generator`), newest first.
+    ///
+    /// # Errors
+    /// [`RegistryError::Unauthorized`] when not signed in or the token expired.
+    pub fn models_of(&self, kind: &str) -> Result<Vec<ModelVersion>, RegistryError> {
+        let path = &format!("/api/admin/models?model_kind={kind}");
         let list: ModelList = self.json(path, self.get(path))?;
         Ok(list.models)
     }

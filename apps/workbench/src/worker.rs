@@ -84,6 +84,47 @@ pub enum EngineCmd {
         /// Held-out split only.
         held_out: bool,
     },
+    /// Load a generator artifact directory (on the recognizer's backend choice).
+    LoadGenerator(PathBuf, Backend),
+    /// Draw a shape with the generator, then classify it with the recognizer.
+    Generate {
+        /// Shape name.
+        shape: String,
+        /// Sampling temperature.
+        temperature: f32,
+        /// Seed.
+        seed: u64,
+        /// Point cap.
+        max_points: usize,
+    },
+}
+
+/// A generated drawing.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// The request.
+    pub shape: String,
+    /// Temperature.
+    pub temperature: f32,
+    /// Seed.
+    pub seed: u64,
+    /// Strokes in 0..=255 (Quick, Draw! simplified scale), in drawing order.
+    pub lines: Vec<Polyline>,
+    /// Sampling time, ms.
+    pub latency_ms: f64,
+    /// The loaded recognizer's answer and confidence, when one is loaded.
+    pub recognized: Option<(String, f32)>,
+}
+
+/// What the loaded generator is.
+#[derive(Debug, Clone)]
+pub struct LoadedGenerator {
+    /// Its manifest.
+    pub manifest: inkset_model::generator::GeneratorManifest,
+    /// Where it came from.
+    pub origin: String,
+    /// Its backend.
+    pub backend_label: String,
 }
 
 /// A report to the UI.
@@ -112,8 +153,12 @@ pub enum Msg {
     Parity(Parity),
     /// A batch evaluation.
     Evaluated(Box<BatchEvaluation>),
-    /// Signed in and listed the registry.
-    Registry(Registry, Vec<ModelVersion>),
+    /// A generator is loaded.
+    GeneratorLoaded(Box<LoadedGenerator>),
+    /// A generated drawing.
+    Generated(Box<Generation>),
+    /// Signed in and listed the registry: recognizer and generator versions.
+    Registry(Registry, Vec<ModelVersion>, Vec<ModelVersion>),
     /// A version is in the cache.
     Downloaded(Box<CachedModel>),
 }
@@ -169,16 +214,22 @@ pub fn start() -> (Sender<EngineCmd>, Notifier, Receiver<Msg>) {
     (cmd_tx, notifier, inbox)
 }
 
+#[derive(Default)]
+struct State {
+    engine: Option<Engine>,
+    generator: Option<inkset_model::generator::ShapeGenerator>,
+    last: Vec<Sample>,
+}
+
 fn engine_loop(rx: &Receiver<EngineCmd>, n: &Notifier) {
-    let mut engine: Option<Engine> = None;
-    let mut last_samples: Vec<Sample> = Vec::new();
+    let mut state = State::default();
     while let Ok(mut cmd) = rx.recv() {
         // Only the newest classification matters: skip stale ones queued behind it.
         while let EngineCmd::Classify { .. } = cmd {
             match rx.try_recv() {
                 Ok(next @ EngineCmd::Classify { .. }) => cmd = next,
                 Ok(other) => {
-                    handle(cmd, &mut engine, &mut last_samples, n);
+                    handle(cmd, &mut state, n);
                     cmd = other;
                 }
                 Err(_) => break,
@@ -186,14 +237,14 @@ fn engine_loop(rx: &Receiver<EngineCmd>, n: &Notifier) {
         }
         // A panic inside burn (a lost device, a kernel that fails to compile) must not take
         // the engine thread down: report it and drop the model.
-        let run = std::panic::AssertUnwindSafe(|| handle(cmd, &mut engine, &mut last_samples, n));
+        let run = std::panic::AssertUnwindSafe(|| handle(cmd, &mut state, n));
         if let Err(panic) = std::panic::catch_unwind(run) {
             let what = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_else(|| "unknown panic".into());
-            engine = None;
+            state.engine = None;
             n.send(Msg::Unloaded);
             n.send(Msg::Failed(format!(
                 "the model failed and was unloaded ({what}); load it again, or on the CPU"
@@ -211,7 +262,12 @@ fn loaded(e: &Engine) -> Msg {
     }))
 }
 
-fn handle(cmd: EngineCmd, engine: &mut Option<Engine>, last: &mut Vec<Sample>, n: &Notifier) {
+fn handle(cmd: EngineCmd, st: &mut State, n: &Notifier) {
+    let State {
+        engine,
+        generator,
+        last,
+    } = st;
     let need = |engine: &Option<Engine>| {
         if engine.is_none() {
             n.send(Msg::Failed("load a model first".into()));
@@ -316,6 +372,67 @@ fn handle(cmd: EngineCmd, engine: &mut Option<Engine>, last: &mut Vec<Sample>, n
                 }
             }
         }
+        EngineCmd::LoadGenerator(dir, mut backend) => {
+            if backend == Backend::Wgpu && crate::engine::wgpu_adapter().is_none() {
+                backend = Backend::Cpu;
+            }
+            n.send(Msg::Progress(format!(
+                "loading the generator {}...",
+                dir.display()
+            )));
+            match inkset_model::generator::ShapeGenerator::load(&dir, backend.device()) {
+                Ok(g) => {
+                    n.send(Msg::GeneratorLoaded(Box::new(LoadedGenerator {
+                        manifest: g.manifest.clone(),
+                        origin: dir.display().to_string(),
+                        backend_label: backend_label(backend),
+                    })));
+                    *generator = Some(g);
+                }
+                Err(e) => n.send(Msg::Failed(format!("cannot load the generator: {e}"))),
+            }
+        }
+        EngineCmd::Generate {
+            shape,
+            temperature,
+            seed,
+            max_points,
+        } => {
+            let Some(g) = generator.as_ref() else {
+                n.send(Msg::Failed("load a generator first".into()));
+                return;
+            };
+            let started = std::time::Instant::now();
+            let strokes = match g.generate(&shape, temperature, seed, max_points) {
+                Ok(s) => s,
+                Err(e) => {
+                    n.send(Msg::Failed(e.to_string()));
+                    return;
+                }
+            };
+            let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+            let lines: Vec<Polyline> = strokes
+                .iter()
+                .map(|s| {
+                    s.x.iter()
+                        .zip(&s.y)
+                        .map(|(&x, &y)| [x as f32, y as f32])
+                        .collect()
+                })
+                .collect();
+            let recognized = engine
+                .as_ref()
+                .and_then(|e| e.answer(&lines).ok())
+                .map(|d| (d.label, d.confidence));
+            n.send(Msg::Generated(Box::new(Generation {
+                shape,
+                temperature,
+                seed,
+                lines,
+                latency_ms,
+                recognized,
+            })));
+        }
     }
 }
 
@@ -326,10 +443,11 @@ pub fn sign_in(n: &Notifier, url: String, username: String, password: String) {
         let result = Registry::new(&url).and_then(|mut r| {
             r.sign_in(&username, &password)?;
             let models = r.models()?;
-            Ok((r, models))
+            let generators = r.models_of("generator")?;
+            Ok((r, models, generators))
         });
         match result {
-            Ok((r, models)) => n.send(Msg::Registry(r, models)),
+            Ok((r, models, generators)) => n.send(Msg::Registry(r, models, generators)),
             Err(e) => n.send(Msg::Failed(e.to_string())),
         }
     });
@@ -337,9 +455,14 @@ pub fn sign_in(n: &Notifier, url: String, username: String, password: String) {
 
 /// Lists the registry again with the held token.
 pub fn refresh(n: &Notifier, registry: Registry) {
-    n.spawn("inkset-registry", move |n| match registry.models() {
-        Ok(models) => n.send(Msg::Registry(registry, models)),
-        Err(e) => n.send(Msg::Failed(e.to_string())),
+    n.spawn("inkset-registry", move |n| {
+        match registry
+            .models()
+            .and_then(|m| Ok((m, registry.models_of("generator")?)))
+        {
+            Ok((models, generators)) => n.send(Msg::Registry(registry, models, generators)),
+            Err(e) => n.send(Msg::Failed(e.to_string())),
+        }
     });
 }
 

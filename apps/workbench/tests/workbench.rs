@@ -141,6 +141,7 @@ fn draw_circle(h: &mut Harness<'_, Workbench>) {
 }
 
 fn snapshot(h: &mut Harness<'_, Workbench>, name: &str, volatile: &[&str]) {
+    h.remove_cursor();
     h.run_steps(2);
     let rects: Vec<egui::Rect> = volatile
         .iter()
@@ -502,6 +503,27 @@ impl Server {
         let weights = std::fs::read(dir.join(artifact::WEIGHTS)).unwrap();
         let version = client.complete(&job, &manifest, weights).await.unwrap();
         assert_eq!(version.version, 1);
+
+        // And a generator version, through a generator job.
+        let r = http
+            .post(format!("{}/api/admin/training/start", self.base))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"config": {"model_kind": "generator"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let job = client.claim("workbench-test").await.unwrap().unwrap();
+        assert_eq!(job.model_kind, "generator");
+        let dir = generator_fixture();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(artifact::MANIFEST)).unwrap()).unwrap();
+        let weights = std::fs::read(dir.join(artifact::WEIGHTS)).unwrap();
+        let version = client.complete(&job, &manifest, weights).await.unwrap();
+        assert_eq!(
+            (version.model_kind.as_str(), version.version),
+            ("generator", 1)
+        );
     }
 
     fn stop(&mut self) {
@@ -569,6 +591,18 @@ fn downloads_from_the_registry_then_works_with_the_server_stopped() {
     assert!(loaded.origin.contains(&server.base), "{}", loaded.origin);
     assert!(has_label(&h, "Load cached v1"));
 
+    // The generator version, from the Generate tab.
+    click(&mut h, "Generate");
+    h.get_by_role_and_label(Role::Button, "Download generator v1 [production]")
+        .click();
+    wait(
+        &mut h,
+        "the generator download",
+        Duration::from_secs(60),
+        |h| h.state().generator().is_some() && !h.state().busy(),
+    );
+    click(&mut h, "Model");
+
     // The public production route finds the same version in the cache.
     h.get_by_role_and_label(Role::Button, "Production (no sign-in)")
         .click();
@@ -598,6 +632,29 @@ fn downloads_from_the_registry_then_works_with_the_server_stopped() {
         h.state().classification().is_some() && !h.state().busy()
     });
     assert_eq!(h.state().classification().unwrap().decision.label, "circle");
+    click(&mut h, "Model");
+    h.get_by_role_and_label(Role::Button, "Load cached generator v1")
+        .click();
+    wait(
+        &mut h,
+        "the cached generator",
+        Duration::from_secs(60),
+        |h| h.state().generator().is_some() && !h.state().busy(),
+    );
+    click(&mut h, "Generate");
+    h.get_by_role_and_label(Role::Button, "Generate drawing")
+        .click();
+    wait(
+        &mut h,
+        "a generated drawing offline",
+        Duration::from_secs(60),
+        |h| {
+            h.state()
+                .generated()
+                .is_some_and(|g| g.recognized.is_some())
+                && !h.state().busy()
+        },
+    );
 
     // And says clearly that the server is gone.
     click(&mut h, "Model");
@@ -609,5 +666,115 @@ fn downloads_from_the_registry_then_works_with_the_server_stopped() {
         h.state().error().unwrap().contains("cannot reach"),
         "{:?}",
         h.state().error()
+    );
+}
+
+/// A small generator trained from ../shared/data once per build directory.
+fn generator_fixture() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        use inkset_model::generator::{
+            GeneratorTrainConfig, ShapeGenerator, train_generator_pipeline,
+        };
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("workbench-generator-v1");
+        if ShapeGenerator::load(&dir, Backend::Cpu.device()).is_ok() {
+            return dir;
+        }
+        let shapes: Vec<String> = SHAPES.iter().map(|s| (*s).to_owned()).collect();
+        let data = [shared().join("quickdraw/raw"), shared().join("derived")];
+        let ds = Dataset::load(
+            &inkset_protocol::quickdraw::ndjson_files(&data).unwrap(),
+            &shapes,
+            false,
+        )
+        .unwrap();
+        let config = GeneratorTrainConfig {
+            epochs: 3,
+            hidden: 64,
+            mixtures: 5,
+            ..GeneratorTrainConfig::default()
+        };
+        let (manifest, model) =
+            train_generator_pipeline(&ds, &config, vec!["test".into()], Backend::Cpu, |_, _| {
+                Control::Continue
+            })
+            .unwrap();
+        let tmp = dir.with_extension("tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        ShapeGenerator::save(&tmp, manifest, &model).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&tmp, &dir).unwrap();
+        dir
+    })
+}
+
+#[test]
+fn generates_a_shape_replays_it_and_classifies_it() {
+    let cache = tempfile::tempdir().unwrap();
+    let app = Workbench::new(options(
+        cache.path(),
+        Some(fixture().to_path_buf()),
+        Backend::Cpu,
+    ));
+    let mut h = harness(app);
+    wait(&mut h, "the model to load", Duration::from_secs(60), |h| {
+        h.state().loaded().is_some()
+    });
+    click(&mut h, "Generate");
+    type_into(
+        &mut h,
+        Role::TextInput,
+        "Generator directory",
+        &generator_fixture().display().to_string(),
+    );
+    click(&mut h, "Load generator");
+    wait(&mut h, "the generator", Duration::from_secs(60), |h| {
+        h.state().generator().is_some() && !h.state().busy()
+    });
+    assert_eq!(
+        h.state().generator().unwrap().manifest.classes,
+        SHAPES.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()
+    );
+    h.get_by_role_and_label(Role::Button, "Generate drawing")
+        .click();
+    wait(&mut h, "a drawing", Duration::from_secs(60), |h| {
+        h.state().generated().is_some() && !h.state().busy()
+    });
+    let first = h.state().generated().unwrap().clone();
+    assert_eq!(first.shape, "line", "the first shape is preselected");
+    assert!(first.lines.iter().map(Vec::len).sum::<usize>() >= 2);
+    assert!(
+        first
+            .lines
+            .iter()
+            .flatten()
+            .all(|p| (0.0..=255.0).contains(&p[0]) && (0.0..=255.0).contains(&p[1]))
+    );
+    let (label, p) = first.recognized.clone().expect("the recognizer answers");
+    assert!((0.0..=1.0).contains(&p));
+    assert!(has_label(&h, &format!("Recognizer says: {label}")));
+
+    // The same seed draws the same strokes; the next seed another drawing.
+    h.get_by_role_and_label(Role::Button, "Generate drawing")
+        .click();
+    wait(&mut h, "the same drawing", Duration::from_secs(60), |h| {
+        !h.state().busy()
+    });
+    assert_eq!(h.state().generated().unwrap().lines, first.lines);
+    h.get_by_role_and_label(Role::Button, "Next seed").click();
+    wait(&mut h, "another drawing", Duration::from_secs(60), |h| {
+        !h.state().busy() && h.state().generated().is_some_and(|g| g.seed == 1)
+    });
+    h.get_by_role_and_label(Role::Button, "Generate drawing")
+        .click();
+    wait(&mut h, "seed 1 again", Duration::from_secs(60), |h| {
+        !h.state().busy()
+    });
+    // Replay to the end, then the snapshot.
+    h.run_steps(40);
+    snapshot(
+        &mut h,
+        "workbench_generate",
+        &["sampled in", "generator v", "loaded on"],
     );
 }
