@@ -612,8 +612,11 @@ fn sample_eval(
         let gen_gpu = ShapeGenerator::load(generator, Backend::Wgpu.device())?;
         let gpu = gen_gpu.sample(&requests, temperature, 1000)?;
         let (mut same, mut same_len, mut max_diff) = (0usize, 0usize, 0f32);
+        let scale = gen_cpu.manifest.scale;
+        let mut same_points = 0usize;
         for (a, b) in samples.iter().zip(&gpu) {
             same += usize::from(a == b);
+            same_points += usize::from(to_quickdraw(a, scale) == to_quickdraw(b, scale));
             if a.len() == b.len() {
                 same_len += 1;
                 for (p, q) in a.iter().zip(b) {
@@ -624,7 +627,7 @@ fn sample_eval(
             }
         }
         println!(
-            "cpu vs wgpu: identical samples {same}/{n}; same length {same_len}/{n}; largest step difference among same-length samples {max_diff:.3e} (offset units)",
+            "cpu vs wgpu: bit-identical steps {same}/{n}; same drawing after rounding to the API's integer points {same_points}/{n}; same length {same_len}/{n}; largest step difference among same-length samples {max_diff:.3e} (offset units of {scale:.2} px)",
             n = samples.len()
         );
     }

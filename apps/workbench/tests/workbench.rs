@@ -778,3 +778,62 @@ fn generates_a_shape_replays_it_and_classifies_it() {
         &["sampled in", "generator v", "loaded on"],
     );
 }
+
+/// Touch and pen input: egui's touch events (with force as pressure) become one stroke with
+/// pressure; the pointer events egui emulates for the same finger are not recorded twice.
+#[test]
+fn touch_strokes_keep_pressure_and_are_recorded_once() {
+    let mut canvas = inkset_workbench::canvas::Canvas::default();
+    let mut h = Harness::builder().with_size([400.0, 400.0]).build_ui_state(
+        |ui, c: &mut inkset_workbench::canvas::Canvas| {
+            c.show(ui, egui::vec2(300.0, 300.0));
+        },
+        std::mem::take(&mut canvas),
+    );
+    h.run_steps(2);
+    let rect = h.get_by_label("Drawing canvas").rect();
+    let touch = |phase, pos, force| egui::Event::Touch {
+        device_id: egui::TouchDeviceId(1),
+        id: egui::TouchId(7),
+        phase,
+        pos,
+        force: Some(force),
+    };
+    let at = |k: f32| egui::pos2(rect.min.x + 20.0 + 10.0 * k, rect.min.y + 40.0 + 5.0 * k);
+    h.event(touch(egui::TouchPhase::Start, at(0.0), 0.2));
+    // What egui-winit adds for the first finger.
+    h.event(egui::Event::PointerButton {
+        pos: at(0.0),
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.step();
+    for k in 1..=10 {
+        h.event(touch(
+            egui::TouchPhase::Move,
+            at(k as f32),
+            0.2 + 0.05 * k as f32,
+        ));
+        h.event(egui::Event::PointerMoved(at(k as f32)));
+        h.step();
+    }
+    h.event(touch(egui::TouchPhase::End, at(10.0), 0.7));
+    h.event(egui::Event::PointerButton {
+        pos: at(10.0),
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.step();
+    let c = h.state();
+    let strokes: Vec<_> = c.strokes().collect();
+    assert_eq!(strokes.len(), 1, "one stroke: {strokes:?}");
+    let s = strokes[0];
+    assert_eq!(s.pointer, inkset_workbench::canvas::Pointer::Touch);
+    assert_eq!(s.points.len(), 11, "{:?}", s.points);
+    assert_eq!(s.points[0].pressure, Some(0.2));
+    assert!((s.points[10].pressure.unwrap() - 0.7).abs() < 1e-6);
+    assert_eq!((s.points[0].x, s.points[0].y), (20.0, 40.0));
+    assert!(s.points.windows(2).all(|w| w[1].t >= w[0].t));
+}
