@@ -952,6 +952,33 @@ impl ShapeGenerator {
     }
 }
 
+/// A generated drawing in the API's format: the Quick, Draw! strokes of [`to_quickdraw`]
+/// on a 256 x 256 canvas, no timing, with `source` naming where it came from (`origin`)
+/// and `key_id` (the import origin's metadata, which is what generated drawings are
+/// validated as).
+pub fn to_drawing(
+    shape: &str,
+    strokes: Vec<QdStroke>,
+    key_id: u64,
+    origin: String,
+) -> inkset_protocol::drawing::Drawing {
+    let mut drawing = Record {
+        word: shape.to_owned(),
+        countrycode: None,
+        timestamp: None,
+        recognized: None,
+        key_id,
+        drawing: strokes,
+        source: Some(origin),
+    }
+    .into_drawing();
+    drawing.canvas = Some(inkset_protocol::drawing::Canvas {
+        width: 256.0,
+        height: 256.0,
+    });
+    drawing
+}
+
 /// Stroke-5 of polylines (original coordinates): through a Quick, Draw! record so the
 /// same simplification applies.
 pub fn lines_to_stroke5(lines: &[crate::raster::Polyline]) -> Option<Vec<[f32; 5]>> {

@@ -7,7 +7,6 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use anyhow::Context;
 use inkset_model::backend::Backend;
 use inkset_model::generator::{GeneratorManifest, ShapeGenerator};
 use inkset_protocol::ml::{GENERATOR, PRODUCTION};
@@ -85,20 +84,8 @@ impl Generation {
             }
             return Ok(true);
         };
-        let row = db
-            .model(id)
-            .await?
-            .with_context(|| format!("model {id} is not registered"))?;
-        let manifest: GeneratorManifest =
-            serde_json::from_value(row.manifest).context("reading the generator manifest")?;
-        let weights = objects
-            .get(&format!(
-                "{}/{}",
-                row.artifact_key,
-                inkset_model::artifact::WEIGHTS
-            ))
-            .await
-            .context("reading the weights")?;
+        let (version, manifest, weights) =
+            crate::inference::read_artifact::<GeneratorManifest>(db, objects, id).await?;
         let device = self.inner.backend.device();
         let generator = tokio::task::spawn_blocking(move || {
             let g = ShapeGenerator::from_bytes(manifest, weights.to_vec(), device)?;
@@ -109,13 +96,13 @@ impl Generation {
         .await??;
         let served = Arc::new(ServedGenerator {
             model_id: id,
-            version: row.version.version,
+            version,
             generator,
         });
         if let Ok(mut c) = self.inner.current.write() {
             *c = Some(served);
         }
-        tracing::info!(model = %id, version = row.version.version, "serving a new production generator");
+        tracing::info!(model = %id, version, "serving a new production generator");
         Ok(true)
     }
 

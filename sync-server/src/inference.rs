@@ -64,6 +64,31 @@ impl std::fmt::Debug for Inference {
     }
 }
 
+/// A registered version's number, its manifest (as `M`) and its weights.
+///
+/// # Errors
+/// An unregistered id, a manifest that is not an `M`, or weights missing from the store.
+pub async fn read_artifact<M: serde::de::DeserializeOwned>(
+    db: &Db,
+    objects: &Objects,
+    id: Uuid,
+) -> anyhow::Result<(u64, M, bytes::Bytes)> {
+    let row = db
+        .model(id)
+        .await?
+        .with_context(|| format!("model {id} is not registered"))?;
+    let manifest = serde_json::from_value(row.manifest).context("reading the manifest")?;
+    let weights = objects
+        .get(&format!(
+            "{}/{}",
+            row.artifact_key,
+            inkset_model::artifact::WEIGHTS
+        ))
+        .await
+        .context("reading the weights")?;
+    Ok((row.version.version, manifest, weights))
+}
+
 /// Artifact object keys of a model version.
 pub fn artifact_prefix(kind: &str, model_id: Uuid) -> String {
     format!("models/{kind}/{model_id}")
@@ -153,20 +178,7 @@ impl Inference {
             }
             return Ok(true);
         };
-        let row = db
-            .model(id)
-            .await?
-            .with_context(|| format!("model {id} is not registered"))?;
-        let manifest: Manifest =
-            serde_json::from_value(row.manifest).context("reading the manifest")?;
-        let weights = objects
-            .get(&format!(
-                "{}/{}",
-                row.artifact_key,
-                inkset_model::artifact::WEIGHTS
-            ))
-            .await
-            .context("reading the weights")?;
+        let (version, manifest, weights) = read_artifact::<Manifest>(db, objects, id).await?;
         let device = self.inner.backend.device();
         let classifier = tokio::task::spawn_blocking(move || {
             let c = Classifier::from_bytes(manifest, weights.to_vec(), device)?;
@@ -177,13 +189,13 @@ impl Inference {
         .await??;
         let served = Arc::new(Served {
             model_id: id,
-            version: row.version.version,
+            version,
             classifier,
         });
         if let Ok(mut c) = self.inner.current.write() {
             *c = Some(served);
         }
-        tracing::info!(model = %id, version = row.version.version, "serving a new production model");
+        tracing::info!(model = %id, version, "serving a new production model");
         Ok(true)
     }
 

@@ -488,7 +488,6 @@ fn sample_eval(
     compare_wgpu: bool,
     samples_out: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    use inkset_protocol::drawing::{Canvas, Drawing, Point, SourceMeta, Stroke};
     use inkset_protocol::validate::{Limits, Origin, validate};
     let gen_cpu = ShapeGenerator::load(generator, Backend::Cpu.device())
         .with_context(|| format!("loading {}", generator.display()))?;
@@ -514,49 +513,12 @@ fn sample_eval(
     for (&(class, seed), steps) in requests.iter().zip(&samples) {
         let strokes = to_quickdraw(steps, gen_cpu.manifest.scale);
         points += strokes.iter().map(|s| s.x.len()).sum::<usize>();
-        let drawing = Drawing {
-            id: uuid::Uuid::new_v4(),
-            shape: shapes[class].clone(),
-            canvas: Some(Canvas {
-                width: 256.0,
-                height: 256.0,
-            }),
-            strokes: strokes
-                .iter()
-                .map(|s| Stroke {
-                    points: s
-                        .x
-                        .iter()
-                        .zip(&s.y)
-                        .map(|(&x, &y)| Point {
-                            x,
-                            y,
-                            pressure: None,
-                            timestamp: None,
-                        })
-                        .collect(),
-                    color: None,
-                    width: None,
-                    pointer_type: None,
-                    pressure_measured: None,
-                })
-                .collect(),
-            duration_ms: None,
-            device: None,
-            user_agent: None,
-            device_pixel_ratio: None,
-            prompt_to_first_point_ms: None,
-            session_id: None,
-            source: Some(SourceMeta {
-                key_id: seed,
-                recognized: None,
-                countrycode: None,
-                timestamp: None,
-                origin: Some("inkset generator".into()),
-            }),
-            guess: None,
-            dropped_samples: None,
-        };
+        let drawing = inkset_model::generator::to_drawing(
+            &shapes[class],
+            strokes.clone(),
+            seed,
+            format!("inkset generator, seed {seed}, temperature {temperature}"),
+        );
         valid += usize::from(
             validate(&drawing, Origin::Import, &Limits::DEFAULT, |s| {
                 shapes.iter().any(|x| x == s)

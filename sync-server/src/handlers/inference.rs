@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use inkset_model::raster::polylines;
 use inkset_protocol::FieldError;
-use inkset_protocol::drawing::{Canvas, Drawing, Point, SourceMeta, Stroke};
 use inkset_protocol::ml::{
     Classification, ClassifyRequest, GenerateRequest, Generated, ModelInfo, OipInferRequest,
     OipInferResponse, OipModelMetadata, OipOutput, OipTensorMetadata, RECOGNIZER,
@@ -135,52 +134,16 @@ pub async fn generate(
         req.max_points
     );
     let id = uuid::Uuid::new_v5(&GENERATED_NAMESPACE, key.as_bytes());
-    let drawing = Drawing {
-        id,
-        shape: req.shape.clone(),
-        canvas: Some(Canvas {
-            width: 256.0,
-            height: 256.0,
-        }),
-        strokes: strokes
-            .iter()
-            .map(|s| Stroke {
-                points: s
-                    .x
-                    .iter()
-                    .zip(&s.y)
-                    .map(|(&x, &y)| Point {
-                        x,
-                        y,
-                        pressure: None,
-                        timestamp: None,
-                    })
-                    .collect(),
-                color: None,
-                width: None,
-                pointer_type: None,
-                pressure_measured: None,
-            })
-            .collect(),
-        duration_ms: None,
-        device: None,
-        user_agent: None,
-        device_pixel_ratio: None,
-        prompt_to_first_point_ms: None,
-        session_id: None,
-        source: Some(SourceMeta {
-            key_id: inkset_protocol::quickdraw::api_key_id(id),
-            recognized: None,
-            countrycode: None,
-            timestamp: None,
-            origin: Some(format!(
-                "inkset generator v{} ({}), seed {}, temperature {}",
-                served.version, served.model_id, req.seed, req.temperature
-            )),
-        }),
-        guess: None,
-        dropped_samples: None,
-    };
+    let mut drawing = inkset_model::generator::to_drawing(
+        &req.shape,
+        strokes,
+        inkset_protocol::quickdraw::api_key_id(id),
+        format!(
+            "inkset generator v{} ({}), seed {}, temperature {}",
+            served.version, served.model_id, req.seed, req.temperature
+        ),
+    );
+    drawing.id = id;
     validate(&drawing, Origin::Import, &state.limits, |s| {
         state.is_known_shape(s)
     })
