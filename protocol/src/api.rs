@@ -286,9 +286,104 @@ pub struct DrawingSummary {
     pub removed_at: Option<i64>,
     /// Quick, Draw! `key_id` of imported drawings, as a string.
     pub source_key_id: Option<String>,
+    /// The production recognizer's top answer when it last scored the drawing (a class
+    /// name, possibly `unknown`); `None` before scoring or without a recognizer.
+    #[serde(default)]
+    pub model_guess: Option<String>,
+    /// That answer's probability, in 0..=1.
+    #[serde(default)]
+    pub model_confidence: Option<f64>,
+    /// The drawing's strokes simplified by Google's Quick, Draw! recipe (scaled into
+    /// 0..=255, Ramer-Douglas-Peucker with epsilon 2): one `[x[], y[]]` per stroke. Sent
+    /// only when the list is asked `thumbnails=true`, for vector thumbnails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<Vec<[Vec<u8>; 2]>>,
 }
 
-/// `GET /api/admin/drawings` answer: one page, newest first.
+/// What the production recognizer made of a drawing, as a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Its top answer is the prompted shape.
+    Agrees,
+    /// Its top answer is another class (or `unknown`).
+    Disagrees,
+    /// Not judged (no recognizer in production when it was scored, or not scored yet).
+    Unjudged,
+}
+
+/// Which drawings a list, count, bulk curation or export covers. Every field is optional
+/// and they combine with AND; removed drawings are left out unless `include_removed`.
+/// As a query string: `shape=circle&quality_max=0.3&flagged=false&from=...`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrawingFilter {
+    /// Only this shape (or distractor word).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<String>,
+    /// Only flagged (`true`) or unflagged (`false`) drawings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flagged: Option<bool>,
+    /// Quality score at least this, 0..=1 (unscored drawings are left out when set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_min: Option<f64>,
+    /// Quality score at most this, 0..=1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_max: Option<f64>,
+    /// Received at or after this, ms since the Unix epoch (server clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<i64>,
+    /// Received before this, ms since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<i64>,
+    /// Only this player session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Uuid>,
+    /// Only this input device class: `mouse`, `touch`, `pen`, or `none` (imports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Only `api` or `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Only drawings the production recognizer agrees or disagrees with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// Only drawings whose recognizer answer is this class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guess: Option<String>,
+    /// Include removed drawings.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_removed: bool,
+}
+
+/// Order of `GET /api/admin/drawings`. Quality and confidence orders leave out drawings
+/// without a score or an answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrawingSort {
+    /// Newest received first (default).
+    #[default]
+    Newest,
+    /// Oldest received first.
+    Oldest,
+    /// Lowest quality score first (the review queue).
+    QualityAsc,
+    /// Highest quality score first.
+    QualityDesc,
+    /// Least confident recognizer answer first.
+    ConfidenceAsc,
+    /// Most confident recognizer answer first.
+    ConfidenceDesc,
+}
+
+/// `GET /api/admin/drawings/count` answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrawingCount {
+    /// Drawings matching the filter.
+    pub count: u64,
+}
+
+/// `GET /api/admin/drawings` answer: one page in the requested order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DrawingPage {
     /// The rows.
@@ -327,14 +422,19 @@ pub enum BulkAction {
     Remove,
 }
 
-/// `POST /api/admin/drawings/bulk` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /api/admin/drawings/bulk` body: the drawings are `ids`, or every drawing matching
+/// `filter` (exactly one of the two).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
     /// The action.
     pub action: BulkAction,
     /// The drawings, at most 10,000.
+    #[serde(default)]
     pub ids: Vec<Uuid>,
+    /// Every drawing this filter matches (any number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<DrawingFilter>,
     /// Reason recorded with a flag.
     #[serde(default)]
     pub reason: Option<String>,
@@ -354,4 +454,92 @@ pub struct Readiness {
     pub status: String,
     /// Each dependency and whether it answered.
     pub checks: BTreeMap<String, String>,
+}
+
+/// Export formats of `POST /api/admin/exports`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    /// Quick, Draw! raw ndjson (`[[x[], y[], t[]], ...]` per line), per the dataset's README.
+    QuickdrawRaw,
+    /// Quick, Draw! simplified ndjson (scaled to 0..=255, RDP epsilon 2, no timing).
+    QuickdrawSimplified,
+    /// PNG rasters from the shared rasterizer (`inkset_model::raster`, the pixels a model
+    /// sees), 8-bit grayscale with ink 255 on 0, in a POSIX tar archive:
+    /// `<shape>/<id>.png` plus `labels.csv` (`file,shape,id`).
+    Png,
+    /// Sketch-RNN stroke-3, one JSON object per line: `{"id", "word", "strokes"}` with
+    /// `strokes` as `[[dx, dy, pen_lifted], ...]` offsets in the simplified 0..=255 space
+    /// (`pen_lifted` 1 on a stroke's last point), as Sketch-RNN's data loader reads.
+    Stroke3,
+}
+
+impl ExportFormat {
+    /// The file name extension of the download.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::QuickdrawRaw | Self::QuickdrawSimplified | Self::Stroke3 => "ndjson",
+            Self::Png => "tar",
+        }
+    }
+}
+
+/// `POST /api/admin/exports` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartExport {
+    /// The file format.
+    pub format: ExportFormat,
+    /// Which drawings (default: every drawing not removed).
+    #[serde(default)]
+    pub filter: DrawingFilter,
+    /// Raster side in pixels for [`ExportFormat::Png`], 8..=512 (default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raster_size: Option<u32>,
+}
+
+/// State of an export job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportStatus {
+    /// Writing.
+    Running,
+    /// Done; the file can be downloaded.
+    Completed,
+    /// Failed; `error` says why.
+    Failed,
+}
+
+/// An export job (`GET /api/admin/exports/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportJob {
+    /// Its id.
+    pub id: Uuid,
+    /// Format.
+    pub format: ExportFormat,
+    /// The filter it was asked with.
+    pub filter: DrawingFilter,
+    /// State.
+    pub status: ExportStatus,
+    /// Drawings to write (known once the job has listed them).
+    pub total: u64,
+    /// Drawings written so far.
+    pub done: u64,
+    /// Size of the finished file, bytes.
+    pub bytes: Option<u64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Started, ms since the Unix epoch.
+    pub created_at: i64,
+    /// Finished, ms since the Unix epoch.
+    pub finished_at: Option<i64>,
+    /// File name offered for the download, e.g. `inkset-circle-quickdraw_raw.ndjson`.
+    pub file_name: String,
+}
+
+/// `GET /api/admin/exports` answer, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportList {
+    /// Jobs.
+    pub exports: Vec<ExportJob>,
 }

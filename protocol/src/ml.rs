@@ -150,6 +150,18 @@ pub struct JobCreated {
     pub warnings: Vec<String>,
 }
 
+/// `POST /api/admin/training/plan` answer: what `start` would do with the same body,
+/// without queueing anything (the start dialog shows it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPreview {
+    /// Classes and drawings per class the job would use now.
+    pub plan: DataPlan,
+    /// Shapes left out and similar notes.
+    pub warnings: Vec<String>,
+    /// Why the job could not run, if it could not.
+    pub error: Option<String>,
+}
+
 /// One point of a training curve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgressPoint {
@@ -433,6 +445,15 @@ pub struct Comparison {
     pub accuracy_b: f64,
     /// Per class, the union of both class lists.
     pub per_class: Vec<ClassDelta>,
+    /// Confusion matrix of `a` on them: `[truth][answer]` counts over `classes`.
+    #[serde(default)]
+    pub confusion_a: Vec<Vec<u64>>,
+    /// Confusion matrix of `b`, same layout.
+    #[serde(default)]
+    pub confusion_b: Vec<Vec<u64>>,
+    /// Row and column order of the confusion matrices: the union of both class lists.
+    #[serde(default)]
+    pub classes: Vec<String>,
     /// Drawings `a` gets right and `b` wrong (at most 100).
     pub a_right_b_wrong: Vec<Disagreement>,
     /// Drawings `b` gets right and `a` wrong (at most 100).

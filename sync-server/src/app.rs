@@ -139,6 +139,11 @@ pub fn admin_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (
             Method::GET,
+            "/api/admin/drawings/count",
+            get(admin::count_drawings),
+        ),
+        (
+            Method::GET,
             "/api/admin/drawings/{id}",
             get(admin::get_drawing),
         ),
@@ -166,6 +171,22 @@ pub fn admin_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::POST, "/api/admin/shapes", post(admin::add_shape)),
         (
             Method::POST,
+            "/api/admin/exports",
+            post(admin::start_export),
+        ),
+        (Method::GET, "/api/admin/exports", get(admin::list_exports)),
+        (
+            Method::GET,
+            "/api/admin/exports/{id}",
+            get(admin::get_export),
+        ),
+        (
+            Method::GET,
+            "/api/admin/exports/{id}/download",
+            get(admin::download_export),
+        ),
+        (
+            Method::POST,
             "/api/admin/import",
             post(admin::import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES)),
         ),
@@ -173,6 +194,11 @@ pub fn admin_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::POST,
             "/api/admin/training/start",
             post(training::start),
+        ),
+        (
+            Method::POST,
+            "/api/admin/training/plan",
+            post(training::plan),
         ),
         (Method::GET, "/api/admin/training", get(training::list_jobs)),
         (

@@ -159,6 +159,19 @@ pub struct Existing {
     pub received_at: i64,
 }
 
+/// One drawing's automatic score and the recognizer's answer (see `crate::quality`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// The drawing.
+    pub id: Uuid,
+    /// Quality score, 0..=1.
+    pub score: f64,
+    /// The recognizer's top class, `None` without a recognizer.
+    pub guess: Option<String>,
+    /// Its probability, 0..=1.
+    pub confidence: Option<f64>,
+}
+
 /// Where a drawing's record is.
 #[derive(Debug, Clone)]
 pub struct RecordLocation {
@@ -170,34 +183,18 @@ pub struct RecordLocation {
     pub length: u64,
 }
 
-/// Filters of the drawing list and of exports.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct DrawingFilter {
-    /// Only this shape.
-    pub shape: Option<String>,
-    /// Only flagged (`true`) or unflagged (`false`) drawings.
-    pub flagged: Option<bool>,
-    /// Quality score at least this (unscored drawings are left out when set).
-    pub quality_min: Option<f64>,
-    /// Quality score at most this.
-    pub quality_max: Option<f64>,
-    /// Received at or after this, ms since the epoch.
-    pub from: Option<i64>,
-    /// Received before this, ms since the epoch.
-    pub to: Option<i64>,
-    /// Only this session.
-    pub session: Option<Uuid>,
-    /// Only `api` or `import`.
-    pub origin: Option<String>,
-    /// Include removed drawings.
-    #[serde(default)]
-    pub include_removed: bool,
-}
+pub use inkset_protocol::api::DrawingFilter;
+use inkset_protocol::api::{DrawingSort, Verdict};
 
-impl DrawingFilter {
+/// SQL of a [`DrawingFilter`].
+pub trait FilterSql {
     /// Appends `AND ...` clauses for this filter (`$N` placeholders numbered after the
     /// arguments already in `args`), pushing their arguments.
-    pub fn push_sql(&self, sql: &mut String, args: &mut Vec<Arg>) {
+    fn push_sql(&self, sql: &mut String, args: &mut Vec<Arg>);
+}
+
+impl FilterSql for DrawingFilter {
+    fn push_sql(&self, sql: &mut String, args: &mut Vec<Arg>) {
         let mut add = |clause: &str, arg: Arg, sql: &mut String| {
             args.push(arg);
             sql.push_str(&clause.replace('?', &format!("${}", args.len())));
@@ -226,15 +223,78 @@ impl DrawingFilter {
         if let Some(s) = self.session {
             add(" AND session_id = ?", Arg::Text(s.to_string()), sql);
         }
+        match self.device.as_deref() {
+            None => {}
+            Some("none") => sql.push_str(" AND device IS NULL"),
+            Some(d) => add(" AND device = ?", Arg::Text(d.to_owned()), sql),
+        }
         if let Some(o) = &self.origin {
             add(" AND origin = ?", Arg::Text(o.clone()), sql);
+        }
+        match self.verdict {
+            None => {}
+            Some(Verdict::Agrees) => sql.push_str(" AND model_guess = shape"),
+            Some(Verdict::Disagrees) => {
+                sql.push_str(" AND model_guess IS NOT NULL AND model_guess <> shape");
+            }
+            Some(Verdict::Unjudged) => sql.push_str(" AND model_guess IS NULL"),
+        }
+        if let Some(g) = &self.guess {
+            add(" AND model_guess = ?", Arg::Text(g.clone()), sql);
+        }
+    }
+}
+
+/// A position in a sorted drawing list: the sort column's value and the id of the last
+/// row of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cursor {
+    /// `received_at` (newest and oldest orders).
+    Time(i64, Uuid),
+    /// `quality_score` or `model_confidence`.
+    Score(f64, Uuid),
+}
+
+impl Cursor {
+    /// The `next_cursor` text: `<value>_<id>`.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Time(t, id) => format!("{t}_{id}"),
+            Self::Score(v, id) => format!("{v}_{id}"),
+        }
+    }
+
+    /// The cursor after `row` in `sort` order (`None` when the row has no sort value).
+    pub fn after(sort: DrawingSort, row: &DrawingSummary) -> Option<Self> {
+        match sort {
+            DrawingSort::Newest | DrawingSort::Oldest => Some(Self::Time(row.received_at, row.id)),
+            DrawingSort::QualityAsc | DrawingSort::QualityDesc => {
+                row.quality_score.map(|q| Self::Score(q, row.id))
+            }
+            DrawingSort::ConfidenceAsc | DrawingSort::ConfidenceDesc => {
+                row.model_confidence.map(|c| Self::Score(c, row.id))
+            }
+        }
+    }
+
+    /// Parses [`Self::encode`]'s text for `sort`; `None` when malformed.
+    pub fn parse(sort: DrawingSort, text: &str) -> Option<Self> {
+        let (value, id) = text.split_once('_')?;
+        let id = Uuid::parse_str(id).ok()?;
+        match sort {
+            DrawingSort::Newest | DrawingSort::Oldest => Some(Self::Time(value.parse().ok()?, id)),
+            _ => value
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(|v| Self::Score(v, id)),
         }
     }
 }
 
 const SUMMARY_COLUMNS: &str = "id, shape, session_id, origin, received_at, client_started_at, \
      stroke_count, point_count, device, quality_score, flagged, flag_reason, removed_at, \
-     source_key_id";
+     source_key_id, model_guess, model_confidence";
 
 fn summary_from_row(row: &AnyRow) -> Result<DrawingSummary, sqlx::Error> {
     let id: String = row.try_get("id")?;
@@ -255,6 +315,17 @@ fn summary_from_row(row: &AnyRow) -> Result<DrawingSummary, sqlx::Error> {
         flag_reason: row.try_get("flag_reason")?,
         removed_at: row.try_get("removed_at")?,
         source_key_id: row.try_get("source_key_id")?,
+        model_guess: row.try_get("model_guess")?,
+        model_confidence: row.try_get("model_confidence")?,
+        thumbnail: None,
+    })
+}
+
+fn location_from_row(row: &AnyRow) -> Result<RecordLocation, sqlx::Error> {
+    Ok(RecordLocation {
+        segment_key: row.try_get("segment_key")?,
+        offset: u64::try_from(row.try_get::<i64, _>("segment_offset")?).unwrap_or(0),
+        length: u64::try_from(row.try_get::<i64, _>("segment_length")?).unwrap_or(0),
     })
 }
 
@@ -717,42 +788,108 @@ impl Db {
         else {
             return Ok(None);
         };
-        let loc = RecordLocation {
-            segment_key: row.try_get("segment_key")?,
-            offset: u64::try_from(row.try_get::<i64, _>("segment_offset")?).unwrap_or(0),
-            length: u64::try_from(row.try_get::<i64, _>("segment_length")?).unwrap_or(0),
-        };
-        Ok(Some((summary_from_row(&row)?, loc)))
+        Ok(Some((summary_from_row(&row)?, location_from_row(&row)?)))
     }
 
-    /// One page of drawings matching `filter`, newest first, after `cursor`
-    /// (`(received_at, id)` of the last row of the previous page).
+    /// One page of drawings matching `filter` in `sort` order after `cursor` (the last row
+    /// of the previous page), with where each record is stored.
     ///
     /// # Errors
     /// On SQL failure.
     pub async fn list_drawings(
         &self,
         filter: &DrawingFilter,
-        cursor: Option<(i64, Uuid)>,
+        sort: DrawingSort,
+        cursor: Option<Cursor>,
         limit: usize,
-    ) -> Result<Vec<DrawingSummary>, sqlx::Error> {
-        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM drawings WHERE 1 = 1");
+    ) -> Result<Vec<(DrawingSummary, RecordLocation)>, sqlx::Error> {
+        let mut sql = format!(
+            "SELECT {SUMMARY_COLUMNS}, segment_key, segment_offset, segment_length \
+             FROM drawings WHERE 1 = 1"
+        );
         let mut args = Vec::new();
         filter.push_sql(&mut sql, &mut args);
-        if let Some((at, id)) = cursor {
-            args.push(Arg::Int(at));
+        let (column, descending) = match sort {
+            DrawingSort::Newest => ("received_at", true),
+            DrawingSort::Oldest => ("received_at", false),
+            DrawingSort::QualityAsc => ("quality_score", false),
+            DrawingSort::QualityDesc => ("quality_score", true),
+            DrawingSort::ConfidenceAsc => ("model_confidence", false),
+            DrawingSort::ConfidenceDesc => ("model_confidence", true),
+        };
+        if column != "received_at" {
+            sql.push_str(&format!(" AND {column} IS NOT NULL"));
+        }
+        let value = match cursor {
+            Some(Cursor::Time(t, id)) => Some((Arg::Int(t), id)),
+            Some(Cursor::Score(v, id)) => Some((Arg::Float(v), id)),
+            None => None,
+        };
+        if let Some((value, id)) = value {
+            args.push(value);
             args.push(Arg::Text(id.to_string()));
             let (a, b) = (args.len() - 1, args.len());
+            let cmp = if descending { '<' } else { '>' };
             sql.push_str(&format!(
-                " AND (received_at < ${a} OR (received_at = ${a} AND id < ${b}))"
+                " AND ({column} {cmp} ${a} OR ({column} = ${a} AND id {cmp} ${b}))"
             ));
         }
+        let dir = if descending { "DESC" } else { "ASC" };
         sql.push_str(&format!(
-            " ORDER BY received_at DESC, id DESC LIMIT {}",
+            " ORDER BY {column} {dir}, id {dir} LIMIT {}",
             limit.min(10_000)
         ));
         let rows = query_with(&sql, &args).fetch_all(&self.pool).await?;
-        rows.iter().map(summary_from_row).collect()
+        rows.iter()
+            .map(|row| Ok((summary_from_row(row)?, location_from_row(row)?)))
+            .collect()
+    }
+
+    /// How many drawings match `filter`.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn count_drawings(&self, filter: &DrawingFilter) -> Result<u64, sqlx::Error> {
+        let mut sql = String::from("SELECT COUNT(*) AS n FROM drawings WHERE 1 = 1");
+        let mut args = Vec::new();
+        filter.push_sql(&mut sql, &mut args);
+        let row = query_with(&sql, &args).fetch_one(&self.pool).await?;
+        Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
+    }
+
+    /// Flags, unflags or removes every drawing matching `filter` (removed drawings are
+    /// never touched again); returns how many changed.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn curate_filter(
+        &self,
+        filter: &DrawingFilter,
+        action: inkset_protocol::api::BulkAction,
+        reason: Option<&str>,
+    ) -> Result<u64, sqlx::Error> {
+        use inkset_protocol::api::BulkAction;
+        let now = now_ms();
+        let (mut args, set) = match action {
+            BulkAction::Flag => (
+                vec![Arg::Int(now), Arg::OptText(reason.map(str::to_owned))],
+                "flagged = 1, flagged_at = $1, flag_reason = $2",
+            ),
+            BulkAction::Unflag => (
+                vec![Arg::Int(now)],
+                "flagged = 0, flagged_at = $1, flag_reason = NULL",
+            ),
+            BulkAction::Remove => (vec![Arg::Int(now)], "removed_at = $1"),
+        };
+        let mut sql = format!("UPDATE drawings SET {set} WHERE removed_at IS NULL");
+        if action == BulkAction::Unflag {
+            sql.push_str(" AND flagged = 1");
+        }
+        filter.push_sql(&mut sql, &mut args);
+        Ok(query_with(&sql, &args)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     /// Record locations of every drawing matching `filter`, oldest first, grouped so one
@@ -944,7 +1081,7 @@ impl Db {
         let rows = sqlx::query(
             "SELECT id, segment_key, segment_offset, segment_length FROM drawings \
              WHERE (quality_model_id IS NULL OR quality_model_id <> $1) \
-             AND quality_override = 0 AND removed_at IS NULL \
+             AND removed_at IS NULL \
              ORDER BY received_at DESC LIMIT $2",
         )
         .bind(model_key)
@@ -971,20 +1108,20 @@ impl Db {
     ///
     /// # Errors
     /// On SQL failure.
-    pub async fn set_quality(
-        &self,
-        scores: &[(Uuid, f64)],
-        model_key: &str,
-    ) -> Result<(), sqlx::Error> {
+    pub async fn set_quality(&self, scores: &[Scored], model_key: &str) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        for (id, q) in scores {
+        for s in scores {
+            // The recognizer's answer is kept even under an admin's score override.
             sqlx::query(
-                "UPDATE drawings SET quality_score = $1, quality_model_id = $2 \
-                 WHERE id = $3 AND quality_override = 0",
+                "UPDATE drawings SET quality_score = CASE WHEN quality_override = 0 THEN $1 \
+                 ELSE quality_score END, quality_model_id = $2, model_guess = $3, \
+                 model_confidence = $4 WHERE id = $5",
             )
-            .bind(*q)
+            .bind(s.score)
             .bind(model_key)
-            .bind(id.to_string())
+            .bind(s.guess.as_deref())
+            .bind(s.confidence)
+            .bind(s.id.to_string())
             .execute(&mut *tx)
             .await?;
         }

@@ -15,7 +15,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use crate::db::Db;
+use crate::db::{Db, FilterSql};
 use crate::now_ms;
 
 fn uuid(s: &str) -> Result<Uuid, sqlx::Error> {

@@ -6,6 +6,7 @@
 //! * [`ingest`]: durable, group-committed, idempotent ingest of drawings.
 //! * [`app`]: the axum router and [`app::AppState`].
 //! * [`dataset`]: Quick, Draw! import and export.
+//! * [`exports`]: background exports for the admin API.
 //! * [`jobs`]: training jobs with leases, worker tokens, the model registry and aliases.
 //! * [`inference`]: the served `production` model, hot swap and micro-batching.
 //! * [`cli`]: the `inkset-server` command line.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod dataset;
 pub mod db;
 pub mod error;
+pub mod exports;
 pub mod generation;
 pub mod handlers;
 pub mod inference;

@@ -134,6 +134,21 @@ impl Objects {
             .await?)
     }
 
+    /// Reads several byte ranges of `key` (adjacent ranges are fetched together).
+    ///
+    /// # Errors
+    /// [`ObjectsError`] when the object or a range is missing.
+    pub async fn get_ranges(
+        &self,
+        key: &str,
+        ranges: &[std::ops::Range<u64>],
+    ) -> Result<Vec<Bytes>, ObjectsError> {
+        Ok(self
+            .store
+            .get_ranges(&ObjectPath::from(key), ranges)
+            .await?)
+    }
+
     /// Reads a whole object.
     ///
     /// # Errors

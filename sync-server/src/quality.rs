@@ -19,6 +19,9 @@
 //!
 //! # When
 //!
+//! The same pass stores the recognizer's top answer and its probability
+//! (`drawings.model_guess`, `drawings.model_confidence`): the console's "model verdict".
+//!
 //! A background task scores new drawings a moment after ingest (ingest wakes it) and
 //! rescores every drawing when another recognizer version goes to production (a row
 //! remembers the version that scored it in `quality_model_id`). An admin's score
@@ -33,7 +36,7 @@ use inkset_protocol::Drawing;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::db::Db;
+use crate::db::{Db, Scored};
 use crate::inference::Inference;
 use crate::objects::Objects;
 
@@ -91,6 +94,10 @@ pub fn score(heuristic: f64, prompted: Option<f32>) -> f64 {
     (heuristic * prompted.map_or(NO_OPINION, f64::from)).clamp(0.0, 1.0)
 }
 
+/// What the recognizer made of one drawing: its probability for the prompted shape (`None`
+/// when it does not know the shape) and its top answer with that answer's probability.
+type Judged = (Option<f32>, Option<(String, f32)>);
+
 /// Scores unscored drawings and rescores those a previous production model scored, in
 /// the background, until `stop` turns true. `wake` is notified when drawings are stored.
 pub fn spawn(
@@ -143,7 +150,8 @@ pub async fn score_round(
             .await?;
         drawings.push((id, crate::ingest::decode_frame(&frame)?));
     }
-    let prompted: Vec<Option<f32>> = match &served {
+    // Per drawing: the prompted shape's probability and the top answer with its probability.
+    let judged: Vec<Judged> = match &served {
         Some(s) => {
             let c = &s.classifier;
             let n = c.input_size();
@@ -158,6 +166,7 @@ pub async fn score_round(
                     .is_ok();
             }
             let probs = inference.run(s.clone(), rasters, drawings.len()).await?;
+            let classes = &c.manifest.classes;
             drawings
                 .iter()
                 .zip(probs)
@@ -165,22 +174,32 @@ pub async fn score_round(
                 .map(|(((_, d), p), ok)| {
                     if !ok {
                         // Empty or a tap: nothing for the network to judge.
-                        return Some(0.0);
+                        return (Some(0.0), None);
                     }
-                    c.manifest
-                        .classes
+                    let prompted = classes
                         .iter()
                         .position(|k| *k == d.shape)
-                        .and_then(|i| p.get(i).copied())
+                        .and_then(|i| p.get(i).copied());
+                    let top = p
+                        .iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .and_then(|(i, &v)| classes.get(i).map(|k| (k.clone(), v)));
+                    (prompted, top)
                 })
                 .collect()
         }
-        None => vec![None; drawings.len()],
+        None => vec![(None, None); drawings.len()],
     };
-    let scores: Vec<(Uuid, f64)> = drawings
+    let scores: Vec<Scored> = drawings
         .iter()
-        .zip(prompted)
-        .map(|((id, d), p)| (*id, score(heuristic_factor(d), p)))
+        .zip(judged)
+        .map(|((id, d), (p, top))| Scored {
+            id: *id,
+            score: score(heuristic_factor(d), p),
+            confidence: top.as_ref().map(|(_, v)| f64::from(*v)),
+            guess: top.map(|(k, _)| k),
+        })
         .collect();
     db.set_quality(&scores, &model_key).await?;
     Ok(scores.len())

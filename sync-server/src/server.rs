@@ -23,6 +23,13 @@ pub async fn open(settings: &Settings) -> anyhow::Result<(AppState, Committers)>
         .with_context(|| format!("opening database {}", redact_url(&url)))?;
     let objects = Objects::open(settings).context("opening object store")?;
     let (ingest, committers) = Ingest::start(db.clone(), objects.clone(), &settings.ingest);
+    let interrupted = crate::exports::fail_interrupted(&db).await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "exports interrupted by the last stop marked failed"
+        );
+    }
     let state = AppState::new(db, objects, ingest, settings).await?;
     tracing::info!(
         database = %redact_url(&url),

@@ -22,6 +22,7 @@ on_both_backends!(
     simplified_import_round_trips,
     streaks_count_days_on_server_corrected_time,
     accounts_link_sessions_across_devices,
+    console_filters_sorts_bulk_and_exports,
 );
 
 /// Every file under quickdraw/raw except the distractors.
@@ -863,5 +864,372 @@ async fn accounts_link_sessions_across_devices(backend: Backend) {
         (422, json!("username")),
         "{e}"
     );
+    server.finish().await;
+}
+
+/// Imports the five raw files; waits until the quality scorer has scored everything.
+async fn import_and_score(server: &TestServer, admin: &str) -> Value {
+    for f in raw_files() {
+        let (status, r) = server
+            .post_raw("/api/admin/import", admin, std::fs::read(f).unwrap())
+            .await;
+        assert_eq!(status, 200, "{r}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, stats) = server.get_json("/api/admin/stats", admin).await;
+        if stats["quality"]["unscored"] == 0 {
+            return stats;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "scoring stalled: {stats}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn count(server: &TestServer, admin: &str, query: &str) -> u64 {
+    let (status, v) = server
+        .get_json(&format!("/api/admin/drawings/count?{query}"), admin)
+        .await;
+    assert_eq!(status, 200, "{query}: {v}");
+    v["count"].as_u64().unwrap()
+}
+
+/// Every page of a listing, following `next_cursor`.
+async fn all_pages(server: &TestServer, admin: &str, query: &str) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/api/admin/drawings?{query}&limit=37");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={}", urlencode(c)));
+        }
+        let (status, page) = server.get_json(&path, admin).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        rows.extend(page["drawings"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return rows,
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn export(server: &TestServer, admin: &str, body: &Value) -> (Value, Vec<u8>) {
+    let (status, job) = server.post_json("/api/admin/exports", admin, body).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let job = loop {
+        let (_, job) = server
+            .get_json(&format!("/api/admin/exports/{id}"), admin)
+            .await;
+        match job["status"].as_str() {
+            Some("completed") => break job,
+            Some("running") => {}
+            _ => panic!("export failed: {job}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "export stalled: {job}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let r = server
+        .client
+        .get(server.url(&format!("/api/admin/exports/{id}/download")))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(job["file_name"].as_str().unwrap())
+    );
+    let bytes = r.bytes().await.unwrap().to_vec();
+    assert_eq!(job["bytes"].as_u64(), Some(bytes.len() as u64));
+    (job, bytes)
+}
+
+async fn console_filters_sorts_bulk_and_exports(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin_token().await;
+    let stats = import_and_score(&server, &admin).await;
+    let total = stats["total"].as_u64().unwrap();
+    assert_eq!(total, 266);
+
+    // Counts per filter agree with the statistics.
+    assert_eq!(count(&server, &admin, "").await, total);
+    assert_eq!(count(&server, &admin, "shape=circle").await, 45);
+    assert_eq!(count(&server, &admin, "device=none").await, total);
+    assert_eq!(count(&server, &admin, "device=pen").await, 0);
+    // No recognizer in production: nothing judged.
+    assert_eq!(count(&server, &admin, "verdict=unjudged").await, total);
+    assert_eq!(count(&server, &admin, "verdict=agrees").await, 0);
+
+    // Quality order, lowest first, paged: every scored drawing once, never decreasing.
+    let rows = all_pages(&server, &admin, "sort=quality_asc").await;
+    assert_eq!(rows.len() as u64, total);
+    let q: Vec<f64> = rows
+        .iter()
+        .map(|r| r["quality_score"].as_f64().unwrap())
+        .collect();
+    assert!(q.windows(2).all(|w| w[0] <= w[1]), "{q:?}");
+    let mut ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len() as u64, total);
+    let rows = all_pages(&server, &admin, "sort=quality_desc&shape=line").await;
+    assert_eq!(rows.len(), 114);
+    assert!(
+        rows.windows(2)
+            .all(|w| w[0]["quality_score"].as_f64() >= w[1]["quality_score"].as_f64())
+    );
+    let rows = all_pages(&server, &admin, "sort=oldest&shape=square").await;
+    assert_eq!(rows.len(), 46);
+
+    // Thumbnails: simplified strokes within 0..=255.
+    let (_, page) = server
+        .get_json(
+            "/api/admin/drawings?shape=triangle&limit=5&thumbnails=true",
+            &admin,
+        )
+        .await;
+    for d in page["drawings"].as_array().unwrap() {
+        let strokes = d["thumbnail"].as_array().unwrap();
+        assert!(!strokes.is_empty());
+        assert_eq!(strokes[0].as_array().unwrap().len(), 2);
+        assert!(!strokes[0][0].as_array().unwrap().is_empty());
+    }
+    let (_, page) = server.get_json("/api/admin/drawings?limit=1", &admin).await;
+    assert!(page["drawings"][0].get("thumbnail").is_none());
+
+    // Bad parameters are named.
+    for (query, field) in [
+        ("colour=red", "colour"),
+        ("quality_min=2", "quality_min"),
+        ("device=stylus", "device"),
+        ("verdict=maybe", "verdict"),
+        ("sort=random", "sort"),
+        ("sort=quality_asc&cursor=12_x", "cursor"),
+    ] {
+        let (status, v) = server
+            .get_json(&format!("/api/admin/drawings?{query}"), &admin)
+            .await;
+        assert!(status == 400 || status == 422, "{query}: {status} {v}");
+        assert_eq!(v["error"]["field"], field, "{query}: {v}");
+    }
+
+    // Bulk by filter: the count the console confirms is what changes. Without a
+    // recognizer every score is at most 0.5 (the model factor's "no opinion").
+    let squares = count(&server, &admin, "shape=square&quality_max=0.5").await;
+    assert_eq!(squares, 46);
+    let (status, r) = server
+        .post_json(
+            "/api/admin/drawings/bulk",
+            &admin,
+            &json!({"action": "flag", "filter": {"shape": "square", "quality_max": 0.5}, "reason": "low"}),
+        )
+        .await;
+    assert_eq!(
+        (status, r["affected"].as_u64()),
+        (200, Some(squares)),
+        "{r}"
+    );
+    let (_, stats) = server.get_json("/api/admin/stats", &admin).await;
+    assert_eq!(stats["flagged"].as_u64(), Some(squares));
+    assert_eq!(stats["flagged_per_shape"]["square"].as_u64(), Some(squares));
+    assert_eq!(count(&server, &admin, "flagged=true").await, squares);
+    let (status, v) = server
+        .post_json(
+            "/api/admin/drawings/bulk",
+            &admin,
+            &json!({"action": "flag", "filter": {"shape": "line"}, "ids": [Uuid::new_v4()]}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["field"].clone()),
+        (422, json!("filter"))
+    );
+    let (status, v) = server
+        .post_json(
+            "/api/admin/drawings/bulk",
+            &admin,
+            &json!({"action": "remove", "filter": {"quality_min": 7}}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["field"].clone()),
+        (422, json!("filter.quality_min"))
+    );
+    assert_eq!(count(&server, &admin, "").await, total, "nothing removed");
+
+    // The training dialog's plan: drawings per shape, unflagged only, nothing queued.
+    let (status, plan) = server
+        .post_json(
+            "/api/admin/training/plan",
+            &admin,
+            &json!({"config": {"shapes": ["circle", "line", "square"], "include_unknown": false}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["plan"]["counts"], json!({"circle": 45, "line": 114}));
+    assert_eq!(plan["plan"]["classes"], json!(["circle", "line"]));
+    assert!(
+        plan["warnings"][0].as_str().unwrap().contains("square"),
+        "{plan}"
+    );
+    assert_eq!(plan["error"], Value::Null);
+    let (_, jobs) = server.get_json("/api/admin/training", &admin).await;
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 0);
+    let (status, v) = server
+        .post_json(
+            "/api/admin/training/plan",
+            &admin,
+            &json!({"config": {"epochs": 0}}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["field"].clone()),
+        (422, json!("config.epochs"))
+    );
+
+    // Exports: each format, read back.
+    let (job, raw) = export(
+        &server,
+        &admin,
+        &json!({"format": "quickdraw_raw", "filter": {"shape": "circle"}}),
+    )
+    .await;
+    assert_eq!(job["done"], 45);
+    assert_eq!(job["file_name"], "inkset-circle-quickdraw_raw.ndjson");
+    let originals: HashMap<String, String> = raw_files()
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .map(|l| {
+            let v: Value = serde_json::from_str(&l).unwrap();
+            (v["key_id"].as_str().unwrap().to_owned(), l)
+        })
+        .collect();
+    let lines: Vec<&str> = std::str::from_utf8(&raw).unwrap().lines().collect();
+    assert_eq!(lines.len(), 45);
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert_eq!(
+            originals[v["key_id"].as_str().unwrap()],
+            *l,
+            "byte for byte"
+        );
+    }
+    let (_, simplified) = export(
+        &server,
+        &admin,
+        &json!({"format": "quickdraw_simplified", "filter": {"shape": "circle"}}),
+    )
+    .await;
+    for l in std::str::from_utf8(&simplified).unwrap().lines() {
+        let r = inkset_protocol::quickdraw::Record::parse_line(l).unwrap();
+        assert!(r.is_simplified(), "{l}");
+    }
+    let (_, stroke3) = export(
+        &server,
+        &admin,
+        &json!({"format": "stroke3", "filter": {"shape": "square"}}),
+    )
+    .await;
+    let s3: Vec<Value> = std::str::from_utf8(&stroke3)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(s3.len(), 46);
+    for v in &s3 {
+        let rows = v["strokes"].as_array().unwrap();
+        let id = Uuid::parse_str(v["id"].as_str().unwrap()).unwrap();
+        let (_, detail) = server
+            .get_json(&format!("/api/admin/drawings/{id}"), &admin)
+            .await;
+        let strokes = detail["drawing"]["strokes"].as_array().unwrap().len();
+        let lifts = rows.iter().filter(|r| r[2] == 1).count();
+        assert_eq!(lifts, strokes, "one pen lift per stroke");
+        assert_eq!(rows.last().unwrap()[2], 1);
+        // Offsets add up to absolute positions inside the simplified 0..=255 box.
+        let (mut x, mut y) = (0i64, 0i64);
+        for r in rows {
+            x += r[0].as_i64().unwrap();
+            y += r[1].as_i64().unwrap();
+            assert!((0..=255).contains(&x) && (0..=255).contains(&y));
+        }
+    }
+    let (job, tar_bytes) = export(
+        &server,
+        &admin,
+        &json!({"format": "png", "filter": {"shape": "triangle"}, "raster_size": 28}),
+    )
+    .await;
+    assert_eq!(job["file_name"], "inkset-triangle-png.tar");
+    let mut archive = tar::Archive::new(std::io::Cursor::new(tar_bytes));
+    let mut pngs = 0;
+    let mut labels = String::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().display().to_string();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        if name == "labels.csv" {
+            labels = String::from_utf8(data).unwrap();
+            continue;
+        }
+        assert!(
+            name.starts_with("triangle/") && name.ends_with(".png"),
+            "{name}"
+        );
+        let decoder = png::Decoder::new(std::io::Cursor::new(data));
+        let reader = decoder.read_info().unwrap();
+        assert_eq!((reader.info().width, reader.info().height), (28, 28));
+        pngs += 1;
+    }
+    assert_eq!(pngs, 61);
+    assert_eq!(labels.lines().count(), 62);
+    let (status, v) = server
+        .post_json(
+            "/api/admin/exports",
+            &admin,
+            &json!({"format": "stroke3", "raster_size": 28}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["field"].clone()),
+        (422, json!("raster_size"))
+    );
+    let (status, v) = server
+        .post_json("/api/admin/exports", &admin, &json!({"format": "svg"}))
+        .await;
+    assert_eq!(
+        (status, v["error"]["field"].clone()),
+        (400, json!("format")),
+        "{v}"
+    );
+    let (_, list) = server.get_json("/api/admin/exports", &admin).await;
+    assert_eq!(list["exports"].as_array().unwrap().len(), 4);
     server.finish().await;
 }

@@ -1,66 +1,134 @@
 //! Inkset Console: the admin console for an `inkset-server` (egui/eframe).
 //!
-//! This first part is the sign-in and the live dashboard: drawings per shape, the quality
-//! score histogram, drawings per day, flagged and removed counts, contributors, device and
-//! pointer-type mix and the time from prompt to first point, all from
-//! `GET /api/admin/stats`, refreshed every few seconds. Browsing, curation, training,
-//! model comparison and export are to come (see the open issue).
+//! After signing in to a server URL with an admin account (the token is kept for the
+//! session; an expired one returns to the form, saying so), six screens:
+//!
+//! - **Dashboard** ([`dashboard`]): the dataset's statistics, refreshed live.
+//! - **Browse** ([`browse`]): a virtualised thumbnail grid paged from the server, filters
+//!   and sort, a detail view with replay, flag / unflag / remove one drawing or in bulk.
+//! - **Review queue**: unflagged drawings, lowest quality first, keep or flag each.
+//! - **Training** ([`training`]): the start dialog with the data plan, the live view.
+//! - **Models** ([`models`]): metrics, comparison, activation, aliases and their history.
+//! - **Export** ([`exports`]): background exports with progress and download.
 //!
 //! [`Console::show`] draws everything into a `Ui`; the eframe app and the tests call it.
 
+pub mod browse;
 pub mod client;
+pub mod dashboard;
+pub mod exports;
+pub mod filters;
+pub mod ink;
+pub mod models;
+pub mod task;
+pub mod training;
 
-use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
 use clap::Parser;
-use egui::{Color32, RichText};
-use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
+use egui::Color32;
 use inkset_protocol::api::AdminStats;
 
+use crate::browse::{Browse, Mode};
 use crate::client::{AdminClient, ClientError};
+use crate::task::{Busy, Shared, Task};
 
 /// How often the dashboard asks for fresh numbers.
 pub const REFRESH: Duration = Duration::from_secs(5);
 
-enum Msg {
-    SignedIn(AdminClient),
-    Stats(Box<AdminStats>),
-    Failed(ClientError),
+/// The console's screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// Statistics.
+    Dashboard,
+    /// The drawing grid.
+    Browse,
+    /// Lowest quality first.
+    Review,
+    /// Start and watch jobs.
+    Training,
+    /// The registry.
+    Models,
+    /// Background exports.
+    Export,
 }
+
+/// Screens with their tab labels.
+pub const SCREENS: [(Screen, &str); 6] = [
+    (Screen::Dashboard, "Dashboard"),
+    (Screen::Browse, "Browse"),
+    (Screen::Review, "Review queue"),
+    (Screen::Training, "Training"),
+    (Screen::Models, "Models"),
+    (Screen::Export, "Export"),
+];
 
 /// The console's state.
 pub struct Console {
     server: String,
     username: String,
     password: String,
-    session: Option<AdminClient>,
+    sign_in: Option<std::sync::mpsc::Receiver<Result<AdminClient, ClientError>>>,
+    shared: Option<Shared>,
+    busy: Busy,
+    login_error: Option<String>,
+    screen: Screen,
     stats: Option<Box<AdminStats>>,
-    error: Option<String>,
-    busy: bool,
+    stats_task: Task<AdminStats>,
+    shapes_task: Task<Vec<inkset_protocol::api::ShapeInfo>>,
     auto_refresh: bool,
     last_refresh: Option<f64>,
-    tx: Sender<Msg>,
-    rx: Receiver<Msg>,
+    seen_generation: u64,
+    /// Browse.
+    pub browse: Browse,
+    /// The review queue.
+    pub review: Browse,
+    /// Training.
+    pub training: training::Training,
+    /// Models.
+    pub models: models::Models,
+    /// Export.
+    pub exports: exports::Exports,
 }
 
 impl Console {
     /// A console that will sign in to `server`.
     pub fn new(server: impl Into<String>) -> Self {
-        let (tx, rx) = channel();
         Self {
             server: server.into(),
             username: String::new(),
             password: String::new(),
-            session: None,
+            sign_in: None,
+            shared: None,
+            busy: Busy::default(),
+            login_error: None,
+            screen: Screen::Dashboard,
             stats: None,
-            error: None,
-            busy: false,
+            stats_task: Task::default(),
+            shapes_task: Task::default(),
             auto_refresh: true,
             last_refresh: None,
-            tx,
-            rx,
+            seen_generation: 0,
+            browse: Browse::new(Mode::Browse),
+            review: Browse::new(Mode::Review),
+            training: training::Training::default(),
+            models: models::Models::default(),
+            exports: exports::Exports::default(),
         }
+    }
+
+    /// A console already signed in with `client` (it takes the session on its first frame).
+    pub fn with_session(client: AdminClient) -> Self {
+        let mut me = Self::new(client.base().to_owned());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _ = tx.send(Ok(client));
+        me.sign_in = Some(rx);
+        me
+    }
+
+    /// Shows `screen`.
+    pub fn open(&mut self, screen: Screen) {
+        self.screen = screen;
     }
 
     /// The latest numbers, once loaded.
@@ -70,110 +138,162 @@ impl Console {
 
     /// Whether a session is held.
     pub fn signed_in(&self) -> bool {
-        self.session.is_some()
+        self.shared.is_some()
     }
 
     /// The error line.
     pub fn error(&self) -> Option<&str> {
-        self.error.as_deref()
+        self.shared
+            .as_ref()
+            .and_then(|s| s.error.as_deref())
+            .or(self.login_error.as_deref())
+    }
+
+    /// The latest confirmation line.
+    pub fn notice(&self) -> Option<&str> {
+        self.shared.as_ref().and_then(|s| s.notice.as_deref())
     }
 
     /// Whether a request is in flight.
     pub fn busy(&self) -> bool {
-        self.busy
+        self.busy.any() || self.sign_in.is_some()
     }
 
-    fn spawn(&mut self, ctx: &egui::Context, f: impl FnOnce() -> Msg + Send + 'static) {
-        self.busy = true;
-        let (tx, ctx) = (self.tx.clone(), ctx.clone());
-        std::thread::spawn(move || {
-            let _ = tx.send(f());
-            ctx.request_repaint();
-        });
+    /// The screen shown.
+    pub fn screen(&self) -> Screen {
+        self.screen
     }
 
-    fn refresh(&mut self, ctx: &egui::Context, now: f64) {
-        let Some(s) = self.session.clone() else {
+    fn refresh(&mut self, now: f64) {
+        let Some(shared) = &self.shared else {
             return;
         };
         self.last_refresh = Some(now);
-        self.spawn(ctx, move || match s.stats() {
-            Ok(st) => Msg::Stats(Box::new(st)),
-            Err(e) => Msg::Failed(e),
-        });
+        self.stats_task.start(shared, |c| c.stats());
     }
 
-    fn drain(&mut self) {
-        while let Ok(msg) = self.rx.try_recv() {
-            self.busy = false;
-            match msg {
-                Msg::SignedIn(c) => {
-                    self.error = None;
-                    self.session = Some(c);
+    fn poll(&mut self, ctx: &egui::Context) {
+        if let Some(rx) = &self.sign_in
+            && let Ok(result) = rx.try_recv()
+        {
+            self.sign_in = None;
+            match result {
+                Ok(client) => {
+                    self.login_error = None;
+                    self.shared = Some(Shared {
+                        client,
+                        ctx: ctx.clone(),
+                        busy: self.busy.clone(),
+                        error: None,
+                        notice: None,
+                        expired: false,
+                        shapes: Vec::new(),
+                        prompt_shapes: Vec::new(),
+                        generation: 0,
+                    });
                     self.last_refresh = None;
-                }
-                Msg::Stats(s) => {
-                    self.error = None;
-                    self.stats = Some(s);
-                }
-                Msg::Failed(e) => {
-                    if e.is_unauthorized() && self.session.is_some() {
-                        // The token expired: back to the sign-in form, saying so.
-                        self.session = None;
+                    if let Some(shared) = &self.shared {
+                        self.shapes_task.start(shared, |c| c.prompt_shapes());
                     }
-                    self.error = Some(e.to_string());
                 }
+                Err(e) => self.login_error = Some(e.to_string()),
             }
+        }
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        if let Some(list) = self.shapes_task.take(shared) {
+            shared.prompt_shapes = list
+                .into_iter()
+                .filter(|s| s.enabled)
+                .map(|s| s.name)
+                .collect();
+        }
+        if let Some(s) = self.stats_task.take(shared) {
+            // Shapes first, then distractor words, for the pickers.
+            shared.shapes = s.per_shape.keys().cloned().collect();
+            self.stats = Some(Box::new(s));
+        }
+        if shared.generation != self.seen_generation {
+            self.seen_generation = shared.generation;
+            self.last_refresh = None;
+        }
+        if shared.expired {
+            // The token expired: back to the sign-in form, saying so.
+            self.login_error = shared.error.clone();
+            self.shared = None;
+            self.stats = None;
         }
     }
 
     /// Draws the console into `ui`.
     pub fn show(&mut self, ui: &mut egui::Ui) {
-        self.drain();
         let ctx = ui.ctx().clone();
+        self.poll(&ctx);
         let now = ui.input(|i| i.time);
-        if self.session.is_some()
-            && !self.busy
-            && self.auto_refresh
-            && self
-                .last_refresh
-                .is_none_or(|t| now - t >= REFRESH.as_secs_f64())
+        if self.shared.is_some()
+            && !self.stats_task.running()
+            && (self.last_refresh.is_none()
+                || (self.auto_refresh
+                    && self
+                        .last_refresh
+                        .is_some_and(|t| now - t >= REFRESH.as_secs_f64())))
         {
-            self.refresh(&ctx, now);
+            self.refresh(now);
         }
-        if self.session.is_some() {
+        if self.shared.is_some() {
             ctx.request_repaint_after(REFRESH);
         }
         egui::Panel::top("console_top").show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.heading("Inkset Console");
-                if let Some(s) = &self.session {
+                if let Some(s) = &self.shared {
                     ui.separator();
-                    ui.label(format!("Signed in to {}", s.base()));
+                    ui.label(format!("Signed in to {}", s.client.base()));
                     if ui.button("Refresh now").clicked() {
-                        self.refresh(&ctx, now);
+                        self.refresh(now);
                     }
                     ui.checkbox(&mut self.auto_refresh, "Live (every 5 s)");
                     if ui.button("Sign out").clicked() {
-                        self.session = None;
+                        self.shared = None;
                         self.stats = None;
                     }
                 }
-                if self.busy {
+                if self.busy() {
                     ui.spinner();
                 }
             });
-            if let Some(e) = &self.error {
+            if self.shared.is_some() {
+                ui.horizontal(|ui| {
+                    for (screen, label) in SCREENS {
+                        ui.selectable_value(&mut self.screen, screen, label);
+                    }
+                });
+            }
+            if let Some(e) = self.error() {
                 ui.colored_label(Color32::from_rgb(0xc0, 0x20, 0x20), format!("Error: {e}"));
+            }
+            if let Some(n) = self.notice() {
+                ui.colored_label(Color32::from_rgb(0x2a, 0x8a, 0x3a), n);
             }
         });
         egui::CentralPanel::default().show(ui, |ui| {
-            if self.session.is_none() {
+            let Some(shared) = &mut self.shared else {
                 self.sign_in_form(ui, &ctx);
-            } else {
-                egui::ScrollArea::vertical()
-                    .auto_shrink([false, false])
-                    .show(ui, |ui| self.dashboard(ui));
+                return;
+            };
+            match self.screen {
+                Screen::Dashboard => {
+                    egui::ScrollArea::vertical()
+                        .id_salt("dashboard_scroll")
+                        .auto_shrink([false, false])
+                        .show(ui, |ui| dashboard::show(ui, self.stats.as_deref()));
+                }
+                Screen::Browse => self.browse.show(ui, shared),
+                Screen::Review => self.review.show(ui, shared),
+                Screen::Training => self.training.show(ui, shared),
+                Screen::Models => self.models.show(ui, shared),
+                Screen::Export => self.exports.show(ui, shared),
             }
         });
     }
@@ -194,159 +314,20 @@ impl Console {
             ui.end_row();
         });
         let enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
-        if (ui.button("Sign in").clicked() || enter) && !self.busy {
+        if (ui.button("Sign in").clicked() || enter) && self.sign_in.is_none() {
             let (server, user, pass) = (
                 self.server.clone(),
                 self.username.clone(),
                 std::mem::take(&mut self.password),
             );
-            self.spawn(ctx, move || {
-                match AdminClient::sign_in(&server, &user, &pass) {
-                    Ok(c) => Msg::SignedIn(c),
-                    Err(e) => Msg::Failed(e),
-                }
+            let (tx, rx) = std::sync::mpsc::channel();
+            self.sign_in = Some(rx);
+            let ctx = ctx.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(AdminClient::sign_in(&server, &user, &pass));
+                ctx.request_repaint();
             });
         }
-    }
-
-    fn dashboard(&mut self, ui: &mut egui::Ui) {
-        let Some(s) = self.stats.as_deref() else {
-            ui.label("Loading the statistics...");
-            return;
-        };
-        ui.horizontal_wrapped(|ui| {
-            for text in [
-                format!("Drawings: {}", s.total),
-                format!("Flagged: {}", s.flagged),
-                format!("Removed: {}", s.removed),
-                format!("Contributing sessions: {}", s.contributing_sessions),
-                format!("Signed-in players: {}", s.contributing_players),
-                format!("Unscored: {}", s.quality.unscored),
-            ] {
-                egui::Frame::group(ui.style()).show(ui, |ui| {
-                    ui.label(RichText::new(text).strong());
-                });
-            }
-        });
-        ui.add_space(6.0);
-        ui.columns(2, |c| {
-            let shapes: Vec<(&String, &u64)> = s.per_shape.iter().collect();
-            c[0].strong("Drawings per shape (flagged in red)");
-            let kept: Vec<Bar> = shapes
-                .iter()
-                .enumerate()
-                .map(|(i, (name, n))| {
-                    let flagged = s.flagged_per_shape.get(*name).copied().unwrap_or(0);
-                    Bar::new(i as f64, (**n).saturating_sub(flagged) as f64).name(name.as_str())
-                })
-                .collect();
-            let flagged: Vec<Bar> = shapes
-                .iter()
-                .enumerate()
-                .map(|(i, (name, _))| {
-                    Bar::new(
-                        i as f64,
-                        s.flagged_per_shape.get(*name).copied().unwrap_or(0) as f64,
-                    )
-                    .name(name.as_str())
-                })
-                .collect();
-            let kept = BarChart::new("kept", kept).color(Color32::from_rgb(0x3b, 0x82, 0xc4));
-            let flagged = BarChart::new("flagged", flagged)
-                .color(Color32::from_rgb(0xd0, 0x4a, 0x3a))
-                .stack_on(&[&kept]);
-            let names: Vec<String> = shapes.iter().map(|(n, _)| (*n).clone()).collect();
-            Plot::new("per_shape")
-                .height(200.0)
-                .legend(Legend::default())
-                .x_axis_formatter(move |m, _| {
-                    let i = m.value.round();
-                    if (m.value - i).abs() < 1e-6 && i >= 0.0 {
-                        names.get(i as usize).cloned().unwrap_or_default()
-                    } else {
-                        String::new()
-                    }
-                })
-                .show(&mut c[0], |p| {
-                    p.bar_chart(kept);
-                    p.bar_chart(flagged);
-                });
-            for (name, n) in &shapes {
-                let flagged = s.flagged_per_shape.get(*name).copied().unwrap_or(0);
-                c[0].label(format!("{name}: {n} (flagged {flagged})"));
-            }
-            c[1].strong("Quality score (0 to 1, 10 bins)");
-            let bars: Vec<Bar> = s
-                .quality
-                .bins
-                .iter()
-                .enumerate()
-                .map(|(i, n)| Bar::new(i as f64 * 0.1 + 0.05, *n as f64).width(0.09))
-                .collect();
-            Plot::new("quality")
-                .height(200.0)
-                .show(&mut c[1], |p| p.bar_chart(BarChart::new("drawings", bars)));
-            c[1].label(format!(
-                "Quality bins: {:?}; unscored {}",
-                s.quality.bins, s.quality.unscored
-            ));
-        });
-        ui.add_space(6.0);
-        ui.columns(2, |c| {
-            c[0].strong("Drawings received per day (UTC)");
-            let days: Vec<String> = s.per_day.iter().map(|d| d.day.clone()).collect();
-            let points: PlotPoints<'_> = s
-                .per_day
-                .iter()
-                .enumerate()
-                .map(|(i, d)| [i as f64, d.count as f64])
-                .collect();
-            Plot::new("per_day")
-                .height(180.0)
-                .x_axis_formatter(move |m, _| {
-                    let i = m.value.round();
-                    if (m.value - i).abs() < 1e-6 && i >= 0.0 {
-                        days.get(i as usize).cloned().unwrap_or_default()
-                    } else {
-                        String::new()
-                    }
-                })
-                .show(&mut c[0], |p| p.line(Line::new("drawings", points)));
-            if let Some(last) = s.per_day.last() {
-                c[0].label(format!(
-                    "{} days; last {}: {}",
-                    s.per_day.len(),
-                    last.day,
-                    last.count
-                ));
-            }
-            let t = &s.time_to_first_point;
-            c[1].strong("Time from prompt to first point");
-            let bars: Vec<Bar> = t
-                .counts
-                .iter()
-                .enumerate()
-                .map(|(i, n)| Bar::new(i as f64, *n as f64))
-                .collect();
-            Plot::new("first_point")
-                .height(180.0)
-                .show(&mut c[1], |p| p.bar_chart(BarChart::new("drawings", bars)));
-            c[1].label(match (t.median_ms, t.p90_ms) {
-                (Some(m), Some(p)) => format!("median {m} ms, p90 {p} ms"),
-                _ => "no player drawings yet".into(),
-            });
-        });
-        ui.add_space(6.0);
-        ui.columns(2, |c| {
-            c[0].strong("Input devices");
-            for (k, v) in &s.per_device {
-                c[0].label(format!("device {k}: {v}"));
-            }
-            c[1].strong("Reported pointer types");
-            for (k, v) in &s.per_pointer_types {
-                c[1].label(format!("pointer types {k}: {v}"));
-            }
-        });
     }
 }
 

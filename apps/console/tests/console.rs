@@ -132,6 +132,36 @@ fn wait(h: &mut Harness<'_, Console>, what: &str, done: impl Fn(&Harness<'_, Con
     }
 }
 
+fn harness(admin: &Admin) -> Harness<'static, Console> {
+    let mut h = Harness::builder()
+        .with_size([1400.0, 1000.0])
+        .wgpu()
+        .build_ui_state(|ui, c: &mut Console| c.show(ui), Console::new(&admin.base));
+    h.run_steps(2);
+    type_into(&mut h, Role::TextInput, "Username", "admin");
+    type_into(&mut h, Role::PasswordInput, "Password", "console password");
+    h.get_by_role_and_label(Role::Button, "Sign in").click();
+    wait(&mut h, "the dashboard", |h| h.state().stats().is_some());
+    h
+}
+
+/// Waits until no request is in flight and `done` holds.
+fn settle(h: &mut Harness<'_, Console>, what: &str, done: impl Fn(&Harness<'_, Console>) -> bool) {
+    wait(h, what, |h| !h.state().busy() && done(h));
+}
+
+fn click(h: &mut Harness<'_, Console>, role: Role, label: &str) {
+    h.get_by_role_and_label(role, label).click();
+    h.run_steps(2);
+}
+
+/// Opens the combo box labelled `combo` and picks `option`.
+fn pick(h: &mut Harness<'_, Console>, combo: &str, option: &str) {
+    click(h, Role::ComboBox, combo);
+    h.get_by_label(option).click();
+    h.run_steps(2);
+}
+
 fn type_into(h: &mut Harness<'_, Console>, role: Role, label: &str, text: &str) {
     h.get_by_role_and_label(role, label).focus();
     h.run_steps(2);
@@ -218,5 +248,460 @@ fn signs_in_and_the_dashboard_shows_the_servers_numbers_live() {
     assert!(
         h.query_by_label(&format!("circle: {circles} (flagged 1)"))
             .is_some()
+    );
+}
+
+impl Admin {
+    fn count(&self, query: &str) -> u64 {
+        let (s, v) = self.call(
+            reqwest::Method::GET,
+            &format!("/api/admin/drawings/count?{query}"),
+            None,
+        );
+        assert_eq!(s, 200, "{v}");
+        v["count"].as_u64().unwrap()
+    }
+
+    /// Waits until the quality scorer has scored every drawing.
+    fn wait_scored(&self) {
+        let start = Instant::now();
+        while self.stats().quality.unscored > 0 {
+            assert!(start.elapsed() < Duration::from_secs(60), "scoring stalled");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn browses_filters_replays_flags_and_curates_in_bulk() {
+    let admin = Admin::start();
+    admin.wait_scored();
+    let mut h = harness(&admin);
+    click(&mut h, Role::Button, "Browse");
+    settle(&mut h, "the first page", |h| {
+        h.state().browse.total().is_some() && !h.state().browse.rows().is_empty()
+    });
+    assert_eq!(h.state().browse.total(), Some(admin.stats().total));
+
+    // Filter by shape and quality.
+    pick(&mut h, "Shape", "Shape circle");
+    type_into(&mut h, Role::TextInput, "Quality from", "0.4");
+    click(&mut h, Role::Button, "Apply filters");
+    settle(&mut h, "the filtered list", |h| {
+        h.state()
+            .browse
+            .applied()
+            .is_some_and(|f| f.quality_min == Some(0.4))
+            && h.state().browse.total().is_some()
+    });
+    let expected = admin.count("shape=circle&quality_min=0.4");
+    assert!(expected > 10, "{expected}");
+    assert_eq!(h.state().browse.total(), Some(expected));
+    let rows = h.state().browse.rows().to_vec();
+    assert_eq!(rows.len() as u64, expected);
+    assert!(
+        rows.iter()
+            .all(|r| r.shape == "circle" && r.quality_score.unwrap() >= 0.4)
+    );
+    assert!(
+        h.query_by_label(&format!("Showing {expected} of {expected} drawings"))
+            .is_some()
+    );
+
+    // Open the first drawing and replay it at the recorded speed.
+    let first = rows[0].clone();
+    click(
+        &mut h,
+        Role::Button,
+        &format!("Open drawing {}", &first.id.to_string()[..8]),
+    );
+    settle(&mut h, "the detail view", |h| {
+        h.state().browse.detail().is_some()
+    });
+    let detail = h.state().browse.detail().unwrap().clone();
+    assert_eq!(detail.summary.id, first.id);
+    assert!(h.query_by_label(&first.id.to_string()).is_some());
+    let length = inkset_console::ink::replay_length_ms(&detail.drawing);
+    assert!(length > 100.0, "{length}");
+    // Real speed on egui's clock (the harness advances it a fixed step per frame).
+    let clock = |h: &Harness<'_, Console>| h.ctx.input(|i| i.time);
+    let started = clock(&h);
+    click(&mut h, Role::Button, "Replay");
+    assert!(h.query_by_label_contains("Replaying: ").is_some());
+    wait(&mut h, "the replay to finish", |h| {
+        h.query_by_label_contains("Replay finished").is_some()
+    });
+    let took = (clock(&h) - started) * 1000.0;
+    assert!(
+        took >= length && took <= length + 2000.0,
+        "replayed {length} ms of drawing in {took} ms of egui time"
+    );
+    assert_eq!(h.state().browse.replay_ms(), Some(length));
+
+    h.remove_cursor();
+    h.run_steps(2);
+    // The port and the receive time differ from run to run.
+    mask_top(&mut h);
+    let times: Vec<egui::Rect> = h
+        .query_all_by_label_contains(" UTC")
+        .map(|n| n.rect())
+        .collect();
+    for r in times {
+        h.mask(r.expand(2.0));
+    }
+    h.snapshot_options(
+        "console_browse",
+        &SnapshotOptions::new().max_failed_pixels(400),
+    );
+
+    // Flag it: the dashboard's numbers change.
+    click(&mut h, Role::Button, "Flag");
+    settle(&mut h, "the flag", |h| {
+        h.state().notice() == Some("Flagged 1 drawings")
+    });
+    click(&mut h, Role::Button, "Dashboard");
+    settle(&mut h, "the stats to change", |h| {
+        h.state().stats().is_some_and(|s| s.flagged == 1)
+    });
+    assert!(h.query_by_label("Flagged: 1").is_some());
+    assert_eq!(admin.count("flagged=true"), 1);
+
+    // Bulk: every drawing matching the filter, after a confirmation stating the count.
+    click(&mut h, Role::Button, "Browse");
+    settle(&mut h, "the list", |h| h.state().browse.total().is_some());
+    click(&mut h, Role::Button, "Unflag all matching");
+    settle(&mut h, "the count", |h| {
+        h.query_by_label_contains("drawings matching the filter?")
+            .is_some()
+    });
+    assert!(
+        h.query_by_label(&format!("Unflag {expected} drawings matching the filter?"))
+            .is_some()
+    );
+    click(&mut h, Role::Button, &format!("Unflag {expected} drawings"));
+    settle(&mut h, "the bulk unflag", |h| {
+        h.state().notice() == Some("Unflagged 1 drawings")
+    });
+    assert_eq!(admin.count("flagged=true"), 0);
+
+    // Ctrl-click selects without opening.
+    for r in &rows[1..3] {
+        h.get_by_label(&format!("Open drawing {}", &r.id.to_string()[..8]))
+            .click_modifiers(egui::Modifiers::COMMAND);
+        h.run_steps(2);
+    }
+    let picked: Vec<uuid::Uuid> = h.state().browse.selection().iter().copied().collect();
+    let mut want = vec![rows[1].id, rows[2].id];
+    want.sort();
+    assert_eq!(picked, want);
+    assert!(h.query_by_label("Selected: 2").is_some());
+    click(&mut h, Role::Button, "Clear selection");
+
+    // A selection: select all loaded, flag them.
+    click(&mut h, Role::Button, "Select all loaded");
+    assert_eq!(h.state().browse.selection().len() as u64, expected);
+    click(&mut h, Role::Button, "Flag selected");
+    assert!(
+        h.query_by_label(&format!("Flag {expected} drawings selected?"))
+            .is_some()
+    );
+    click(&mut h, Role::Button, &format!("Flag {expected} drawings"));
+    settle(&mut h, "the bulk flag", |h| {
+        h.state().notice() == Some(&format!("Flagged {expected} drawings"))
+    });
+    assert_eq!(admin.count("flagged=true&shape=circle"), expected);
+
+    // A bad filter value is named, and nothing is asked.
+    type_into(&mut h, Role::TextInput, "Quality to", "lots");
+    click(&mut h, Role::Button, "Apply filters");
+    assert!(h.state().error().unwrap().starts_with("Quality to"));
+
+    // The review queue: unflagged drawings, lowest quality first.
+    click(&mut h, Role::Button, "Review queue");
+    settle(&mut h, "the queue", |h| h.state().review.detail().is_some());
+    let (_, page) = admin.call(
+        reqwest::Method::GET,
+        "/api/admin/drawings?flagged=false&sort=quality_asc&limit=1",
+        None,
+    );
+    let lowest = page["drawings"][0]["id"].as_str().unwrap().to_owned();
+    let shown = h.state().review.detail().unwrap().summary.id;
+    assert_eq!(shown.to_string(), lowest);
+    let rows = h.state().review.rows();
+    assert!(
+        rows.windows(2)
+            .all(|w| w[0].quality_score <= w[1].quality_score)
+    );
+    click(&mut h, Role::Button, "Flag and next");
+    settle(&mut h, "the next in the queue", |h| {
+        h.state()
+            .review
+            .detail()
+            .is_some_and(|d| d.summary.id != shown)
+    });
+    let (_, d) = admin.call(
+        reqwest::Method::GET,
+        &format!("/api/admin/drawings/{shown}"),
+        None,
+    );
+    assert_eq!(d["summary"]["flagged"], true);
+}
+
+/// Masks what differs from run to run in every screen: the server's port and the spinner.
+fn mask_top(h: &mut Harness<'_, Console>) {
+    let port = h.get_by_label_contains("Signed in to").rect();
+    let out = h.get_by_label("Sign out").rect();
+    h.mask(port.expand(2.0));
+    h.mask(egui::Rect::from_min_size(
+        egui::pos2(out.max.x, out.min.y - 2.0),
+        egui::vec2(40.0, out.height() + 4.0),
+    ));
+}
+
+fn tab(h: &mut Harness<'_, Console>, name: &str) {
+    h.get_by_label(name).click();
+    h.run_steps(2);
+}
+
+/// Ticks the shapes, sets the epochs, checks the plan against the server's, starts the job
+/// and follows it in the live view until it completes; returns its model id.
+fn train(h: &mut Harness<'_, Console>, admin: &Admin, epochs: &str) -> uuid::Uuid {
+    let before = h.state().training.job().map(|j| j.id);
+    // Replace the epochs field's text.
+    h.get_by_role_and_label(Role::TextInput, "Epochs")
+        .set_text_value_accesskit(epochs);
+    h.run_steps(2);
+    settle(h, "the plan", |h| {
+        h.state()
+            .training
+            .preview()
+            .is_some_and(|p| p.error.is_none())
+    });
+    let plan = h.state().training.preview().unwrap().clone();
+    let (_, server_plan) = admin.call(
+        reqwest::Method::POST,
+        "/api/admin/training/plan",
+        Some(
+            serde_json::to_vec(&json!({"config": {
+                "shapes": ["circle", "line", "square", "triangle"], "include_unknown": false,
+                "epochs": epochs.parse::<u64>().unwrap(),
+                "batch_size": 64, "learning_rate": 0.002}}))
+            .unwrap(),
+        ),
+    );
+    assert_eq!(
+        serde_json::to_value(&plan.plan.counts).unwrap(),
+        server_plan["plan"]["counts"]
+    );
+    for (class, n) in &plan.plan.counts {
+        assert!(
+            h.query_by_label(&format!("{class}: {n} drawings"))
+                .is_some(),
+            "{class}"
+        );
+    }
+    click(h, Role::Button, "Start training");
+    wait(h, "the job in the live view", |h| {
+        h.state()
+            .training
+            .job()
+            .is_some_and(|j| Some(j.id) != before)
+    });
+    wait(h, "progress to arrive", |h| {
+        h.state()
+            .training
+            .job()
+            .is_some_and(|j| !j.progress.is_empty())
+    });
+    assert!(h.query_by_label_contains("Progress: ").is_some());
+    let start = Instant::now();
+    loop {
+        h.step();
+        let job = h.state().training.job().unwrap();
+        if job.status.is_final() {
+            assert_eq!(job.status.as_str(), "completed", "{:?}", job.error);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(900),
+            "training took too long"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    h.run_steps(2);
+    let job = h.state().training.job().unwrap().clone();
+    let epochs_done = job.progress.iter().filter(|p| p.kind == "epoch").count();
+    assert_eq!(epochs_done.to_string(), epochs);
+    assert!(
+        job.progress
+            .iter()
+            .any(|p| p.kind == "step" && p.samples_per_sec > 0.0)
+    );
+    job.model_id.unwrap()
+}
+
+#[test]
+fn trains_watches_compares_activates_and_exports() {
+    let admin = Admin::start();
+    let mut h = harness(&admin);
+    tab(&mut h, "Training");
+    for shape in ["circle", "line", "square", "triangle"] {
+        h.get_by_label(&format!("Train {shape}")).click();
+        h.run_steps(1);
+    }
+    h.get_by_label("Learn an unknown class from the distractor drawings")
+        .click();
+    h.run_steps(2);
+    let first = train(&mut h, &admin, "1");
+    let second = train(&mut h, &admin, "2");
+    h.remove_cursor();
+    h.run_steps(2);
+    let mut masks: Vec<egui::Rect> = Vec::new();
+    mask_top(&mut h);
+    for text in [
+        " UTC",
+        "Job ",
+        "Registered model",
+        " recognizer ",
+        "Progress: ",
+    ] {
+        masks.extend(h.query_all_by_label_contains(text).map(|n| n.rect()));
+    }
+    // Throughput differs from run to run: mask its plot.
+    let from = h.get_by_label("Samples/s per step").rect();
+    let to = h.get_by_label("Log").rect();
+    masks.push(egui::Rect::from_min_max(
+        egui::pos2(from.min.x, from.max.y),
+        egui::pos2(1400.0, to.min.y),
+    ));
+    for r in masks {
+        h.mask(r.expand(2.0));
+    }
+    h.snapshot_options(
+        "console_training",
+        &SnapshotOptions::new().max_failed_pixels(1_500),
+    );
+
+    // Models: both listed; compare them; activate the first.
+    tab(&mut h, "Models");
+    settle(&mut h, "the registry", |h| {
+        h.state().models.list().is_some_and(|l| l.models.len() == 2)
+    });
+    click(&mut h, Role::Button, "Compare");
+    settle(&mut h, "the comparison", |h| {
+        h.state().models.comparison().is_some()
+    });
+    let c = h.state().models.comparison().unwrap().clone();
+    assert_eq!((c.a.id, c.b.id), (first, second));
+    let (s, server) = admin.call(
+        reqwest::Method::GET,
+        &format!("/api/admin/models/compare?a={first}&b={second}"),
+        None,
+    );
+    assert_eq!(s, 200, "{server}");
+    assert_eq!(c.evaluated, server["evaluated"].as_u64().unwrap());
+    assert!((c.accuracy_a - server["accuracy_a"].as_f64().unwrap()).abs() < 1e-12);
+    assert!((c.accuracy_b - server["accuracy_b"].as_f64().unwrap()).abs() < 1e-12);
+    let diag: u64 = (0..c.classes.len()).map(|i| c.confusion_a[i][i]).sum();
+    assert!((diag as f64 / c.evaluated as f64 - c.accuracy_a).abs() < 1e-9);
+    assert!(
+        h.query_by_label_contains("held-out drawings: recognizer v1")
+            .is_some()
+    );
+
+    // The first version went to production by itself; activate the second.
+    assert!(h.query_by_label("in production").is_some());
+    click(&mut h, Role::Button, "Activate recognizer v2");
+    settle(&mut h, "the activation", |h| {
+        h.state().notice() == Some("recognizer v2 is now in production")
+    });
+    let (_, info) = admin.call(reqwest::Method::GET, "/api/inference/model/info", None);
+    assert_eq!(info["model_id"], second.to_string(), "{info}");
+    settle(&mut h, "the alias history", |h| {
+        h.state().models.history().is_some_and(|hist| {
+            hist.moves.iter().any(|m| {
+                m.model_id == second
+                    && m.alias == "production"
+                    && m.previous_model_id == Some(first)
+            })
+        })
+    });
+    assert!(
+        h.query_by_label_contains("recognizer/production #2: recognizer v1 -> recognizer v2")
+            .is_some()
+    );
+    h.remove_cursor();
+    h.run_steps(2);
+    let ids: Vec<String> = h
+        .state()
+        .models
+        .list()
+        .unwrap()
+        .models
+        .iter()
+        .map(|m| m.id.to_string()[..8].to_owned())
+        .collect();
+    mask_top(&mut h);
+    let mut masks: Vec<egui::Rect> = Vec::new();
+    masks.extend(h.query_all_by_label_contains(" UTC").map(|n| n.rect()));
+    for id in &ids {
+        masks.extend(h.query_all_by_label(id).map(|n| n.rect()));
+    }
+    for r in masks {
+        h.mask(r.expand(2.0));
+    }
+    h.snapshot_options(
+        "console_models",
+        &SnapshotOptions::new().max_failed_pixels(1_500),
+    );
+
+    // Export a filter in the background, download it and read it back.
+    let folder = tempfile::tempdir().unwrap();
+    h.state_mut().exports.folder = folder.path().display().to_string();
+    tab(&mut h, "Export");
+    pick(&mut h, "Shape", "Shape circle");
+    click(&mut h, Role::Button, "Start export");
+    settle(&mut h, "the export", |h| {
+        h.state()
+            .exports
+            .jobs()
+            .first()
+            .is_some_and(|j| j.status == inkset_protocol::api::ExportStatus::Completed)
+    });
+    click(
+        &mut h,
+        Role::Button,
+        "Download inkset-circle-quickdraw_raw.ndjson",
+    );
+    settle(&mut h, "the download", |h| {
+        !h.state().exports.downloaded().is_empty()
+    });
+    let (_, path, bytes) = h.state().exports.downloaded()[0].clone();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.len() as u64, bytes);
+    let circles = admin.count("shape=circle");
+    assert_eq!(text.lines().count() as u64, circles);
+    for line in text.lines() {
+        let r = inkset_protocol::quickdraw::Record::parse_line(line).unwrap();
+        assert_eq!(r.word, "circle");
+    }
+    assert!(h.query_all_by_label_contains("Saved ").count() >= 1);
+    h.remove_cursor();
+    h.run_steps(2);
+    mask_top(&mut h);
+    let mut masks: Vec<egui::Rect> = Vec::new();
+    for text in [" UTC", "Saved ", "Save downloads to"] {
+        masks.extend(h.query_all_by_label_contains(text).map(|n| n.rect()));
+    }
+    let folder_field = h
+        .get_by_role_and_label(Role::TextInput, "Save downloads to")
+        .rect();
+    masks.push(folder_field);
+    for r in masks {
+        h.mask(r.expand(2.0));
+    }
+    h.snapshot_options(
+        "console_export",
+        &SnapshotOptions::new().max_failed_pixels(1_500),
     );
 }

@@ -3,21 +3,23 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use inkset_protocol::FieldError;
 use inkset_protocol::api::{
-    AdminStats, BulkAction, BulkRequest, BulkResult, DayCount, DrawingDetail, DrawingPage,
-    FlagRequest, NewShape, QualityHistogram, ShapeInfo,
+    AdminStats, BulkAction, BulkRequest, BulkResult, DayCount, DrawingCount, DrawingDetail,
+    DrawingPage, DrawingSort, DrawingSummary, ExportFormat, ExportJob, ExportList, FlagRequest,
+    NewShape, QualityHistogram, ShapeInfo, StartExport,
 };
+use inkset_protocol::quickdraw::Record;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{RawBody, parse};
 use crate::app::AppState;
 use crate::auth::Admin;
-use crate::db::DrawingFilter;
+use crate::db::{Cursor, DrawingFilter, RecordLocation};
 use crate::error::ApiError;
 use crate::ingest::decode_frame;
 
@@ -102,14 +104,38 @@ fn day_name(day: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Paging part of the query of `GET /api/admin/drawings` (the filter part is a
-/// [`DrawingFilter`], read from the same query string).
+/// Keys of `GET /api/admin/drawings` that page and order (the rest are the filter's).
+const PAGE_KEYS: [&str; 4] = ["cursor", "limit", "sort", "thumbnails"];
+/// Keys of a [`DrawingFilter`] in a query string.
+const FILTER_KEYS: [&str; 12] = [
+    "shape",
+    "flagged",
+    "quality_min",
+    "quality_max",
+    "from",
+    "to",
+    "session",
+    "device",
+    "origin",
+    "verdict",
+    "guess",
+    "include_removed",
+];
+
+/// Paging part of the query of `GET /api/admin/drawings`.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PageParams {
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (same `sort`).
     pub cursor: Option<String>,
     /// Page size, 1..=1000 (default 100).
     pub limit: Option<usize>,
+    /// Order (default newest first).
+    #[serde(default)]
+    pub sort: DrawingSort,
+    /// Send each drawing's simplified strokes (`DrawingSummary::thumbnail`).
+    #[serde(default)]
+    pub thumbnails: bool,
 }
 
 pub(crate) fn query_error(e: &axum::extract::rejection::QueryRejection) -> ApiError {
@@ -124,59 +150,107 @@ pub(crate) fn query_error(e: &axum::extract::rejection::QueryRejection) -> ApiEr
     ApiError::BadRequest(FieldError::new(field, "invalid", text))
 }
 
-fn parse_cursor(cursor: &str) -> Result<(i64, Uuid), ApiError> {
-    let bad = || {
+/// Parses `pairs` (one query string's) into `T`; an error names the parameter at fault.
+fn from_pairs<T: serde::de::DeserializeOwned>(pairs: &[(String, String)]) -> Result<T, ApiError> {
+    let encode = |p: &[(String, String)]| serde_urlencoded::to_string(p).unwrap_or_default();
+    serde_urlencoded::from_str(&encode(pairs)).map_err(|e| {
+        // Find the parameter: the first that fails on its own.
+        let field = pairs
+            .iter()
+            .find(|p| serde_urlencoded::from_str::<T>(&encode(std::slice::from_ref(p))).is_err())
+            .map_or_else(|| "query".to_owned(), |(k, _)| k.clone());
         ApiError::BadRequest(FieldError::new(
-            "cursor",
+            field.clone(),
             "invalid",
-            "cursor must be a next_cursor value from a previous page",
+            format!("query parameter {field}: {e}"),
         ))
-    };
-    let (at, id) = cursor.split_once('_').ok_or_else(bad)?;
-    Ok((
-        at.parse().map_err(|_| bad())?,
-        Uuid::parse_str(id).map_err(|_| bad())?,
-    ))
+    })
 }
 
-/// `GET /api/admin/drawings`: newest first, cursor-paginated.
-pub async fn list_drawings(
-    State(state): State<AppState>,
-    filter: Result<Query<DrawingFilter>, axum::extract::rejection::QueryRejection>,
-    page: Result<Query<PageParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<DrawingPage>, ApiError> {
-    let Query(params) = filter.map_err(|e| query_error(&e))?;
-    let Query(page) = page.map_err(|e| query_error(&e))?;
+/// Splits a raw query string into the filter and the paging parameters, refusing unknown
+/// parameters by name.
+pub fn parse_list_query(raw: Option<&str>) -> Result<(DrawingFilter, PageParams), ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(FieldError::new("query", "invalid", e.to_string())))?;
+    let (page, filter): (Vec<_>, Vec<_>) = pairs
+        .into_iter()
+        .partition(|(k, _)| PAGE_KEYS.contains(&k.as_str()));
+    if let Some((k, _)) = filter
+        .iter()
+        .find(|(k, _)| !FILTER_KEYS.contains(&k.as_str()))
+    {
+        return Err(ApiError::BadRequest(FieldError::new(
+            k.clone(),
+            "unknown_parameter",
+            format!(
+                "unknown query parameter {k:?}; known: {}, {}",
+                FILTER_KEYS.join(", "),
+                PAGE_KEYS.join(", ")
+            ),
+        )));
+    }
+    let filter: DrawingFilter = from_pairs(&filter)?;
+    validate_filter(&filter, "")?;
+    Ok((filter, from_pairs(&page)?))
+}
+
+/// Checks a filter's values; errors name the field, after `prefix` (`"filter."` in bodies).
+///
+/// # Errors
+/// [`ApiError::Invalid`] naming the first bad field.
+pub fn validate_filter(f: &DrawingFilter, prefix: &str) -> Result<(), ApiError> {
+    let bad = |name: &str, message: String| {
+        ApiError::Invalid(FieldError::new(
+            format!("{prefix}{name}"),
+            "out_of_range",
+            message,
+        ))
+    };
     for (name, value) in [
-        ("quality_min", params.quality_min),
-        ("quality_max", params.quality_max),
+        ("quality_min", f.quality_min),
+        ("quality_max", f.quality_max),
     ] {
-        if value.is_some_and(|q| !(0.0..=1.0).contains(&q)) {
-            return Err(ApiError::Invalid(FieldError::new(
-                name,
-                "out_of_range",
-                format!("{name} must be within 0..=1"),
-            )));
+        if value.is_some_and(|q| !q.is_finite() || !(0.0..=1.0).contains(&q)) {
+            return Err(bad(name, format!("{name} must be within 0..=1")));
         }
     }
-    if let (Some(lo), Some(hi)) = (params.quality_min, params.quality_max)
+    if let (Some(lo), Some(hi)) = (f.quality_min, f.quality_max)
         && lo > hi
     {
-        return Err(ApiError::Invalid(FieldError::new(
+        return Err(bad(
             "quality_max",
-            "out_of_range",
-            "quality_max must not be below quality_min",
-        )));
+            "quality_max must not be below quality_min".into(),
+        ));
     }
-    if let (Some(from), Some(to)) = (params.from, params.to)
+    if let (Some(from), Some(to)) = (f.from, f.to)
         && from > to
     {
-        return Err(ApiError::Invalid(FieldError::new(
-            "to",
-            "out_of_range",
-            "to must not be before from",
-        )));
+        return Err(bad("to", "to must not be before from".into()));
     }
+    if let Some(o) = &f.origin
+        && o != "api"
+        && o != "import"
+    {
+        return Err(bad("origin", "origin must be api or import".into()));
+    }
+    if let Some(d) = &f.device
+        && !["mouse", "touch", "pen", "none"].contains(&d.as_str())
+    {
+        return Err(bad(
+            "device",
+            "device must be mouse, touch, pen or none".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /api/admin/drawings`: one page of the drawings matching the filter, in `sort`
+/// order, cursor-paginated; `thumbnails=true` adds each drawing's simplified strokes.
+pub async fn list_drawings(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<DrawingPage>, ApiError> {
+    let (params, page) = parse_list_query(raw.as_deref())?;
     let limit = page.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::Invalid(FieldError::new(
@@ -185,29 +259,104 @@ pub async fn list_drawings(
             "limit must be within 1..=1000",
         )));
     }
-    if let Some(o) = &params.origin
-        && o != "api"
-        && o != "import"
-    {
-        return Err(ApiError::Invalid(FieldError::new(
-            "origin",
-            "invalid",
-            "origin must be api or import",
-        )));
-    }
-    let cursor = page.cursor.as_deref().map(parse_cursor).transpose()?;
-    let mut drawings = state.db.list_drawings(&params, cursor, limit + 1).await?;
-    let next_cursor = if drawings.len() > limit {
-        drawings.truncate(limit);
-        drawings
-            .last()
-            .map(|d| format!("{}_{}", d.received_at, d.id))
+    let cursor = page
+        .cursor
+        .as_deref()
+        .map(|c| {
+            Cursor::parse(page.sort, c).ok_or_else(|| {
+                ApiError::BadRequest(FieldError::new(
+                    "cursor",
+                    "invalid",
+                    "cursor must be a next_cursor value from a previous page of the same sort",
+                ))
+            })
+        })
+        .transpose()?;
+    let mut rows = state
+        .db
+        .list_drawings(&params, page.sort, cursor, limit + 1)
+        .await?;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last()
+            .and_then(|(d, _)| Cursor::after(page.sort, d))
+            .map(|c| c.encode())
     } else {
         None
     };
+    if page.thumbnails {
+        add_thumbnails(&state, &mut rows).await?;
+    }
     Ok(Json(DrawingPage {
-        drawings,
+        drawings: rows.into_iter().map(|(d, _)| d).collect(),
         next_cursor,
+    }))
+}
+
+/// Fills `thumbnail` of each row from its stored record, reading each segment's ranges in
+/// one request.
+async fn add_thumbnails(
+    state: &AppState,
+    rows: &mut [(DrawingSummary, RecordLocation)],
+) -> Result<(), ApiError> {
+    let mut by_segment: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, (_, loc)) in rows.iter().enumerate() {
+        by_segment
+            .entry(loc.segment_key.clone())
+            .or_default()
+            .push(i);
+    }
+    for (key, idx) in by_segment {
+        let ranges: Vec<std::ops::Range<u64>> = idx
+            .iter()
+            .map(|&i| rows[i].1.offset..rows[i].1.offset + rows[i].1.length)
+            .collect();
+        let frames = state
+            .objects
+            .get_ranges(&key, &ranges)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        for (&i, frame) in idx.iter().zip(frames) {
+            let drawing = decode_frame(&frame)?;
+            rows[i].0.thumbnail = Some(thumbnail(&drawing));
+        }
+    }
+    Ok(())
+}
+
+/// Google's simplified strokes of a drawing (0..=255 integers), as thumbnail polylines.
+pub fn thumbnail(drawing: &inkset_protocol::Drawing) -> Vec<[Vec<u8>; 2]> {
+    let simplified = Record::from_drawing(drawing, None).simplified();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let byte = |v: &f64| v.round().clamp(0.0, 255.0) as u8;
+    simplified
+        .drawing
+        .iter()
+        .map(|s| {
+            [
+                s.x.iter().map(byte).collect(),
+                s.y.iter().map(byte).collect(),
+            ]
+        })
+        .collect()
+}
+
+/// `GET /api/admin/drawings/count`: how many drawings match the filter (the query string
+/// of the list, without paging).
+pub async fn count_drawings(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<DrawingCount>, ApiError> {
+    let (filter, page) = parse_list_query(raw.as_deref())?;
+    if page.cursor.is_some() || page.limit.is_some() {
+        return Err(ApiError::BadRequest(FieldError::new(
+            "cursor",
+            "invalid",
+            "count takes the filter only",
+        )));
+    }
+    Ok(Json(DrawingCount {
+        count: state.db.count_drawings(&filter).await?,
     }))
 }
 
@@ -340,7 +489,8 @@ pub async fn remove_drawing(
     curate_one(&state, id, BulkAction::Remove, None).await
 }
 
-/// `POST /api/admin/drawings/bulk`: flag, unflag or remove up to 10,000 drawings.
+/// `POST /api/admin/drawings/bulk`: flag, unflag or remove up to 10,000 drawings by id, or
+/// every drawing matching a filter.
 pub async fn bulk(
     State(state): State<AppState>,
     Extension(admin): Extension<Admin>,
@@ -355,10 +505,28 @@ pub async fn bulk(
             "at most 10,000 ids per request",
         )));
     }
-    let affected = state
-        .db
-        .curate(&req.ids, req.action, req.reason.as_deref())
-        .await?;
+    let affected = match &req.filter {
+        Some(_) if !req.ids.is_empty() => {
+            return Err(ApiError::Invalid(FieldError::new(
+                "filter",
+                "conflict",
+                "give ids or filter, not both",
+            )));
+        }
+        Some(filter) => {
+            validate_filter(filter, "filter.")?;
+            state
+                .db
+                .curate_filter(filter, req.action, req.reason.as_deref())
+                .await?
+        }
+        None => {
+            state
+                .db
+                .curate(&req.ids, req.action, req.reason.as_deref())
+                .await?
+        }
+    };
     tracing::info!(admin = %admin.user_id, action = ?req.action, affected, "bulk curation");
     Ok(Json(BulkResult { affected }))
 }
@@ -454,4 +622,95 @@ pub async fn import(
     .await
     .map_err(ApiError::Internal)?;
     Ok(Json(report))
+}
+
+/// `POST /api/admin/exports`: starts a background export of the drawings matching a filter
+/// (202 with the job; poll `GET /api/admin/exports/{id}`, then download).
+pub async fn start_export(
+    State(state): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<ExportJob>), ApiError> {
+    let req: StartExport = parse(&body)?;
+    validate_filter(&req.filter, "filter.")?;
+    if req.raster_size.is_some_and(|s| !(8..=512).contains(&s)) {
+        return Err(ApiError::Invalid(FieldError::new(
+            "raster_size",
+            "out_of_range",
+            "raster_size must be within 8..=512",
+        )));
+    }
+    if req.raster_size.is_some() && req.format != ExportFormat::Png {
+        return Err(ApiError::Invalid(FieldError::new(
+            "raster_size",
+            "not_applicable",
+            "raster_size applies to the png format only",
+        )));
+    }
+    let job = crate::exports::start(
+        &state,
+        req.format,
+        req.filter,
+        req.raster_size,
+        Some(&admin.user_id),
+    )
+    .await
+    .map_err(ApiError::Internal)?;
+    tracing::info!(id = %job.id, format = ?job.format, total = job.total, "export started");
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
+/// `GET /api/admin/exports`: the latest 100 exports, newest first.
+pub async fn list_exports(State(state): State<AppState>) -> Result<Json<ExportList>, ApiError> {
+    Ok(Json(ExportList {
+        exports: crate::exports::jobs(&state.db, 100).await?,
+    }))
+}
+
+/// `GET /api/admin/exports/{id}`: status and progress.
+pub async fn get_export(
+    State(state): State<AppState>,
+    DrawingId(id): DrawingId,
+) -> Result<Json<ExportJob>, ApiError> {
+    crate::exports::job(&state.db, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no export {id}")))
+}
+
+/// `GET /api/admin/exports/{id}/download`: the finished file, streamed from the object
+/// store (409 while the export runs or when it failed).
+pub async fn download_export(
+    State(state): State<AppState>,
+    DrawingId(id): DrawingId,
+) -> Result<axum::response::Response, ApiError> {
+    let job = crate::exports::job(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no export {id}")))?;
+    let key = crate::exports::object_key(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::Conflict {
+            field: "id",
+            message: format!("export {id} is {:?}, not completed", job.status),
+        })?;
+    let got = object_store::ObjectStoreExt::get(
+        state.objects.store().as_ref(),
+        &object_store::path::Path::from(key),
+    )
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let size = got.meta.size;
+    let content_type = match job.format {
+        ExportFormat::Png => "application/x-tar",
+        _ => "application/x-ndjson",
+    };
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, content_type)
+        .header(axum::http::header::CONTENT_LENGTH, size)
+        .header(
+            axum::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", job.file_name),
+        )
+        .body(axum::body::Body::from_stream(got.into_stream()))
+        .map_err(|e| ApiError::Internal(e.into()))
 }

@@ -16,8 +16,8 @@ use inkset_protocol::FieldError;
 use inkset_protocol::ml::{
     AliasHistory, AliasMove, ClaimRequest, ClaimedJob, ClassDelta, Comparison, CompleteJob,
     DataPlan, Disagreement, FailJob, GENERATOR, Heartbeat, HeartbeatAck, JobCreated, JobList,
-    JobStatus, MODEL_KINDS, ModelList, ModelVersion, NewWorkerToken, PRODUCTION, RECOGNIZER,
-    SetAlias, StartTraining, TrainingJob, WorkerToken,
+    JobStatus, MODEL_KINDS, ModelList, ModelVersion, NewWorkerToken, PRODUCTION, PlanPreview,
+    RECOGNIZER, SetAlias, StartTraining, TrainingJob, WorkerToken,
 };
 use inkset_protocol::quickdraw::Record;
 use serde::Deserialize;
@@ -137,14 +137,8 @@ async fn plan_job(
     Ok((plan, warnings, error))
 }
 
-/// `POST /api/admin/training/start`: queues a job (201 `{"id", ...}`).
-pub async fn start(
-    State(state): State<AppState>,
-    admin: Admin,
-    RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
-    let req: StartTraining = parse(&body)?;
-    let c = &req.config;
+/// Checks a config's values; errors name the field.
+fn check_config(c: &inkset_protocol::ml::TrainingConfig) -> Result<(), ApiError> {
     if !MODEL_KINDS.contains(&c.model_kind.as_str()) {
         return Err(invalid(
             "config.model_kind",
@@ -194,6 +188,34 @@ pub async fn start(
             "to must be after from",
         ));
     }
+    Ok(())
+}
+
+/// `POST /api/admin/training/plan`: what `start` would do with the same body (classes,
+/// drawings per class, warnings, or why it could not run), without queueing a job.
+pub async fn plan(
+    State(state): State<AppState>,
+    RawBody(body): RawBody,
+) -> Result<Json<PlanPreview>, ApiError> {
+    let req: StartTraining = parse(&body)?;
+    check_config(&req.config)?;
+    let (plan, warnings, error) = plan_job(&state, &req.config).await?;
+    Ok(Json(PlanPreview {
+        plan,
+        warnings,
+        error,
+    }))
+}
+
+/// `POST /api/admin/training/start`: queues a job (201 `{"id", ...}`).
+pub async fn start(
+    State(state): State<AppState>,
+    admin: Admin,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
+    let req: StartTraining = parse(&body)?;
+    let c = &req.config;
+    check_config(c)?;
     let (plan, warnings, error) = plan_job(&state, c).await?;
     let id = state
         .db
@@ -573,6 +595,9 @@ pub async fn compare(
                 .collect()
         };
         let (ra, rb) = (answer(&a), answer(&b));
+        let index = |k: &str| classes.iter().position(|c| c == k);
+        let mut confusion_a = vec![vec![0u64; classes.len()]; classes.len()];
+        let mut confusion_b = confusion_a.clone();
         let mut per: BTreeMap<&str, [u64; 5]> = BTreeMap::new(); // support, tp_a, pred_a, tp_b, pred_b
         let (mut right_a, mut right_b) = (0u64, 0u64);
         let mut a_not_b = Vec::new();
@@ -586,6 +611,14 @@ pub async fn compare(
                 per.entry(truth.as_str()).or_default()[1] += 1;
             }
             let (lb, cb) = &rb[i];
+            if let Some(t) = index(truth) {
+                if let Some(p) = index(la) {
+                    confusion_a[t][p] += 1;
+                }
+                if let Some(p) = index(lb) {
+                    confusion_b[t][p] += 1;
+                }
+            }
             per.entry(lb.as_str()).or_default()[4] += 1;
             let ok_b = lb == truth;
             right_b += u64::from(ok_b);
@@ -626,28 +659,23 @@ pub async fn compare(
             })
             .collect();
         let n = drawings.len() as u64;
-        (
-            n,
-            ratio(right_a, n),
-            ratio(right_b, n),
+        Comparison {
+            a: va,
+            b: vb,
+            evaluated: n,
+            accuracy_a: ratio(right_a, n),
+            accuracy_b: ratio(right_b, n),
             per_class,
-            a_not_b,
-            b_not_a,
-        )
+            confusion_a,
+            confusion_b,
+            classes,
+            a_right_b_wrong: a_not_b,
+            b_right_a_wrong: b_not_a,
+        }
     })
     .await
     .map_err(|e| ApiError::Internal(e.into()))?;
-    let (evaluated, accuracy_a, accuracy_b, per_class, a_right_b_wrong, b_right_a_wrong) = result;
-    Ok(Json(Comparison {
-        a: va,
-        b: vb,
-        evaluated,
-        accuracy_a,
-        accuracy_b,
-        per_class,
-        a_right_b_wrong,
-        b_right_a_wrong,
-    }))
+    Ok(Json(result))
 }
 
 /// `POST /api/admin/worker-tokens` `{"name"}`: a new worker token (secret shown once).
