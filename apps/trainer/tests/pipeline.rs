@@ -261,6 +261,37 @@ async fn quality_auc(server: &Server) -> (f64, usize, usize, String) {
         assert!(Instant::now() < deadline, "drawings not scored: {page}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    // The scorer stored the production recognizer's answer too: the console's model
+    // verdict filter and confidence order read it.
+    let mut agrees = 0u64;
+    for d in &scored {
+        let guess = d["model_guess"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no verdict: {d}"));
+        let confidence = d["model_confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&confidence), "{d}");
+        agrees += u64::from(guess == d["shape"].as_str().unwrap());
+    }
+    let (_, n) = server
+        .get(&format!(
+            "/api/admin/drawings/count?session={sid}&verdict=agrees"
+        ))
+        .await;
+    assert_eq!(n["count"].as_u64(), Some(agrees), "{n}");
+    assert!(agrees as f64 >= 0.7 * 53.0, "{agrees} agreements");
+    let (_, page) = server
+        .get(&format!(
+            "/api/admin/drawings?session={sid}&sort=confidence_asc&limit=1000"
+        ))
+        .await;
+    let c: Vec<f64> = page["drawings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["model_confidence"].as_f64().unwrap())
+        .collect();
+    assert_eq!(c.len(), scored.len());
+    assert!(c.windows(2).all(|w| w[0] <= w[1]), "{c:?}");
     let (mut pos, mut neg) = (Vec::new(), Vec::new());
     for d in &scored {
         let q = d["quality_score"].as_f64().unwrap();
