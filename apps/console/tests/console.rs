@@ -552,6 +552,42 @@ fn trains_watches_compares_activates_and_exports() {
     h.get_by_label("Learn an unknown class from the distractor drawings")
         .click();
     h.run_steps(2);
+    // A long job is cancelled from the live view. The trainer learns it at its next
+    // heartbeat and stops; the jobs below can only start after that (one trainer).
+    h.get_by_role_and_label(Role::TextInput, "Epochs")
+        .set_text_value_accesskit("500");
+    h.run_steps(2);
+    settle(&mut h, "the plan", |h| {
+        h.state()
+            .training
+            .preview()
+            .is_some_and(|p| p.error.is_none())
+    });
+    let before = h.state().training.job().map(|j| j.id);
+    click(&mut h, Role::Button, "Start training");
+    wait(&mut h, "the long job to run", |h| {
+        h.state()
+            .training
+            .job()
+            .is_some_and(|j| Some(j.id) != before && !j.progress.is_empty())
+    });
+    click(&mut h, Role::Button, "Cancel job");
+    wait(&mut h, "the cancellation", |h| {
+        h.state()
+            .training
+            .job()
+            .is_some_and(|j| j.status.as_str() == "cancelled")
+    });
+    assert!(h.query_by_label("Status: cancelled").is_some());
+    let cancelled = h.state().training.job().unwrap().id;
+    let (_, job) = admin.call(
+        reqwest::Method::GET,
+        &format!("/api/admin/training/{cancelled}"),
+        None,
+    );
+    assert_eq!(job["status"], "cancelled");
+    assert!(job["model_id"].is_null());
+
     let first = train(&mut h, &admin, "1");
     let second = train(&mut h, &admin, "2");
     h.remove_cursor();
@@ -564,6 +600,7 @@ fn trains_watches_compares_activates_and_exports() {
         "Registered model",
         " recognizer ",
         "Progress: ",
+        " queued (",
     ] {
         masks.extend(h.query_all_by_label_contains(text).map(|n| n.rect()));
     }
