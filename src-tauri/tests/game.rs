@@ -583,8 +583,21 @@ fn clock_ahead() -> i64 {
     now_ms() + 3 * 86_400_000
 }
 
+/// Waits, if needed, until `span_ms` have passed since the last UTC midnight, so drawings
+/// dated up to `span_ms` in the past fall on the same UTC day as now (a run just after
+/// midnight would otherwise see two active days).
+fn clear_of_midnight(span_ms: i64) {
+    let into_day = now_ms().rem_euclid(86_400_000);
+    if into_day < span_ms {
+        let wait = u64::try_from(span_ms - into_day).unwrap();
+        std::thread::sleep(Duration::from_millis(wait));
+    }
+}
+
 #[test]
 fn accounts_and_progress_through_the_commands() {
+    // The phone's drawings start two minutes back and last about a minute and a half.
+    clear_of_midnight(150_000);
     let rt = rt();
     let tmp = tempfile::tempdir().unwrap();
     let server = rt.block_on(Server::start(
