@@ -435,6 +435,12 @@ pub struct BulkRequest {
     /// Every drawing this filter matches (any number).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<DrawingFilter>,
+    /// With `filter` only: how many drawings the admin confirmed (what
+    /// `GET /api/admin/drawings/count` gave for the filter). When the filter matches a
+    /// different number by the time the request runs, nothing is changed and the answer is a
+    /// 409 naming `expected_count`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_count: Option<u64>,
     /// Reason recorded with a flag.
     #[serde(default)]
     pub reason: Option<String>,

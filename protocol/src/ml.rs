@@ -329,6 +329,18 @@ pub struct FailJob {
     pub error: String,
 }
 
+/// `POST /api/worker/jobs/{id}/release` body: the worker gives the job back unfinished
+/// (it is shutting down); the job returns to the queue at once instead of waiting for its
+/// lease to expire. The attempt's progress is kept in the job's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseJob {
+    /// The claim number.
+    pub attempt: u64,
+    /// Why, for the job's log (at most 1,000 characters).
+    pub reason: String,
+}
+
 /// One registered model version (immutable).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersion {

@@ -330,7 +330,8 @@ pub fn router(state: AppState) -> Router {
             "/api/worker/jobs/{id}/complete",
             post(training::complete).layer(DefaultBodyLimit::max(MAX_WEIGHTS_BYTES)),
         )
-        .route("/api/worker/jobs/{id}/fail", post(training::fail));
+        .route("/api/worker/jobs/{id}/fail", post(training::fail))
+        .route("/api/worker/jobs/{id}/release", post(training::release));
     let inference_routes = Router::new()
         .route(
             "/api/inference/classify",

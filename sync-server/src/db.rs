@@ -186,6 +186,15 @@ pub struct RecordLocation {
 pub use inkset_protocol::api::DrawingFilter;
 use inkset_protocol::api::{DrawingSort, Verdict};
 
+/// Outcome of a bulk change guarded by the count the admin confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarded {
+    /// Made; this many rows changed.
+    Done(u64),
+    /// Not made: the filter now matches this many drawings.
+    CountDiffers(u64),
+}
+
 /// SQL of a [`DrawingFilter`].
 pub trait FilterSql {
     /// Appends `AND ...` clauses for this filter (`$N` placeholders numbered after the
@@ -860,6 +869,10 @@ impl Db {
     /// Flags, unflags or removes every drawing matching `filter` (removed drawings are
     /// never touched again); returns how many changed.
     ///
+    /// With `expected`, the change is made only if the filter matches exactly that many
+    /// drawings ([`Self::count_drawings`]'s count) in the same statement's snapshot;
+    /// otherwise nothing changes and the answer is [`Guarded::CountDiffers`].
+    ///
     /// # Errors
     /// On SQL failure.
     pub async fn curate_filter(
@@ -867,7 +880,8 @@ impl Db {
         filter: &DrawingFilter,
         action: inkset_protocol::api::BulkAction,
         reason: Option<&str>,
-    ) -> Result<u64, sqlx::Error> {
+        expected: Option<u64>,
+    ) -> Result<Guarded, sqlx::Error> {
         use inkset_protocol::api::BulkAction;
         let now = now_ms();
         let (mut args, set) = match action {
@@ -886,10 +900,26 @@ impl Db {
             sql.push_str(" AND flagged = 1");
         }
         filter.push_sql(&mut sql, &mut args);
-        Ok(query_with(&sql, &args)
+        if let Some(n) = expected {
+            // One statement: the count and the rows changed come from one snapshot.
+            sql.push_str(" AND (SELECT COUNT(*) FROM drawings WHERE 1 = 1");
+            filter.push_sql(&mut sql, &mut args);
+            args.push(Arg::Int(i64::try_from(n).unwrap_or(i64::MAX)));
+            sql.push_str(&format!(") = ${}", args.len()));
+        }
+        let affected = query_with(&sql, &args)
             .execute(&self.pool)
             .await?
-            .rows_affected())
+            .rows_affected();
+        if affected == 0
+            && let Some(n) = expected
+        {
+            let now = self.count_drawings(filter).await?;
+            if now != n {
+                return Ok(Guarded::CountDiffers(now));
+            }
+        }
+        Ok(Guarded::Done(affected))
     }
 
     /// Record locations of every drawing matching `filter`, oldest first, grouped so one

@@ -503,6 +503,25 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Puts a running job back in the queue (`pending`, no lease) for the attempt holding
+    /// it, so the next claim takes it at once; returns whether it did. Attempts already
+    /// made stay counted.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn release_job(&self, job: Uuid, attempt: u64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE training_jobs SET status = 'pending', lease_owner = NULL, \
+             lease_expires_at = NULL \
+             WHERE id = $1 AND status = 'running' AND lease_attempt = $2",
+        )
+        .bind(job.to_string())
+        .bind(i64::try_from(attempt).unwrap_or(-1))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Cancels a pending or running job; returns whether it did.
     ///
     /// # Errors

@@ -39,8 +39,9 @@ pub async fn open(settings: &Settings) -> anyhow::Result<(AppState, Committers)>
     Ok((state, committers))
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then stops taking requests,
-/// finishes the ones in flight and commits everything queued.
+/// Serves the API on `listener` until `shutdown` completes, then stops the in-process
+/// trainer (its running job is released to the queue), stops taking requests, finishes the
+/// ones in flight and commits everything queued.
 ///
 /// # Errors
 /// When the stores cannot be opened or the listener fails.
@@ -68,21 +69,29 @@ pub async fn launch(
         state.objects.clone(),
         state.inference.clone(),
         state.quality_wake.clone(),
-        stop_rx.clone(),
+        stop_rx,
     );
+    let (trainer_stop_tx, trainer_stop_rx) = tokio::sync::watch::channel(false);
     let trainer = if settings.training.in_process {
-        Some(start_in_process_trainer(&state, addr, &settings, stop_rx).await?)
+        Some(start_in_process_trainer(&state, addr, &settings, trainer_stop_rx).await?)
     } else {
         None
     };
+    let (trainer_handle, trainer_token) = trainer.unzip();
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(async move {
             shutdown.await;
+            // The trainer stops first, while this server still answers: it stops training at
+            // the next step and releases its job over loopback, so the job is queued again
+            // instead of waiting out its lease.
+            let _ = trainer_stop_tx.send(true);
+            if let Some(handle) = trainer_handle {
+                let _ = handle.await;
+            }
             let _ = stop_tx.send(true);
         })
         .await?;
-    if let Some((handle, token_id)) = trainer {
-        let _ = handle.await;
+    if let Some(token_id) = trainer_token {
         let _ = state.db.revoke_worker_token(&token_id).await;
     }
     drop(state);

@@ -1037,11 +1037,49 @@ async fn console_filters_sorts_bulk_and_exports(backend: Backend) {
     // recognizer every score is at most 0.5 (the model factor's "no opinion").
     let squares = count(&server, &admin, "shape=square&quality_max=0.5").await;
     assert_eq!(squares, 46);
+    // A confirmation that no longer holds (the filter matches another count) changes nothing.
+    let (status, v) = server
+        .post_json(
+            "/api/admin/drawings/bulk",
+            &admin,
+            &json!({"action": "flag", "filter": {"shape": "square", "quality_max": 0.5},
+                    "expected_count": squares - 1}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["field"].clone()),
+        (409, json!("expected_count")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(&format!(
+            "now matches {squares} drawings, not the {}",
+            squares - 1
+        )),
+        "{v}"
+    );
+    assert_eq!(
+        count(&server, &admin, "flagged=true").await,
+        0,
+        "nothing flagged"
+    );
+    let (status, v) = server
+        .post_json(
+            "/api/admin/drawings/bulk",
+            &admin,
+            &json!({"action": "flag", "ids": [Uuid::new_v4()], "expected_count": 1}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["field"].clone()),
+        (422, json!("expected_count"))
+    );
     let (status, r) = server
         .post_json(
             "/api/admin/drawings/bulk",
             &admin,
-            &json!({"action": "flag", "filter": {"shape": "square", "quality_max": 0.5}, "reason": "low"}),
+            &json!({"action": "flag", "filter": {"shape": "square", "quality_max": 0.5},
+                    "expected_count": squares, "reason": "low"}),
         )
         .await;
     assert_eq!(

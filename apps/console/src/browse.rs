@@ -259,16 +259,20 @@ impl Browse {
         }
     }
 
+    /// Starts a curation of `ids`, or of every drawing of `filter` when the filter still
+    /// matches `confirmed` drawings (the count the admin saw).
     fn curate(
         &mut self,
         ui: &Shared,
         action: BulkAction,
         ids: Vec<Uuid>,
-        filter: Option<DrawingFilter>,
+        filter: Option<(DrawingFilter, u64)>,
     ) {
         let reason = (action == BulkAction::Flag).then(|| "flagged in the console".to_owned());
+        let (filter, confirmed) = filter.unzip();
         self.curate.start(ui, move |c| {
-            c.curate(action, ids, filter, reason).map(|n| (action, n))
+            c.curate(action, ids, filter, confirmed, reason)
+                .map(|n| (action, n))
         });
     }
 
@@ -390,7 +394,7 @@ impl Browse {
                             if ui.button(format!("{verb} {n} drawings")).clicked() {
                                 let (ids, filter) = match c.ids.clone() {
                                     Some(ids) => (ids, None),
-                                    None => (Vec::new(), Some(c.filter.clone())),
+                                    None => (Vec::new(), Some((c.filter.clone(), n))),
                                 };
                                 self.curate(shared, c.action, ids, filter);
                                 self.selection.clear();

@@ -250,15 +250,18 @@ impl AdminClient {
         self.get(&format!("/api/admin/drawings/{id}"))
     }
 
-    /// `POST /api/admin/drawings/bulk` for `ids`, or for every drawing of `filter`.
+    /// `POST /api/admin/drawings/bulk` for `ids`, or for every drawing of `filter`; with
+    /// `expected_count` (filter only) the server changes nothing unless the filter still
+    /// matches that many drawings. Returns how many drawings changed.
     ///
     /// # Errors
-    /// As [`Self::drawings`].
+    /// As [`Self::drawings`]; [`ClientError::Refused`] with 409 when the count differs.
     pub fn curate(
         &self,
         action: BulkAction,
         ids: Vec<Uuid>,
         filter: Option<DrawingFilter>,
+        expected_count: Option<u64>,
         reason: Option<String>,
     ) -> Result<u64, ClientError> {
         self.post::<BulkResult>(
@@ -267,6 +270,7 @@ impl AdminClient {
                 action,
                 ids,
                 filter,
+                expected_count,
                 reason,
             },
         )

@@ -294,7 +294,8 @@ fn browses_filters_replays_flags_and_curates_in_bulk() {
             .is_some_and(|f| f.quality_min == Some(0.4))
             && h.state().browse.total().is_some()
     });
-    let expected = admin.count("shape=circle&quality_min=0.4");
+    let filter_query = "shape=circle&quality_min=0.4";
+    let expected = admin.count(filter_query);
     assert!(expected > 10, "{expected}");
     assert_eq!(h.state().browse.total(), Some(expected));
     let rows = h.state().browse.rows().to_vec();
@@ -383,6 +384,40 @@ fn browses_filters_replays_flags_and_curates_in_bulk() {
         h.state().notice() == Some("Unflagged 1 drawings")
     });
     assert_eq!(admin.count("flagged=true"), 0);
+
+    // The confirmed count is a promise: when the filter matches another number by the time
+    // the admin confirms (here one drawing's quality drops below the range), nothing changes.
+    click(&mut h, Role::Button, "Remove all matching");
+    settle(&mut h, "the count", |h| {
+        h.query_by_label(&format!("Remove {expected} drawings matching the filter?"))
+            .is_some()
+    });
+    let quality = |score: Value| {
+        let (s, v) = admin.call(
+            reqwest::Method::PUT,
+            &format!("/api/admin/drawings/{}/quality", rows[5].id),
+            Some(serde_json::to_vec(&json!({ "score": score })).unwrap()),
+        );
+        assert!((200..300).contains(&s), "{v}");
+    };
+    quality(json!(0.1));
+    assert_eq!(admin.count(filter_query), expected - 1);
+    click(&mut h, Role::Button, &format!("Remove {expected} drawings"));
+    let refused = format!(
+        "now matches {} drawings, not the {expected} confirmed; nothing was changed",
+        expected - 1
+    );
+    settle(&mut h, "the refusal", |h| {
+        h.state().error().is_some_and(|e| e.contains(&refused))
+    });
+    assert!(h.query_by_label_contains(&refused).is_some());
+    assert_eq!(admin.stats().removed, 0, "nothing removed");
+    quality(Value::Null);
+    let start = Instant::now();
+    while admin.count(filter_query) != expected {
+        assert!(start.elapsed() < Duration::from_secs(60), "not rescored");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // Ctrl-click selects without opening.
     for r in &rows[1..3] {

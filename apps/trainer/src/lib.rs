@@ -281,9 +281,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let outcomes = rt.block_on(worker::run(options, async {
-                let _ = tokio::signal::ctrl_c().await;
-            }))?;
+            let outcomes = rt.block_on(worker::run(options, shutdown_signal()))?;
             for o in outcomes {
                 println!("{o:?}");
             }
@@ -598,4 +596,28 @@ fn sample_eval(
         anyhow::bail!("built without the wgpu backend");
     }
     Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM (what systemd, Docker and Kubernetes send to stop a
+/// service): the worker then releases its job instead of leaving it to lease expiry.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: the running job (if any) is released");
 }

@@ -12,10 +12,13 @@
 //! PUT  /api/worker/jobs/{id}/weights?attempt=N  -> 204 (Burnpack bytes)
 //! POST /api/worker/jobs/{id}/complete           -> 200 ModelVersion (registered whole)
 //! POST /api/worker/jobs/{id}/fail               -> 204
+//! POST /api/worker/jobs/{id}/release            -> 204 (back in the queue)
 //! ```
 //!
 //! A worker that dies simply stops heartbeating: its lease expires and the server hands the
-//! job to the next claim. A worker whose lease was taken over (409) abandons its attempt.
+//! job to the next claim. A worker told to shut down (Ctrl-C, SIGTERM, the server stopping an
+//! in-process trainer) stops training at the next step and releases the job, which the next
+//! claim takes at once. A worker whose lease was taken over (409) abandons its attempt.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,7 +34,7 @@ use inkset_model::pipeline::train_recognizer;
 use inkset_model::training::{Control, Progress, TrainConfig};
 use inkset_protocol::ml::{
     ClaimRequest, ClaimedJob, CompleteJob, FailJob, GENERATOR, Heartbeat, HeartbeatAck,
-    ModelVersion, ProgressPoint, RECOGNIZER,
+    ModelVersion, ProgressPoint, RECOGNIZER, ReleaseJob,
 };
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
@@ -64,6 +67,8 @@ pub enum JobOutcome {
     LeaseLost,
     /// Failed and reported.
     Failed(String),
+    /// Given back unfinished because the worker is shutting down; the job is queued again.
+    Released,
 }
 
 /// A server connection.
@@ -205,6 +210,24 @@ impl Client {
         Ok(checked(resp).await?.json().await?)
     }
 
+    /// Gives the job back unfinished (this worker is shutting down).
+    ///
+    /// # Errors
+    /// Transport errors, refusals (409 when the lease was lost meanwhile).
+    pub async fn release(&self, job: &ClaimedJob, reason: &str) -> anyhow::Result<()> {
+        checked(
+            self.post(&format!("/api/worker/jobs/{}/release", job.id))
+                .json(&ReleaseJob {
+                    attempt: job.attempt,
+                    reason: reason.to_owned(),
+                })
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Reports a failure.
     ///
     /// # Errors
@@ -251,17 +274,30 @@ enum Report {
     Log(String, String),
 }
 
-/// Runs one claimed job to its end.
+/// Sets a training stop flag when dropped, so a training thread never outlives the job's
+/// future (a dropped future would otherwise leave it running to the last epoch).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs one claimed job to its end, or until `shutdown` is set: then training stops at the
+/// next step and the job is released to the queue ([`JobOutcome::Released`]).
 ///
 /// # Errors
-/// Only when even reporting the failure to the server fails.
+/// Only when even reporting the failure (or the release) to the server fails.
 pub async fn run_job(
     client: &Client,
     job: ClaimedJob,
     backend: Backend,
+    shutdown: Arc<AtomicBool>,
 ) -> anyhow::Result<JobOutcome> {
     tracing::info!(job = %job.id, attempt = job.attempt, "claimed training job");
     let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_drop = StopOnDrop(stop.clone());
     let lost = Arc::new(AtomicBool::new(false));
     let (tx, mut rx) = mpsc::unbounded_channel::<Report>();
 
@@ -314,7 +350,7 @@ pub async fn run_job(
             }
         })
     };
-    let result = train_job(client, &job, backend, &tx, &stop).await;
+    let result = train_job(client, &job, backend, &tx, &stop, &shutdown).await;
     drop(tx);
     let cancelled = hb.await.unwrap_or(false);
     if lost.load(Ordering::Relaxed) {
@@ -334,6 +370,11 @@ pub async fn run_job(
             }
         },
         Ok(None) if cancelled => Ok(JobOutcome::Cancelled),
+        Ok(None) if shutdown.load(Ordering::Relaxed) => {
+            client.release(&job, "the trainer is shutting down").await?;
+            tracing::info!(job = %job.id, "shutting down; job released to the queue");
+            Ok(JobOutcome::Released)
+        }
         Ok(None) => Ok(JobOutcome::LeaseLost),
         Err(e) => {
             let msg = format!("{e:#}");
@@ -399,6 +440,7 @@ async fn train_job(
     backend: Backend,
     tx: &mpsc::UnboundedSender<Report>,
     stop: &Arc<AtomicBool>,
+    shutdown: &Arc<AtomicBool>,
 ) -> anyhow::Result<Option<Artifact>> {
     if job.model_kind != RECOGNIZER && job.model_kind != GENERATOR {
         bail!("this trainer cannot train model kind {:?}", job.model_kind);
@@ -418,14 +460,18 @@ async fn train_job(
             ds.skipped
         ),
     ));
+    if shutdown.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
     let tx = tx.clone();
     let stop = stop.clone();
+    let shutdown = shutdown.clone();
     let sources = vec![format!(
         "inkset-server job {} (drawings received before {} ms, not flagged or removed)",
         job.id, job.plan.snapshot_at
     )];
     let control = move |stop: &AtomicBool| {
-        if stop.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) || shutdown.load(Ordering::Relaxed) {
             Control::Stop
         } else {
             Control::Continue
@@ -492,9 +538,21 @@ pub async fn run(
         };
         match claimed {
             Ok(Some(job)) => {
+                // On shutdown the job is not dropped mid-flight: training stops at its next
+                // step and the job is released, so the next claim need not wait out the lease.
+                let halt = Arc::new(AtomicBool::new(false));
+                let running = run_job(&client, job, options.backend, halt.clone());
+                tokio::pin!(running);
                 let outcome = tokio::select! {
-                    () = &mut shutdown => return Ok(outcomes),
-                    o = run_job(&client, job, options.backend) => o,
+                    () = &mut shutdown => {
+                        halt.store(true, Ordering::Relaxed);
+                        match running.await {
+                            Ok(o) => outcomes.push(o),
+                            Err(e) => tracing::warn!(error = %e, "could not release the job"),
+                        }
+                        return Ok(outcomes);
+                    }
+                    o = &mut running => o,
                 };
                 match outcome {
                     Ok(o) => outcomes.push(o),

@@ -161,6 +161,18 @@ impl Server {
             h.await.unwrap().unwrap();
         }
     }
+
+    /// Stops the server and returns its data directory (still on disk).
+    async fn shutdown_keeping_data(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self._dir, dir)
+    }
 }
 
 /// A held-out record as a player upload prompted with `prompt`.
@@ -863,4 +875,174 @@ async fn generator_job_trains_registers_and_generates() {
         );
     }
     server.shutdown().await;
+}
+
+/// A trainer told to stop (SIGTERM, as systemd or Kubernetes send) stops training at the
+/// next step, releases its job and exits; the job is queued again and the next claim takes
+/// it at once, long before the 60 s lease would have expired. The same for the in-process
+/// trainer when `inkset-server` shuts down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_trainers_release_their_job_to_the_queue() {
+    let server = Server::start(false, 60).await;
+    server.import_quickdraw_raw().await;
+    let (s, token) = server
+        .post("/api/admin/worker-tokens", json!({"name": "gpu-host-2"}))
+        .await;
+    assert_eq!(s, 201, "{token}");
+    let token = token["token"].as_str().unwrap().to_owned();
+    // Far more epochs than this test runs: the job can only end by being released.
+    let (_, created) = server
+        .post(
+            "/api/admin/training/start",
+            json!({"config": {"epochs": 500}}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mut leaving = std::process::Command::new(env!("CARGO_BIN_EXE_inkset-trainer"))
+        .args(["work", "--server", &server.base, "--token", &token])
+        .args([
+            "--backend",
+            "cpu",
+            "--poll-secs",
+            "0.2",
+            "--name",
+            "leaving",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    server
+        .wait_for_job(
+            &id,
+            |j| j["status"] == "running" && !j["progress"].as_array().unwrap().is_empty(),
+            300,
+        )
+        .await;
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &leaving.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let exit = loop {
+        if let Some(status) = leaving.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the trainer kept running after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(exit.success(), "{exit}");
+    let mut printed = String::new();
+    std::io::Read::read_to_string(&mut leaving.stdout.take().unwrap(), &mut printed).unwrap();
+    assert_eq!(printed.trim(), "Released");
+
+    let (_, job) = server.get(&format!("/api/admin/training/{id}")).await;
+    assert_eq!(job["status"], "pending", "{job}");
+    assert_eq!(job["lease"], Value::Null, "{job}");
+    let logs: Vec<&str> = job["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        logs.iter().any(
+            |l| l.contains("released by leaving (gpu-host-2) (attempt 1)")
+                && l.contains("shutting down")
+        ),
+        "{logs:?}"
+    );
+    // Claimable at once: no waiting for the 60 s lease.
+    let claim = |worker: &'static str| {
+        server
+            .http
+            .post(format!("{}/api/worker/claim", server.base))
+            .bearer_auth(&token)
+            .json(&json!({"worker": worker}))
+            .send()
+    };
+    let r = claim("next").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let claimed: Value = r.json().await.unwrap();
+    assert_eq!(
+        (claimed["id"].as_str(), &claimed["attempt"]),
+        (Some(id.as_str()), &json!(2))
+    );
+    // Only the attempt holding the lease may release it; bad bodies name the field.
+    let release = |body: Value| {
+        server
+            .http
+            .post(format!("{}/api/worker/jobs/{id}/release", server.base))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let r = release(json!({"attempt": 1, "reason": "late"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["field"],
+        "attempt"
+    );
+    let r = release(json!({"attempt": 2})).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("reason"));
+    let (s, _) = server
+        .post(&format!("/api/admin/training/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(s, 200);
+    let (_, models) = server.get("/api/admin/models").await;
+    assert_eq!(models["models"], json!([]), "nothing registered");
+    server.shutdown().await;
+
+    // In-process: stopping the server releases the job its trainer was running.
+    let server = Server::start(true, 60).await;
+    server.import_quickdraw_raw().await;
+    let (_, created) = server
+        .post(
+            "/api/admin/training/start",
+            json!({"config": {"epochs": 500}}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    server
+        .wait_for_job(
+            &id,
+            |j| j["status"] == "running" && !j["progress"].as_array().unwrap().is_empty(),
+            300,
+        )
+        .await;
+    let stopping = Instant::now();
+    let data = tokio::time::timeout(Duration::from_secs(120), server.shutdown_keeping_data())
+        .await
+        .expect("the server kept running its in-process training after shutdown");
+    eprintln!("server stopped in {:?}", stopping.elapsed());
+    let db = inkset_server::db::Db::connect(&format!(
+        "sqlite://{}",
+        data.path().join("data/inkset.sqlite3").display()
+    ))
+    .await
+    .unwrap();
+    let job = db
+        .job_detail(uuid::Uuid::parse_str(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        job.status,
+        inkset_protocol::ml::JobStatus::Pending,
+        "{job:?}"
+    );
+    assert!(job.lease.is_none());
+    assert!(
+        job.logs
+            .iter()
+            .any(|l| l.message.contains("released by in-process-")),
+        "{:?}",
+        job.logs
+    );
 }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::{RawBody, parse};
 use crate::app::AppState;
 use crate::auth::Admin;
-use crate::db::{Cursor, DrawingFilter, RecordLocation};
+use crate::db::{Cursor, DrawingFilter, Guarded, RecordLocation};
 use crate::error::ApiError;
 use crate::ingest::decode_frame;
 
@@ -515,10 +515,35 @@ pub async fn bulk(
         }
         Some(filter) => {
             validate_filter(filter, "filter.")?;
-            state
+            match state
                 .db
-                .curate_filter(filter, req.action, req.reason.as_deref())
+                .curate_filter(
+                    filter,
+                    req.action,
+                    req.reason.as_deref(),
+                    req.expected_count,
+                )
                 .await?
+            {
+                Guarded::Done(n) => n,
+                Guarded::CountDiffers(now) => {
+                    return Err(ApiError::Conflict {
+                        field: "expected_count",
+                        message: format!(
+                            "the filter now matches {now} drawings, not the {} confirmed; \
+                             nothing was changed",
+                            req.expected_count.unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+        }
+        None if req.expected_count.is_some() => {
+            return Err(ApiError::Invalid(FieldError::new(
+                "expected_count",
+                "invalid",
+                "expected_count goes with filter, not ids",
+            )));
         }
         None => {
             state

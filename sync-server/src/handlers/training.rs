@@ -17,7 +17,7 @@ use inkset_protocol::ml::{
     AliasHistory, AliasMove, ClaimRequest, ClaimedJob, ClassDelta, Comparison, CompleteJob,
     DataPlan, Disagreement, FailJob, GENERATOR, Heartbeat, HeartbeatAck, JobCreated, JobList,
     JobStatus, MODEL_KINDS, ModelList, ModelVersion, NewWorkerToken, PRODUCTION, PlanPreview,
-    RECOGNIZER, SetAlias, StartTraining, TrainingJob, WorkerToken,
+    RECOGNIZER, ReleaseJob, SetAlias, StartTraining, TrainingJob, WorkerToken,
 };
 use inkset_protocol::quickdraw::Record;
 use serde::Deserialize;
@@ -1098,6 +1098,49 @@ pub async fn complete(
         .await?
         .map(|m| Json(m.version))
         .ok_or_else(|| ApiError::NotFound(format!("no model {model_id}")))
+}
+
+/// `POST /api/worker/jobs/{id}/release`: the worker holding the lease gives the job back
+/// (it is shutting down); the job is `pending` again and the next claim takes it without
+/// waiting for the lease to expire. 409 naming `attempt` when the lease is no longer held.
+pub async fn release(
+    State(state): State<AppState>,
+    worker: Worker,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
+    let id = job_id(&id)?;
+    let req: ReleaseJob = parse(&body)?;
+    if req.reason.chars().count() > 1000 {
+        return Err(ApiError::Invalid(FieldError::new(
+            "reason",
+            "too_long",
+            "reason must be at most 1,000 characters",
+        )));
+    }
+    let owner = state
+        .db
+        .job(id)
+        .await?
+        .and_then(|j| j.lease)
+        .filter(|l| l.attempt == req.attempt)
+        .map_or_else(|| worker.name.clone(), |l| l.owner);
+    if !state.db.release_job(id, req.attempt).await? {
+        return Err(lease_error(
+            state.db.check_lease(id, req.attempt).await?,
+            id,
+        ));
+    }
+    let message = format!(
+        "released by {owner} (attempt {}): {}; job re-queued",
+        req.attempt, req.reason
+    );
+    state
+        .db
+        .append_events(id, req.attempt, &[("warning".into(), message)], &[])
+        .await?;
+    tracing::info!(job = %id, attempt = req.attempt, worker = %worker.name, "job released");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/worker/jobs/{id}/fail`: ends the job as failed.
