@@ -217,8 +217,15 @@ pub enum ExportFormat {
     Jsonl,
 }
 
+/// Rows of record locations read per query by [`for_each_drawing`]: about 1 MB of
+/// memory, whatever the number of drawings.
+pub const LOCATION_PAGE: usize = 10_000;
+
 /// Calls `f` with every drawing matching `filter` (id, server receive time in ms, the
-/// drawing), oldest first, reading each segment once. Stops at the first error of `f`.
+/// drawing), oldest first, reading each segment once; the locations are paged by keyset,
+/// [`LOCATION_PAGE`] at a time. Drawings received while it runs are included when they
+/// sort after the current page (pass `filter.to` to bound a snapshot). Stops at the first
+/// error of `f`.
 ///
 /// # Errors
 /// When storage fails or a record cannot be decoded, or `f` fails.
@@ -227,29 +234,39 @@ pub async fn for_each_drawing(
     filter: &DrawingFilter,
     mut f: impl FnMut(uuid::Uuid, i64, inkset_protocol::Drawing) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
-    let locations = state.db.locations(filter).await?;
     let mut segment: Option<(String, bytes::Bytes)> = None;
     let mut count = 0;
-    for (id, received_at, loc) in locations {
-        if segment.as_ref().is_none_or(|(k, _)| *k != loc.segment_key) {
-            let bytes = state
-                .objects
-                .get(&loc.segment_key)
-                .await
-                .with_context(|| format!("reading segment {}", loc.segment_key))?;
-            segment = Some((loc.segment_key.clone(), bytes));
+    let mut after = None;
+    loop {
+        let page = state
+            .db
+            .locations_page(filter, after, LOCATION_PAGE)
+            .await?;
+        let full = page.len() == LOCATION_PAGE;
+        after = page.last().map(|(id, t, _)| (*t, *id));
+        for (id, received_at, loc) in page {
+            if segment.as_ref().is_none_or(|(k, _)| *k != loc.segment_key) {
+                let bytes = state
+                    .objects
+                    .get(&loc.segment_key)
+                    .await
+                    .with_context(|| format!("reading segment {}", loc.segment_key))?;
+                segment = Some((loc.segment_key.clone(), bytes));
+            }
+            let Some((_, bytes)) = &segment else { continue };
+            let start = usize::try_from(loc.offset)?;
+            let end = start + usize::try_from(loc.length)?;
+            let frame = bytes
+                .get(start..end)
+                .with_context(|| format!("drawing {id}: record outside its segment"))?;
+            let drawing = decode_frame(frame).with_context(|| format!("decoding drawing {id}"))?;
+            f(id, received_at, drawing)?;
+            count += 1;
         }
-        let Some((_, bytes)) = &segment else { continue };
-        let start = usize::try_from(loc.offset)?;
-        let end = start + usize::try_from(loc.length)?;
-        let frame = bytes
-            .get(start..end)
-            .with_context(|| format!("drawing {id}: record outside its segment"))?;
-        let drawing = decode_frame(frame).with_context(|| format!("decoding drawing {id}"))?;
-        f(id, received_at, drawing)?;
-        count += 1;
+        if !full {
+            return Ok(count);
+        }
     }
-    Ok(count)
 }
 
 /// Writes every drawing matching `filter` to `out`, oldest first; returns how many.

@@ -922,22 +922,34 @@ impl Db {
         Ok(Guarded::Done(affected))
     }
 
-    /// Record locations of every drawing matching `filter`, oldest first, grouped so one
-    /// segment is read once. Used by exports and (later) training snapshots.
+    /// One page of record locations of the drawings matching `filter`, oldest first
+    /// (`received_at`, then `id`), after the keyset position `after` (the last row of the
+    /// previous page): at most `limit` rows of `(id, received_at ms, location)`. Rows of one
+    /// segment come together, so a reader keeping the last segment reads each once. Used
+    /// by exports and training data snapshots, which page through any number of drawings
+    /// in bounded memory.
     ///
     /// # Errors
     /// On SQL failure.
-    pub async fn locations(
+    pub async fn locations_page(
         &self,
         filter: &DrawingFilter,
+        after: Option<(i64, Uuid)>,
+        limit: usize,
     ) -> Result<Vec<(Uuid, i64, RecordLocation)>, sqlx::Error> {
         let mut sql = String::from(
             "SELECT id, received_at, segment_key, segment_offset, segment_length FROM drawings \
              WHERE 1 = 1",
         );
         let mut args = Vec::new();
+        if let Some((t, id)) = after {
+            args.push(Arg::Int(t));
+            args.push(Arg::Text(id.to_string()));
+            sql.push_str(" AND (received_at > $1 OR (received_at = $1 AND id > $2))");
+        }
         filter.push_sql(&mut sql, &mut args);
-        sql.push_str(" ORDER BY received_at, id");
+        args.push(Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+        sql.push_str(&format!(" ORDER BY received_at, id LIMIT ${}", args.len()));
         let rows = query_with(&sql, &args).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {

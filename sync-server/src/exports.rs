@@ -161,7 +161,12 @@ pub async fn start(
     created_by: Option<&str>,
 ) -> anyhow::Result<ExportJob> {
     let id = Uuid::new_v4();
-    let total = state.db.count_drawings(&filter).await?;
+    // A snapshot: drawings received from now on are not part of this export (the stored
+    // filter stays the admin's).
+    let mut snapshot = filter.clone();
+    let now = now_ms();
+    snapshot.to = Some(filter.to.map_or(now, |t| t.min(now)));
+    let total = state.db.count_drawings(&snapshot).await?;
     sqlx::query(
         "INSERT INTO export_jobs (id, format, filter, raster_size, status, total, done, \
          created_by, created_at) VALUES ($1, $2, $3, $4, 'running', $5, 0, $6, $7)",
@@ -196,7 +201,7 @@ pub async fn start(
                 }
             })
         };
-        let result = run(&task_state, id, format, &filter, size, &done).await;
+        let result = run(&task_state, id, format, &snapshot, size, &done).await;
         ticker.abort();
         let written = i64::try_from(done.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
         let update = match &result {
