@@ -153,7 +153,53 @@ impl Server {
         }
     }
 
-    async fn shutdown(mut self) {
+    /// Waits until job `id` runs and has reported progress.
+    async fn wait_running(&self, id: &str) -> Value {
+        self.wait_for_job(
+            id,
+            |j| j["status"] == "running" && !j["progress"].as_array().unwrap().is_empty(),
+            300,
+        )
+        .await
+    }
+
+    /// A new worker token's secret.
+    async fn worker_token(&self, name: &str) -> String {
+        let (s, token) = self
+            .post("/api/admin/worker-tokens", json!({"name": name}))
+            .await;
+        assert_eq!(s, 201, "{token}");
+        token["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Starts a recognizer job of `epochs`; returns its id.
+    async fn start_job(&self, epochs: u32) -> String {
+        let (_, created) = self
+            .post(
+                "/api/admin/training/start",
+                json!({"config": {"epochs": epochs}}),
+            )
+            .await;
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// An `inkset-trainer work` process on the CPU polling this server every 0.2 s.
+    fn spawn_trainer(
+        &self,
+        token: &str,
+        extra: &[&str],
+        stdout: std::process::Stdio,
+    ) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_inkset-trainer"))
+            .args(["work", "--server", &self.base, "--token", token])
+            .args(["--backend", "cpu", "--poll-secs", "0.2"])
+            .args(extra)
+            .stdout(stdout)
+            .spawn()
+            .unwrap()
+    }
+
+    async fn stop(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -162,14 +208,13 @@ impl Server {
         }
     }
 
+    async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
     /// Stops the server and returns its data directory (still on disk).
     async fn shutdown_keeping_data(mut self) -> tempfile::TempDir {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            h.await.unwrap().unwrap();
-        }
+        self.stop().await;
         let dir = tempfile::tempdir().unwrap();
         std::mem::replace(&mut self._dir, dir)
     }
@@ -652,36 +697,12 @@ async fn in_process_trainer_trains_registers_and_serves() {
 async fn killed_trainer_process_loses_its_lease_and_the_job_completes_once() {
     let server = Server::start(false, 3).await;
     server.import_quickdraw_raw().await;
-    let (s, token) = server
-        .post("/api/admin/worker-tokens", json!({"name": "gpu-host-1"}))
-        .await;
-    assert_eq!(s, 201, "{token}");
-    let token = token["token"].as_str().unwrap().to_owned();
-    let (_, created) = server
-        .post(
-            "/api/admin/training/start",
-            json!({"config": {"epochs": 20}}),
-        )
-        .await;
-    let id = created["id"].as_str().unwrap().to_owned();
+    let token = server.worker_token("gpu-host-1").await;
+    let id = server.start_job(20).await;
 
-    let trainer = |extra: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_inkset-trainer"))
-            .args(["work", "--server", &server.base, "--token", &token])
-            .args(["--backend", "cpu", "--poll-secs", "0.2"])
-            .args(extra)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let trainer = |extra: &[&str]| server.spawn_trainer(&token, extra, std::process::Stdio::null());
     let mut first = trainer(&["--name", "doomed"]);
-    let running = server
-        .wait_for_job(
-            &id,
-            |j| j["status"] == "running" && !j["progress"].as_array().unwrap().is_empty(),
-            300,
-        )
-        .await;
+    let running = server.wait_running(&id).await;
     assert!(
         running["lease"]["owner"]
             .as_str()
@@ -885,39 +906,12 @@ async fn generator_job_trains_registers_and_generates() {
 async fn stopped_trainers_release_their_job_to_the_queue() {
     let server = Server::start(false, 60).await;
     server.import_quickdraw_raw().await;
-    let (s, token) = server
-        .post("/api/admin/worker-tokens", json!({"name": "gpu-host-2"}))
-        .await;
-    assert_eq!(s, 201, "{token}");
-    let token = token["token"].as_str().unwrap().to_owned();
+    let token = server.worker_token("gpu-host-2").await;
     // Far more epochs than this test runs: the job can only end by being released.
-    let (_, created) = server
-        .post(
-            "/api/admin/training/start",
-            json!({"config": {"epochs": 500}}),
-        )
-        .await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    let mut leaving = std::process::Command::new(env!("CARGO_BIN_EXE_inkset-trainer"))
-        .args(["work", "--server", &server.base, "--token", &token])
-        .args([
-            "--backend",
-            "cpu",
-            "--poll-secs",
-            "0.2",
-            "--name",
-            "leaving",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    server
-        .wait_for_job(
-            &id,
-            |j| j["status"] == "running" && !j["progress"].as_array().unwrap().is_empty(),
-            300,
-        )
-        .await;
+    let id = server.start_job(500).await;
+    let mut leaving =
+        server.spawn_trainer(&token, &["--name", "leaving"], std::process::Stdio::piped());
+    server.wait_running(&id).await;
     let signalled = std::process::Command::new("kill")
         .args(["-TERM", &leaving.id().to_string()])
         .status()
@@ -1002,20 +996,8 @@ async fn stopped_trainers_release_their_job_to_the_queue() {
     // In-process: stopping the server releases the job its trainer was running.
     let server = Server::start(true, 60).await;
     server.import_quickdraw_raw().await;
-    let (_, created) = server
-        .post(
-            "/api/admin/training/start",
-            json!({"config": {"epochs": 500}}),
-        )
-        .await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    server
-        .wait_for_job(
-            &id,
-            |j| j["status"] == "running" && !j["progress"].as_array().unwrap().is_empty(),
-            300,
-        )
-        .await;
+    let id = server.start_job(500).await;
+    server.wait_running(&id).await;
     let stopping = Instant::now();
     let data = tokio::time::timeout(Duration::from_secs(120), server.shutdown_keeping_data())
         .await

@@ -1112,11 +1112,11 @@ pub async fn release(
     let id = job_id(&id)?;
     let req: ReleaseJob = parse(&body)?;
     if req.reason.chars().count() > 1000 {
-        return Err(ApiError::Invalid(FieldError::new(
+        return Err(invalid(
             "reason",
             "too_long",
             "reason must be at most 1,000 characters",
-        )));
+        ));
     }
     let owner = state
         .db
