@@ -21,4 +21,5 @@ pub mod inference;
 pub mod pipeline;
 pub mod raster;
 pub mod recognizer;
+pub mod stats;
 pub mod training;

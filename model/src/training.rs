@@ -42,14 +42,31 @@ pub struct TrainConfig {
     pub augment: Augment,
 }
 
+/// A training job's settings ([`inkset_protocol::ml::TrainingConfig`]) as the recognizer's:
+/// what the job leaves unset keeps [`TrainConfig::default`]. The one place that turns the
+/// wire config into the model's.
+impl From<&inkset_protocol::ml::TrainingConfig> for TrainConfig {
+    fn from(c: &inkset_protocol::ml::TrainingConfig) -> Self {
+        let r = c.resolved();
+        Self {
+            epochs: r.epochs,
+            batch_size: r.batch_size,
+            learning_rate: r.learning_rate,
+            seed: r.seed,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
+        let d = inkset_protocol::ml::TrainingConfig::RECOGNIZER_DEFAULTS;
         Self {
-            epochs: 30,
-            batch_size: 64,
-            learning_rate: 2e-3,
+            epochs: d.epochs,
+            batch_size: d.batch_size,
+            learning_rate: d.learning_rate,
             cosine_decay: true,
-            seed: 42,
+            seed: d.seed,
             input_size: 32,
             channels: [32, 64, 128],
             hidden: 128,

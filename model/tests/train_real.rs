@@ -9,19 +9,17 @@ use inkset_model::backend::Backend;
 use inkset_model::dataset::{Dataset, Split};
 use inkset_model::training::{Control, Progress, TrainConfig, evaluate, predict, train};
 
-fn shared() -> PathBuf {
-    std::env::var_os("INKSET_SHARED_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
-        PathBuf::from,
-    )
-}
-
 #[test]
 fn trains_on_real_drawings_and_round_trips_the_artifact() {
     let shapes: Vec<String> = ["circle", "line", "square", "triangle"]
         .map(String::from)
         .to_vec();
-    let data = Dataset::load(&[shared().join("quickdraw/raw")], &shapes, true).unwrap();
+    let data = Dataset::load(
+        &[inkset_testkit::shared_data().join("quickdraw/raw")],
+        &shapes,
+        true,
+    )
+    .unwrap();
     let (train_set, test_set) = (data.split(Split::Train), data.split(Split::Test));
     assert!(
         train_set.len() > 300 && test_set.len() > 60,

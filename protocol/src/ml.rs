@@ -12,6 +12,9 @@ use uuid::Uuid;
 
 use crate::drawing::{Canvas, Stroke};
 
+mod config;
+pub use config::{TrainingConfig, TrainingDefaults};
+
 /// The recognizer model kind (the default).
 pub const RECOGNIZER: &str = "recognizer";
 /// The shape generator model kind (a class-conditional Sketch-RNN decoder).
@@ -20,56 +23,6 @@ pub const GENERATOR: &str = "generator";
 pub const MODEL_KINDS: [&str; 2] = [RECOGNIZER, GENERATOR];
 /// The alias inference serves.
 pub const PRODUCTION: &str = "production";
-
-/// What a training job trains on and how. Every field has a default, so `{}` trains a good
-/// recognizer on every enabled shape. Unknown fields are refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainingConfig {
-    /// `recognizer` (default).
-    pub model_kind: String,
-    /// The shapes (classes) to learn; default every enabled shape that has drawings.
-    pub shapes: Option<Vec<String>>,
-    /// Shapes that must have drawings; the job fails naming them otherwise. Shapes not named
-    /// here that have no drawings are left out of the model with a warning.
-    pub required_shapes: Vec<String>,
-    /// Train the `unknown` reject class on the stored distractor drawings (words imported
-    /// with `--distractors`). Default true.
-    pub include_unknown: bool,
-    /// Only drawings with a quality score at least this (unscored drawings are left out
-    /// when set).
-    pub quality_min: Option<f64>,
-    /// Only drawings received at or after this, ms since the Unix epoch.
-    pub from: Option<i64>,
-    /// Only drawings received before this, ms since the Unix epoch.
-    pub to: Option<i64>,
-    /// Passes over the training split (default: the model crate's, 30).
-    pub epochs: Option<usize>,
-    /// Samples per optimizer step (default 64).
-    pub batch_size: Option<usize>,
-    /// Adam learning rate (default 0.002).
-    pub learning_rate: Option<f64>,
-    /// Seed of weight init, shuffling and augmentation (default 42).
-    pub seed: Option<u64>,
-}
-
-impl Default for TrainingConfig {
-    fn default() -> Self {
-        Self {
-            model_kind: RECOGNIZER.into(),
-            shapes: None,
-            required_shapes: Vec::new(),
-            include_unknown: true,
-            quality_min: None,
-            from: None,
-            to: None,
-            epochs: None,
-            batch_size: None,
-            learning_rate: None,
-            seed: None,
-        }
-    }
-}
 
 /// `POST /api/admin/training/start` body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

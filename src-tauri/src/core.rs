@@ -11,10 +11,10 @@ use inkset_protocol::{Drawing, Limits, Origin, Stroke};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::api::{Client, ClientError};
 use crate::guess::{Guesser, LiveGuess, ModelSummary};
 use crate::store::{OutboxEntry, Store, StoreError};
 use crate::sync::{SESSION_ID, SESSION_TOKEN, SyncConfig, SyncStatus, Syncer, now_ms};
+use inkset_client::{Client, ClientError};
 
 /// Rounds in one game (as in Quick, Draw!).
 pub const ROUNDS_PER_GAME: u32 = 6;
@@ -56,15 +56,17 @@ impl From<StoreError> for CommandError {
 impl From<ClientError> for CommandError {
     fn from(e: ClientError) -> Self {
         match e {
-            ClientError::Transport(m) => Self::new(
+            ClientError::Transport { .. } => Self::new(
                 "offline",
-                format!("the server cannot be reached ({m})"),
+                format!("the server cannot be reached ({e})"),
                 None,
             ),
+            ClientError::Url(_) => Self::new("invalid", e.to_string(), Some("server_url".into())),
             ClientError::Status {
                 status,
                 message,
                 field,
+                ..
             } => Self::new(
                 match status {
                     401 => "unauthorized",
@@ -75,7 +77,8 @@ impl From<ClientError> for CommandError {
                 message,
                 field,
             ),
-            ClientError::Decode(m) => Self::new("server", m, None),
+            ClientError::Decode { message, .. } => Self::new("server", message, None),
+            other => Self::new("storage", other.to_string(), None),
         }
     }
 }
@@ -160,7 +163,10 @@ impl Core {
             CommandError::new("storage", format!("{}: {e}", data_dir.display()), None)
         })?;
         let store = Arc::new(Store::open(&data_dir.join("draw.sqlite"))?);
-        let client = Client::new(server_url)?;
+        let client = Client::builder(server_url)
+            .timeout(std::time::Duration::from_secs(30))
+            .user_agent(concat!("inkset-draw/", env!("CARGO_PKG_VERSION")))
+            .build()?;
         let syncer = Arc::new(Syncer::new(store.clone(), client, sync));
         Ok(Self {
             store,
@@ -302,9 +308,16 @@ impl Core {
         let fresh = async {
             let token = self.syncer.session_token().await.map_err(|e| match e {
                 crate::sync::SyncError::Client(c) => c,
-                crate::sync::SyncError::Store(s) => ClientError::Decode(s.to_string()),
+                crate::sync::SyncError::Store(s) => ClientError::Decode {
+                    url: String::new(),
+                    message: s.to_string(),
+                },
             })?;
-            self.syncer.client().stats(&token, utc_offset_min).await
+            self.syncer
+                .client()
+                .with_token(&token)
+                .user_stats(utc_offset_min)
+                .await
         };
         let (stats, offline) = match fresh.await {
             Ok(s) => {
@@ -343,7 +356,8 @@ impl Core {
         let account = self
             .syncer
             .client()
-            .account(&token, &LoginRequest { username, password }, link)
+            .with_token(&token)
+            .account(&LoginRequest { username, password }, link)
             .await?;
         self.store.set(USERNAME, Some(&account.username))?;
         self.store.set(ACCOUNT_TOKEN, Some(&account.token))?;

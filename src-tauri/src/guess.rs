@@ -17,7 +17,7 @@ use inkset_model::raster::polylines;
 use inkset_protocol::Stroke;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{Client, ClientError};
+use inkset_client::{Client, ClientError};
 
 /// The prompted shape's probability at which a round counts as recognised.
 pub const RECOGNIZED_AT: f32 = 0.8;
@@ -166,8 +166,8 @@ impl Guesser {
         {
             return Ok(self.model());
         }
-        let manifest = client.artifact("manifest.json").await?;
-        let weights = client.artifact("weights.bpk").await?;
+        let manifest = client.production_artifact("manifest.json").await?;
+        let weights = client.production_artifact("weights.bpk").await?;
         let parsed: Manifest = serde_json::from_slice(&manifest)
             .map_err(|e| GuessError::Artifact(format!("manifest.json: {e}")))?;
         let classifier = Classifier::from_bytes(parsed, weights.clone(), Backend::Cpu.device())

@@ -9,7 +9,6 @@
 //! `--data-dir` / `INKSET_DRAW_DATA_DIR` (default: the platform's app data directory),
 //! `RUST_LOG`.
 
-pub mod api;
 pub mod commands;
 pub mod core;
 pub mod guess;

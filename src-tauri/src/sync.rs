@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
-use crate::api::{Client, ClientError};
 use crate::store::{OutboxCounts, Store, StoreError};
+use inkset_client::{Client, ClientError};
 
 /// Setting key: the anonymous session's bearer token.
 pub const SESSION_TOKEN: &str = "session_token";
@@ -180,7 +180,7 @@ impl Syncer {
                 drawings: batch,
                 sent_at: Some((self.config.clock)()),
             };
-            let result = match self.client.upload_batch(&token, &upload).await {
+            let result = match self.client.with_token(&token).upload_batch(&upload).await {
                 Ok(r) => r,
                 Err(e) if e.is_unauthorized() && !reauthenticated => {
                     // The server forgot the session (a reset database): start a new one.
@@ -217,7 +217,9 @@ impl Syncer {
             self.store.mark_synced(&done)?;
             if !retry_later.is_empty() {
                 let e = ClientError::Status {
+                    url: self.client.url("/api/drawings/batch"),
                     status: 503,
+                    code: None,
                     message: format!("{} drawings not stored yet", retry_later.len()),
                     field: None,
                 };

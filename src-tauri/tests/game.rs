@@ -21,6 +21,7 @@ use inkset_draw::sync::SyncConfig;
 use inkset_draw::{AppConfig, with_commands};
 use inkset_protocol::quickdraw::Record;
 use inkset_protocol::{Canvas, Device, Drawing};
+use inkset_server::testing::{Storage, TestServer};
 use serde_json::{Value, json};
 use tauri::test::{INVOKE_KEY, MockRuntime, mock_builder, mock_context, noop_assets};
 use tauri::webview::InvokeRequest;
@@ -28,15 +29,7 @@ use tauri::{App, WebviewWindow};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-use tokio::sync::oneshot;
 use uuid::Uuid;
-
-fn shared() -> PathBuf {
-    std::env::var_os("INKSET_SHARED_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
-        PathBuf::from,
-    )
-}
 
 fn rt() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -53,63 +46,27 @@ struct Server {
     addr: SocketAddr,
     admin: String,
     http: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    server: TestServer,
     dir: PathBuf,
 }
 
 impl Server {
     /// Starts a server on `addr` (port 0: any) with its data under `dir`.
     async fn start(dir: &Path, addr: SocketAddr, in_process_trainer: bool) -> Self {
-        let mut settings = inkset_server::config::Settings {
-            data_dir: dir.to_owned(),
-            ..inkset_server::config::Settings::default()
-        };
-        settings.training.in_process = in_process_trainer;
-        settings.inference.alias_poll_ms = 300;
-        let listener = TcpListener::bind(addr).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let base = format!("http://{addr}");
-        let db = inkset_server::db::Db::connect(&settings.database_url())
-            .await
-            .unwrap();
-        let hash = inkset_server::auth::hash_password("correct horse battery").unwrap();
-        db.create_user("root", &hash, "admin").await.unwrap();
-        drop(db);
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(inkset_server::server::launch(settings, listener, async {
-            let _ = rx.await;
-        }));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !http
-            .get(format!("{base}/health/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(Instant::now() < deadline, "server did not become ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let login: Value = http
-            .post(format!("{base}/api/auth/login"))
-            .json(&json!({"username": "root", "password": "correct horse battery"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let data_dir = dir.to_owned();
+        let server = TestServer::start_at(Storage::SqliteLocal, addr, |settings| {
+            settings.data_dir = data_dir;
+            settings.training.in_process = in_process_trainer;
+            settings.inference.alias_poll_ms = 300;
+        })
+        .await;
+        let admin = server.admin("root", "correct horse battery").await;
         Self {
-            base,
-            addr,
-            admin: login["token"].as_str().unwrap().to_owned(),
-            http,
-            stop: Some(tx),
-            handle: Some(handle),
+            base: server.base.clone(),
+            addr: server.addr(),
+            admin,
+            http: server.client.clone(),
+            server,
             dir: dir.to_owned(),
         }
     }
@@ -160,12 +117,7 @@ impl Server {
     }
 
     async fn stop(mut self) -> PathBuf {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            h.await.unwrap().unwrap();
-        }
+        self.server.stop().await;
         self.dir.clone()
     }
 }
@@ -350,11 +302,13 @@ fn real_drawings(shape: &str, n: usize, start: i64) -> Vec<Drawing> {
 }
 
 fn records(shape: &str) -> Vec<Record> {
-    std::fs::read_to_string(shared().join(format!("quickdraw/raw/{shape}.ndjson")))
-        .unwrap()
-        .lines()
-        .map(|l| Record::parse_line(l).unwrap())
-        .collect()
+    std::fs::read_to_string(
+        inkset_testkit::shared_data().join(format!("quickdraw/raw/{shape}.ndjson")),
+    )
+    .unwrap()
+    .lines()
+    .map(|l| Record::parse_line(l).unwrap())
+    .collect()
 }
 
 /// Drawings of the held-out (test) split, never trained on.
@@ -731,7 +685,10 @@ fn live_guesses_use_the_production_recognizer_offline() {
     let server = rt.block_on(Server::start(&tmp.path().join("server"), server_addr, true));
     // Real drawings, imported as an operator would; a short training job.
     for file in ["circle", "line", "square", "triangle"] {
-        let body = std::fs::read(shared().join(format!("quickdraw/raw/{file}.ndjson"))).unwrap();
+        let body = std::fs::read(
+            inkset_testkit::shared_data().join(format!("quickdraw/raw/{file}.ndjson")),
+        )
+        .unwrap();
         let status = rt.block_on(async {
             server
                 .http

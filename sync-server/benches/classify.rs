@@ -16,7 +16,6 @@
 //! runs it, the version is activated. The load then replays the held-out drawings.
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,30 +23,16 @@ use std::time::{Duration, Instant};
 use inkset_model::backend::Backend;
 use inkset_model::dataset::Split;
 use inkset_model::inference::Classifier;
+use inkset_model::stats::quantile;
 use inkset_protocol::quickdraw::{Record, ndjson_files};
-use inkset_server::config::Settings;
+use inkset_server::testing::{Storage, TestServer};
 use serde_json::{Value, json};
-
-fn shared_data() -> PathBuf {
-    std::env::var_os("INKSET_SHARED_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
-        PathBuf::from,
-    )
-}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
 }
 
 fn local_latency(
@@ -87,9 +72,9 @@ fn local_latency(
     println!(
         "local {name}: load {load:.1} ms, cold first classify {cold:.2} ms; warm over 2000: \
          rasterize p50 {:.3} ms, total p50 {:.3} ms p99 {:.3} ms",
-        percentile(&raster_ms, 0.5),
-        percentile(&total_ms, 0.5),
-        percentile(&total_ms, 0.99)
+        quantile(&raster_ms, 0.5),
+        quantile(&total_ms, 0.5),
+        quantile(&total_ms, 0.99)
     );
 }
 
@@ -98,45 +83,14 @@ async fn main() {
     let clients: usize = env_or("BENCH_CLIENTS", 64);
     let seconds: u64 = env_or("BENCH_SECONDS", 20);
     let epochs: usize = env_or("BENCH_EPOCHS", 15);
-    let dir = tempfile::tempdir().unwrap();
-    let settings = Settings {
-        data_dir: dir.path().join("data"),
-        ..Settings::default()
-    };
-    let db = inkset_server::db::Db::connect(&settings.database_url())
-        .await
-        .unwrap();
-    let hash = inkset_server::auth::hash_password("bench password").unwrap();
-    db.create_user("bench", &hash, "admin").await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(inkset_server::server::launch(settings, listener, async {
-        let _ = stopped.await;
-    }));
+    let mut server = TestServer::start(Storage::SqliteLocal).await;
+    let token = server.admin("bench", "bench password").await;
+    let base = server.base.clone();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients * 2)
         .build()
         .unwrap();
-    while http
-        .get(format!("{base}/health/ready"))
-        .send()
-        .await
-        .map_or(true, |r| !r.status().is_success())
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let login: Value = http
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({"username": "bench", "password": "bench password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
-    let files = ndjson_files(&[shared_data().join("quickdraw/raw")]).unwrap();
+    let files = ndjson_files(&[inkset_testkit::shared_data().join("quickdraw/raw")]).unwrap();
     let mut held_out = Vec::new();
     for f in &files {
         let body = std::fs::read(f).unwrap();
@@ -294,10 +248,9 @@ async fn main() {
         "classify through the server, {clients} clients, {seconds} s: {:.0} requests/s, \
          p50 {:.2} ms, p99 {:.2} ms, {errors} errors ({} requests)",
         all.len() as f64 / elapsed,
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
+        quantile(&all, 0.5),
+        quantile(&all, 0.99),
         all.len()
     );
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }

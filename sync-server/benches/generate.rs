@@ -11,19 +11,12 @@
 //! shape, default 100), `INKSET_SHARED_DATA`.
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use inkset_model::stats::quantile;
 use inkset_protocol::quickdraw::ndjson_files;
-use inkset_server::config::Settings;
+use inkset_server::testing::{Storage, TestServer};
 use serde_json::{Value, json};
-
-fn shared_data() -> PathBuf {
-    std::env::var_os("INKSET_SHARED_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
-        PathBuf::from,
-    )
-}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -32,56 +25,17 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let epochs: usize = env_or("BENCH_EPOCHS", 60);
     let requests: u64 = env_or("BENCH_REQUESTS", 100);
-    let dir = tempfile::tempdir().unwrap();
-    let settings = Settings {
-        data_dir: dir.path().join("data"),
-        ..Settings::default()
-    };
-    let db = inkset_server::db::Db::connect(&settings.database_url())
-        .await
-        .unwrap();
-    let hash = inkset_server::auth::hash_password("bench password").unwrap();
-    db.create_user("bench", &hash, "admin").await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(inkset_server::server::launch(settings, listener, async {
-        let _ = stopped.await;
-    }));
+    let mut server = TestServer::start(Storage::SqliteLocal).await;
+    let token = server.admin("bench", "bench password").await;
+    let base = server.base.clone();
     let http = reqwest::Client::new();
-    while http
-        .get(format!("{base}/health/ready"))
-        .send()
-        .await
-        .map_or(true, |r| !r.status().is_success())
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let login: Value = http
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({"username": "bench", "password": "bench password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
     let data = [
-        shared_data().join("quickdraw/raw"),
-        shared_data().join("derived"),
+        inkset_testkit::shared_data().join("quickdraw/raw"),
+        inkset_testkit::shared_data().join("derived"),
     ];
     for f in ndjson_files(&data).unwrap() {
         http.post(format!("{base}/api/admin/import?distractors=true"))
@@ -230,6 +184,5 @@ async fn main() {
         quantile(&lat, 0.5),
         quantile(&lat, 0.99)
     );
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }

@@ -17,7 +17,6 @@
 //! after the drawing's segment and SQL rows are durable.
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,17 +24,10 @@ use std::time::{Duration, Instant};
 use inkset_protocol::quickdraw::Record;
 use inkset_protocol::{Canvas, Device, Drawing};
 use inkset_server::config::Settings;
-use inkset_server::ingest::encode_for_storage;
+use inkset_server::drawings::ingest::encode_for_storage;
 use uuid::Uuid;
 
 const SHAPES: [&str; 5] = ["line", "heart", "circle", "square", "triangle"];
-
-fn shared_data() -> PathBuf {
-    std::env::var_os("INKSET_SHARED_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
-        PathBuf::from,
-    )
-}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -47,8 +39,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// Every real drawing in Quick, Draw! form (raw, simplified, derived sets).
 fn real_records() -> Vec<Record> {
     let dirs = [
-        shared_data().join("quickdraw"),
-        shared_data().join("derived"),
+        inkset_testkit::shared_data().join("quickdraw"),
+        inkset_testkit::shared_data().join("derived"),
     ];
     let files = inkset_server::dataset::ndjson_files(&dirs).unwrap();
     let mut out = Vec::new();
@@ -259,15 +251,8 @@ async fn run_ingest(
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();
     all.sort();
-    let pct = |p: f64| {
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
-        let i = ((all.len() as f64 - 1.0) * p).round() as usize;
-        all.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
+    let all_ms: Vec<f64> = all.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    let pct = |q: f64| inkset_model::stats::quantile(&all_ms, q);
     let sqlite_file = settings.data_dir.join("inkset.sqlite3");
     let db = inkset_server::db::Db::connect(&settings.database_url())
         .await
@@ -310,7 +295,7 @@ fn main() {
     assert!(
         !records.is_empty(),
         "no data under {}",
-        shared_data().display()
+        inkset_testkit::shared_data().display()
     );
     storage_report(&records);
 

@@ -10,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Overrides, Settings};
 use crate::dataset::{self, ExportFormat};
-use crate::db::DrawingFilter;
+use inkset_protocol::api::DrawingFilter;
 
 /// Inkset's sync server: collects drawings, stores them, serves the admin API.
 #[derive(Debug, Parser)]
@@ -228,7 +228,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "the password must have at least 8 characters"
             );
             let (state, committers) = crate::server::open(&settings).await?;
-            let hash = crate::auth::hash_password(password)
+            let hash = crate::players::auth::hash_password(password)
                 .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
             let created = state.db.create_user(&name, &hash, "admin").await?;
             drop(state);

@@ -1,4 +1,11 @@
-//! Quick, Draw! import and export, through the same validation and ingest path as uploads.
+//! Imports and exports: Quick, Draw! import through the same validation and ingest path as
+//! uploads, exports in every format, and the background export jobs of the admin API.
+//!
+//! * [`exports`]: background export jobs (`/api/admin/exports`).
+//! * [`handlers`]: `POST /api/admin/import` and the export routes.
+
+pub mod exports;
+pub mod handlers;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -9,9 +16,10 @@ use inkset_protocol::quickdraw::{Record, format_timestamp_ms};
 use inkset_protocol::validate::validate;
 use inkset_protocol::{Limits, Origin};
 
-use crate::app::AppState;
-use crate::db::DrawingFilter;
-use crate::ingest::{IngestError, Outcome, decode_frame};
+use crate::drawings::ingest::{IngestError, Outcome};
+use crate::drawings::segments::SegmentCursor;
+use crate::state::AppState;
+use inkset_protocol::api::DrawingFilter;
 
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -234,7 +242,7 @@ pub async fn for_each_drawing(
     filter: &DrawingFilter,
     mut f: impl FnMut(uuid::Uuid, i64, inkset_protocol::Drawing) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
-    let mut segment: Option<(String, bytes::Bytes)> = None;
+    let mut segments = SegmentCursor::new();
     let mut count = 0;
     let mut after = None;
     loop {
@@ -245,21 +253,10 @@ pub async fn for_each_drawing(
         let full = page.len() == LOCATION_PAGE;
         after = page.last().map(|(id, t, _)| (*t, *id));
         for (id, received_at, loc) in page {
-            if segment.as_ref().is_none_or(|(k, _)| *k != loc.segment_key) {
-                let bytes = state
-                    .objects
-                    .get(&loc.segment_key)
-                    .await
-                    .with_context(|| format!("reading segment {}", loc.segment_key))?;
-                segment = Some((loc.segment_key.clone(), bytes));
-            }
-            let Some((_, bytes)) = &segment else { continue };
-            let start = usize::try_from(loc.offset)?;
-            let end = start + usize::try_from(loc.length)?;
-            let frame = bytes
-                .get(start..end)
-                .with_context(|| format!("drawing {id}: record outside its segment"))?;
-            let drawing = decode_frame(frame).with_context(|| format!("decoding drawing {id}"))?;
+            let drawing = segments
+                .read(&state.objects, &loc)
+                .await
+                .with_context(|| format!("reading drawing {id}"))?;
             f(id, received_at, drawing)?;
             count += 1;
         }

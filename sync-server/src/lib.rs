@@ -1,33 +1,46 @@
-//! `inkset-server`: ingest, storage and the admin API of Inkset.
+//! `inkset-server`: ingest, storage, curation, training jobs, the model registry and
+//! inference of Inkset. See ARCHITECTURE.md for where each part lives.
 //!
+//! Infrastructure, used by every domain:
 //! * [`config`]: layered settings (defaults, TOML file, `INKSET_*` environment, flags).
 //! * [`db`]: the SQL store, SQLite (embedded default) or PostgreSQL, one schema.
 //! * [`objects`]: the object store, a local directory (default) or any S3-compatible store.
-//! * [`ingest`]: durable, group-committed, idempotent ingest of drawings.
-//! * [`app`]: the axum router and [`app::AppState`].
-//! * [`dataset`]: Quick, Draw! import and export.
-//! * [`exports`]: background exports for the admin API.
-//! * [`jobs`]: training jobs with leases, worker tokens, the model registry and aliases.
-//! * [`inference`]: the served `production` model, hot swap and micro-batching.
-//! * [`cli`]: the `inkset-server` command line.
+//! * [`error`], [`http`]: the API's error type and body parsing.
+//!
+//! Domains, each with its SQL, its logic and its handlers:
+//! * [`shapes`]: the shape catalogue and distractor words.
+//! * [`drawings`]: ingest, drawing rows, segments.
+//! * [`curation`]: filters, lists, statistics, flag / remove, the quality score.
+//! * [`players`]: sessions, accounts, tokens, progress.
+//! * [`training`]: training jobs, leases, worker tokens, the worker protocol.
+//! * [`registry`]: model versions, aliases and their history, comparison.
+//! * [`inference`]: the served recognizer and generator.
+//! * [`dataset`]: Quick, Draw! import, exports.
+//!
+//! On top: [`state`] ([`state::AppState`]), [`app`] (the router), [`health`], [`server`]
+//! (launch and shutdown), [`cli`]. With the `testing` feature, `testing::TestServer`: a
+//! server on a free port for tests and benchmarks.
 
 pub mod app;
-pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod curation;
 pub mod dataset;
 pub mod db;
+pub mod drawings;
 pub mod error;
-pub mod exports;
-pub mod generation;
-pub mod handlers;
+pub mod health;
+pub mod http;
 pub mod inference;
-pub mod ingest;
-pub mod jobs;
 pub mod objects;
-pub mod progress;
-pub mod quality;
+pub mod players;
+pub mod registry;
 pub mod server;
+pub mod shapes;
+pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod training;
 
 /// Milliseconds since the Unix epoch, server clock.
 pub fn now_ms() -> i64 {

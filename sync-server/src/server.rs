@@ -6,11 +6,12 @@ use std::future::Future;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::app::{AppState, router};
+use crate::app::router;
 use crate::config::{Settings, redact_url};
 use crate::db::Db;
-use crate::ingest::{Committers, Ingest};
+use crate::drawings::ingest::{Committers, Ingest};
 use crate::objects::Objects;
+use crate::state::AppState;
 
 /// Opens the SQL and object stores of `settings` and starts ingest.
 ///
@@ -23,7 +24,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<(AppState, Committers)>
         .with_context(|| format!("opening database {}", redact_url(&url)))?;
     let objects = Objects::open(settings).context("opening object store")?;
     let (ingest, committers) = Ingest::start(db.clone(), objects.clone(), &settings.ingest);
-    let interrupted = crate::exports::fail_interrupted(&db).await?;
+    let interrupted = crate::dataset::exports::fail_interrupted(&db).await?;
     if interrupted > 0 {
         tracing::warn!(
             interrupted,
@@ -64,7 +65,7 @@ pub async fn launch(
         std::time::Duration::from_millis(settings.inference.alias_poll_ms.max(100)),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    crate::quality::spawn(
+    crate::curation::quality::spawn(
         state.db.clone(),
         state.objects.clone(),
         state.inference.clone(),
@@ -116,7 +117,7 @@ async fn start_in_process_trainer(
     } else {
         addr
     };
-    let options = inkset_trainer::worker::WorkerOptions {
+    let options = inkset_worker::WorkerOptions {
         server: format!("http://{host}"),
         token: token.token.clone().unwrap_or_default(),
         name: name.clone(),
@@ -129,7 +130,7 @@ async fn start_in_process_trainer(
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = inkset_trainer::worker::run(options, stopped).await {
+        if let Err(e) = inkset_worker::run(options, stopped).await {
             tracing::error!(error = format!("{e:#}"), "in-process trainer stopped");
         }
     });

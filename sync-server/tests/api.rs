@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use common::{Backend, TestServer, sample_drawing, shared_data};
+use common::{Backend, Cli, TestServer, sample_drawing, shared_data};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -850,7 +850,7 @@ async fn accounts_link_sessions_across_devices(backend: Backend) {
     assert_eq!(stats["contributing_sessions"], 2);
     assert_eq!(stats["contributing_players"], 1);
     // An admin account cannot be linked to a player session.
-    let hash = inkset_server::auth::hash_password("correct horse battery").unwrap();
+    let hash = inkset_server::players::auth::hash_password("correct horse battery").unwrap();
     assert!(db.create_user("boss", &hash, "admin").await.unwrap());
     let (s, e) = server
         .post_json(
@@ -1119,7 +1119,7 @@ async fn console_filters_sorts_bulk_and_exports(backend: Backend) {
     // (received_at, id): small pages give exactly the one-query listing, in order, even
     // across rows received in the same millisecond.
     let db = server.db().await;
-    let lines = inkset_server::db::DrawingFilter {
+    let lines = inkset_protocol::api::DrawingFilter {
         shape: Some("line".into()),
         ..Default::default()
     };
@@ -1140,7 +1140,7 @@ async fn console_filters_sorts_bulk_and_exports(backend: Backend) {
             break;
         }
     }
-    let key = |v: &[(Uuid, i64, inkset_server::db::RecordLocation)]| {
+    let key = |v: &[(Uuid, i64, inkset_server::drawings::sql::RecordLocation)]| {
         v.iter().map(|(id, t, _)| (*t, *id)).collect::<Vec<_>>()
     };
     assert_eq!(key(&paged), key(&all));

@@ -12,26 +12,14 @@
     clippy::print_stdout
 )]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use egui::{Event, MouseWheelUnit, RawInput, TouchPhase, pos2, vec2};
-use inkset_console::client::AdminClient;
 use inkset_console::{Console, Screen};
+use inkset_model::stats::quantile;
 use inkset_protocol::api::{DrawingFilter, DrawingSort};
 use inkset_protocol::quickdraw::Record;
-
-fn shared() -> PathBuf {
-    std::env::var_os("INKSET_SHARED_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        PathBuf::from,
-    )
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i]
-}
+use inkset_server::testing::{Storage, TestServer};
 
 fn main() -> anyhow::Result<()> {
     let n: usize = std::env::var("BENCH_DRAWINGS")
@@ -39,36 +27,18 @@ fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let rt = tokio::runtime::Runtime::new()?;
-    let dir = tempfile::tempdir()?;
-    let settings = inkset_server::config::Settings {
-        data_dir: dir.path().join("data"),
-        ..Default::default()
-    };
-    let base = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let db = inkset_server::db::Db::connect(&settings.database_url())
-            .await
-            .unwrap();
-        let hash = inkset_server::auth::hash_password("bench password").unwrap();
-        db.create_user("admin", &hash, "admin").await.unwrap();
-        settings_launch(settings, listener);
-        base
+    let server = rt.block_on(async {
+        let server = TestServer::start(Storage::SqliteLocal).await;
+        server.admin("admin", "bench password").await;
+        server
     });
-    let wait_start = Instant::now();
-    while reqwest::blocking::get(format!("{base}/health/ready"))
-        .map_or(true, |r| !r.status().is_success())
-    {
-        anyhow::ensure!(
-            wait_start.elapsed() < Duration::from_secs(60),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let client = AdminClient::sign_in(&base, "admin", "bench password")?;
+    let base = server.base.clone();
+    let client = inkset_console::sign_in(&base, "admin", "bench password")?;
 
     // n drawings: the real records, repeated with a shift and a new key_id.
-    let files = inkset_protocol::quickdraw::ndjson_files(&[shared().join("quickdraw/raw")])?;
+    let files = inkset_protocol::quickdraw::ndjson_files(&[
+        inkset_testkit::shared_data().join("quickdraw/raw")
+    ])?;
     let mut records = Vec::new();
     for f in &files {
         for line in std::fs::read_to_string(f)?.lines() {
@@ -119,7 +89,13 @@ fn main() -> anyhow::Result<()> {
     let mut rows = Vec::with_capacity(n);
     let mut cursor: Option<String> = None;
     loop {
-        let page = client.drawings(&filter, DrawingSort::Newest, cursor.as_deref(), 1000)?;
+        let page = client.drawings(inkset_client::admin::PageRequest {
+            filter: &filter,
+            sort: DrawingSort::Newest,
+            cursor: cursor.as_deref(),
+            limit: 1000,
+            thumbnails: true,
+        })?;
         rows.extend(page.drawings);
         match page.next_cursor {
             Some(c) => cursor = Some(c),
@@ -188,18 +164,10 @@ fn main() -> anyhow::Result<()> {
         "scroll: {frames} frames, {:.0} thumbnails painted per frame; frame time p50 {:.2} ms, \
          p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {over} frames over 16 ms",
         cells as f64 / frames as f64,
-        percentile(&times, 0.5),
-        percentile(&times, 0.95),
-        percentile(&times, 0.99),
+        quantile(&times, 0.5),
+        quantile(&times, 0.95),
+        quantile(&times, 0.99),
         times[times.len() - 1],
     );
     Ok(())
-}
-
-fn settings_launch(settings: inkset_server::config::Settings, listener: tokio::net::TcpListener) {
-    tokio::spawn(inkset_server::server::launch(
-        settings,
-        listener,
-        std::future::pending(),
-    ));
 }

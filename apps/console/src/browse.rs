@@ -3,11 +3,12 @@
 //! with a confirmation that states the count, and a detail view with the full drawing, a
 //! stroke replay at the recorded speed, every field, and the production model's answer.
 
+use inkset_egui_kit::{kv, tokens};
 use std::collections::BTreeSet;
 
-use egui::{Color32, RichText, Sense, Vec2};
+use egui::{RichText, Sense, Vec2};
 use inkset_protocol::api::{
-    BulkAction, DrawingDetail, DrawingFilter, DrawingPage, DrawingSort, DrawingSummary,
+    BulkAction, BulkRequest, DrawingDetail, DrawingFilter, DrawingPage, DrawingSort, DrawingSummary,
 };
 use uuid::Uuid;
 
@@ -17,6 +18,21 @@ use crate::task::{Shared, Task};
 
 /// Drawings asked per page.
 pub const PAGE: usize = 200;
+
+/// One page of `filter` in `sort` order after `cursor`, with thumbnails.
+fn page<'a>(
+    filter: &'a DrawingFilter,
+    sort: DrawingSort,
+    cursor: Option<&'a str>,
+) -> inkset_client::admin::PageRequest<'a> {
+    inkset_client::admin::PageRequest {
+        filter,
+        sort,
+        cursor,
+        limit: PAGE,
+        thumbnails: true,
+    }
+}
 /// Side of a grid cell, points.
 pub const CELL: f32 = 112.0;
 /// Height of a cell's caption, points.
@@ -175,8 +191,8 @@ impl Browse {
         self.applied = Some(filter.clone());
         let (f, sort) = (filter.clone(), self.sort);
         self.page
-            .start(ui, move |c| c.drawings(&f, sort, None, PAGE));
-        self.count.start(ui, move |c| c.count(&filter));
+            .start(ui, move |c| c.drawings(page(&f, sort, None)));
+        self.count.start(ui, move |c| c.drawing_count(&filter));
     }
 
     fn more(&mut self, ui: &Shared) {
@@ -188,7 +204,7 @@ impl Browse {
         };
         let sort = self.sort;
         self.page
-            .start(ui, move |c| c.drawings(&filter, sort, Some(&cursor), PAGE));
+            .start(ui, move |c| c.drawings(page(&filter, sort, Some(&cursor))));
     }
 
     fn open_drawing(&mut self, ui: &Shared, id: Uuid) {
@@ -271,8 +287,14 @@ impl Browse {
         let reason = (action == BulkAction::Flag).then(|| "flagged in the console".to_owned());
         let (filter, confirmed) = filter.unzip();
         self.curate.start(ui, move |c| {
-            c.curate(action, ids, filter, confirmed, reason)
-                .map(|n| (action, n))
+            c.bulk(&BulkRequest {
+                action,
+                ids,
+                filter,
+                expected_count: confirmed,
+                reason,
+            })
+            .map(|n| (action, n))
         });
     }
 
@@ -340,7 +362,8 @@ impl Browse {
                 if ui.button(label).clicked() {
                     let f = filter.clone();
                     // Count again now: the confirmation states what the server will touch.
-                    self.confirm_count.start(shared, move |c| c.count(&f));
+                    self.confirm_count
+                        .start(shared, move |c| c.drawing_count(&f));
                     self.confirm = Some(Confirm {
                         action,
                         ids: None,
@@ -479,17 +502,17 @@ impl Browse {
                                 let p = ui.painter();
                                 let card = egui::Rect::from_min_size(rect.min, Vec2::splat(CELL));
                                 let bg = if selected {
-                                    Color32::from_rgb(0xd6, 0xe6, 0xfa)
+                                    tokens::SELECTED
                                 } else {
-                                    Color32::from_rgb(0xfa, 0xfa, 0xf7)
+                                    tokens::PAPER
                                 };
                                 p.rect_filled(card, 4.0, bg);
                                 let border = if row.flagged {
-                                    egui::Stroke::new(2.0, Color32::from_rgb(0xd0, 0x4a, 0x3a))
+                                    egui::Stroke::new(2.0, tokens::FLAGGED)
                                 } else if is_open {
-                                    egui::Stroke::new(2.0, Color32::from_rgb(0x3b, 0x82, 0xc4))
+                                    egui::Stroke::new(2.0, tokens::PRIMARY)
                                 } else {
-                                    egui::Stroke::new(1.0, Color32::from_gray(200))
+                                    egui::Stroke::new(1.0, tokens::CARD_BORDER)
                                 };
                                 p.rect_stroke(card, 4.0, border, egui::StrokeKind::Inside);
                                 if let Some(t) = &row.thumbnail {
@@ -588,7 +611,7 @@ impl Browse {
                             Ok(q) if (0.0..=1.0).contains(&q) => {
                                 let id = s.id;
                                 self.quality
-                                    .start(shared, move |c| c.override_quality(id, Some(q)));
+                                    .start(shared, move |c| c.set_quality(id, Some(q)));
                             }
                             _ => {
                                 shared.error = Some(format!(
@@ -600,15 +623,14 @@ impl Browse {
                     }
                     if ui.button("Automatic quality").clicked() {
                         let id = s.id;
-                        self.quality
-                            .start(shared, move |c| c.override_quality(id, None));
+                        self.quality.start(shared, move |c| c.set_quality(id, None));
                     }
                 });
                 ui.add_space(6.0);
                 let side = ui.available_width().min(360.0);
                 let (rect, _) = ui.allocate_exact_size(Vec2::splat(side), Sense::hover());
                 ui.painter()
-                    .rect_filled(rect, 4.0, Color32::from_rgb(0xfa, 0xfa, 0xf7));
+                    .rect_filled(rect, tokens::CARD_ROUNDING, tokens::PAPER);
                 let length = ink::replay_length_ms(&drawing);
                 if let Some(from) = d.replay_from {
                     let t = (now - from) * 1000.0;
@@ -659,85 +681,77 @@ impl Browse {
                         ui.label("Production model: not judged yet");
                     }
                 }
-                egui::Grid::new("detail_meta")
-                    .num_columns(2)
-                    .striped(true)
-                    .show(ui, |ui| {
-                        let mut row = |k: &str, v: String| {
-                            ui.label(k);
-                            ui.label(v);
-                            ui.end_row();
-                        };
-                        row("Id", s.id.to_string());
-                        row("Shape (prompt)", s.shape.clone());
-                        row(
-                            "Quality",
-                            s.quality_score
-                                .map_or_else(|| "unscored".into(), |q| format!("{q:.3}")),
-                        );
-                        row(
-                            "Flagged",
-                            if s.flagged {
-                                format!("yes: {}", s.flag_reason.clone().unwrap_or_default())
-                            } else {
-                                "no".into()
-                            },
-                        );
-                        row("Origin", s.origin.clone());
-                        row("Received", time_text(s.received_at));
-                        row(
-                            "Session",
-                            s.session_id.map_or_else(|| "-".into(), |v| v.to_string()),
-                        );
-                        row("Device", s.device.clone().unwrap_or_else(|| "-".into()));
-                        row(
-                            "Strokes / points",
-                            format!("{} / {}", s.stroke_count, s.point_count),
-                        );
-                        row(
-                            "Duration",
-                            drawing
-                                .duration_ms
-                                .map_or_else(|| "-".into(), |v| format!("{v} ms")),
-                        );
-                        row(
-                            "Canvas",
-                            drawing.canvas.map_or_else(
-                                || "-".into(),
-                                |c| format!("{} x {}", c.width, c.height),
-                            ),
-                        );
-                        let pointers: BTreeSet<String> = drawing
-                            .strokes
-                            .iter()
-                            .filter_map(|st| st.pointer_type.clone())
-                            .collect();
-                        row(
-                            "Pointer types",
-                            if pointers.is_empty() {
-                                "-".into()
-                            } else {
-                                pointers.into_iter().collect::<Vec<_>>().join(", ")
-                            },
-                        );
-                        row(
-                            "Prompt to first point",
-                            drawing
-                                .prompt_to_first_point_ms
-                                .map_or_else(|| "-".into(), |v| format!("{v} ms")),
-                        );
-                        row(
-                            "User agent",
-                            drawing.user_agent.clone().unwrap_or_else(|| "-".into()),
-                        );
-                        row(
-                            "Quick, Draw! key_id",
-                            s.source_key_id.clone().unwrap_or_else(|| "-".into()),
-                        );
-                        if let Some(src) = &drawing.source {
-                            row("Source", serde_json::to_string(src).unwrap_or_default());
-                        }
-                    });
+                kv::grid(ui, "detail_meta", |rows| {
+                    let mut row = |k: &str, v: String| rows.row(k, v);
+                    row("Id", s.id.to_string());
+                    row("Shape (prompt)", s.shape.clone());
+                    row(
+                        "Quality",
+                        s.quality_score
+                            .map_or_else(|| "unscored".into(), |q| format!("{q:.3}")),
+                    );
+                    row(
+                        "Flagged",
+                        if s.flagged {
+                            format!("yes: {}", s.flag_reason.clone().unwrap_or_default())
+                        } else {
+                            "no".into()
+                        },
+                    );
+                    row("Origin", s.origin.clone());
+                    row("Received", time_text(s.received_at));
+                    row(
+                        "Session",
+                        s.session_id.map_or_else(|| "-".into(), |v| v.to_string()),
+                    );
+                    row("Device", s.device.clone().unwrap_or_else(|| "-".into()));
+                    row(
+                        "Strokes / points",
+                        format!("{} / {}", s.stroke_count, s.point_count),
+                    );
+                    row(
+                        "Duration",
+                        drawing
+                            .duration_ms
+                            .map_or_else(|| "-".into(), |v| format!("{v} ms")),
+                    );
+                    row(
+                        "Canvas",
+                        drawing
+                            .canvas
+                            .map_or_else(|| "-".into(), |c| format!("{} x {}", c.width, c.height)),
+                    );
+                    let pointers: BTreeSet<String> = drawing
+                        .strokes
+                        .iter()
+                        .filter_map(|st| st.pointer_type.clone())
+                        .collect();
+                    row(
+                        "Pointer types",
+                        if pointers.is_empty() {
+                            "-".into()
+                        } else {
+                            pointers.into_iter().collect::<Vec<_>>().join(", ")
+                        },
+                    );
+                    row(
+                        "Prompt to first point",
+                        drawing
+                            .prompt_to_first_point_ms
+                            .map_or_else(|| "-".into(), |v| format!("{v} ms")),
+                    );
+                    row(
+                        "User agent",
+                        drawing.user_agent.clone().unwrap_or_else(|| "-".into()),
+                    );
+                    row(
+                        "Quick, Draw! key_id",
+                        s.source_key_id.clone().unwrap_or_else(|| "-".into()),
+                    );
+                    if let Some(src) = &drawing.source {
+                        row("Source", serde_json::to_string(src).unwrap_or_default());
+                    }
+                });
             });
         if close {
             self.detail = None;
@@ -745,7 +759,7 @@ impl Browse {
         if keep {
             let id = s.id;
             self.quality
-                .start(shared, move |c| c.override_quality(id, Some(1.0)));
+                .start(shared, move |c| c.set_quality(id, Some(1.0)));
             self.next_in_queue(shared, id);
         }
         if let Some(a) = action {

@@ -2,8 +2,9 @@
 //! drawings per day, flagged and removed counts, contributors, device and pointer-type mix,
 //! and the time from prompt to first point, all from `GET /api/admin/stats`.
 
-use egui::{Color32, RichText};
+use egui::RichText;
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
+use inkset_egui_kit::tokens;
 use inkset_protocol::api::AdminStats;
 
 /// Draws the dashboard for `stats` (a loading line before the first answer).
@@ -49,9 +50,9 @@ pub fn show(ui: &mut egui::Ui, stats: Option<&AdminStats>) {
                 .name(name.as_str())
             })
             .collect();
-        let kept = BarChart::new("kept", kept).color(Color32::from_rgb(0x3b, 0x82, 0xc4));
+        let kept = BarChart::new("kept", kept).color(tokens::PRIMARY);
         let flagged = BarChart::new("flagged", flagged)
-            .color(Color32::from_rgb(0xd0, 0x4a, 0x3a))
+            .color(tokens::FLAGGED)
             .stack_on(&[&kept]);
         let names: Vec<String> = shapes.iter().map(|(n, _)| (*n).clone()).collect();
         Plot::new("per_shape")

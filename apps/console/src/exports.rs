@@ -2,9 +2,9 @@
 //! rasterizer) or Sketch-RNN stroke-3, written by the server in the background; progress
 //! is polled and the finished file is downloaded (streamed) into a folder.
 
+use inkset_egui_kit::tokens;
 use std::path::PathBuf;
 
-use egui::Color32;
 use inkset_protocol::api::{ExportFormat, ExportJob, ExportList, ExportStatus, StartExport};
 use uuid::Uuid;
 
@@ -177,7 +177,7 @@ impl Exports {
                         }
                         ExportStatus::Failed => {
                             ui.colored_label(
-                                Color32::from_rgb(0xc0, 0x20, 0x20),
+                                tokens::ERROR,
                                 format!("failed: {}", j.error.clone().unwrap_or_default()),
                             );
                             ui.label("");

@@ -14,24 +14,42 @@
 //! [`Console::show`] draws everything into a `Ui`; the eframe app and the tests call it.
 
 pub mod browse;
-pub mod client;
 pub mod dashboard;
 pub mod exports;
 pub mod filters;
-pub mod ink;
+/// The stroke painter ([`inkset_egui_kit::ink`]).
+pub use inkset_egui_kit::ink;
 pub mod models;
 pub mod task;
 pub mod training;
 
+use inkset_egui_kit::tokens;
 use std::time::Duration;
 
 use clap::Parser;
-use egui::Color32;
 use inkset_protocol::api::AdminStats;
 
 use crate::browse::{Browse, Mode};
-use crate::client::{AdminClient, ClientError};
 use crate::task::{Busy, Shared, Task};
+use inkset_client::ClientError;
+use inkset_client::blocking::BlockingClient;
+
+/// Signs in to `server` as an admin: a client that sends the new token.
+///
+/// # Errors
+/// A URL that is not http(s), an unreachable server, or a 401 for a wrong name or password.
+pub fn sign_in(
+    server: &str,
+    username: &str,
+    password: &str,
+) -> Result<BlockingClient, ClientError> {
+    let client = inkset_client::Client::builder(server)
+        .user_agent(concat!("inkset-console/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    BlockingClient::new(client)?
+        .sign_in(username, password)
+        .map(|(c, _)| c)
+}
 
 /// How often the dashboard asks for fresh numbers.
 pub const REFRESH: Duration = Duration::from_secs(5);
@@ -68,7 +86,7 @@ pub struct Console {
     server: String,
     username: String,
     password: String,
-    sign_in: Option<std::sync::mpsc::Receiver<Result<AdminClient, ClientError>>>,
+    sign_in: Option<std::sync::mpsc::Receiver<Result<BlockingClient, ClientError>>>,
     shared: Option<Shared>,
     busy: Busy,
     login_error: Option<String>,
@@ -118,8 +136,8 @@ impl Console {
     }
 
     /// A console already signed in with `client` (it takes the session on its first frame).
-    pub fn with_session(client: AdminClient) -> Self {
-        let mut me = Self::new(client.base().to_owned());
+    pub fn with_session(client: BlockingClient) -> Self {
+        let mut me = Self::new(client.base_url().to_owned());
         let (tx, rx) = std::sync::mpsc::channel();
         let _ = tx.send(Ok(client));
         me.sign_in = Some(rx);
@@ -169,7 +187,7 @@ impl Console {
             return;
         };
         self.last_refresh = Some(now);
-        self.stats_task.start(shared, |c| c.stats());
+        self.stats_task.start(shared, |c| c.admin_stats());
     }
 
     fn poll(&mut self, ctx: &egui::Context) {
@@ -193,7 +211,7 @@ impl Console {
                     });
                     self.last_refresh = None;
                     if let Some(shared) = &self.shared {
-                        self.shapes_task.start(shared, |c| c.prompt_shapes());
+                        self.shapes_task.start(shared, |c| c.shapes());
                     }
                 }
                 Err(e) => self.login_error = Some(e.to_string()),
@@ -249,7 +267,7 @@ impl Console {
                 ui.heading("Inkset Console");
                 if let Some(s) = &self.shared {
                     ui.separator();
-                    ui.label(format!("Signed in to {}", s.client.base()));
+                    ui.label(format!("Signed in to {}", s.client.base_url()));
                     if ui.button("Refresh now").clicked() {
                         self.refresh(now);
                     }
@@ -271,10 +289,10 @@ impl Console {
                 });
             }
             if let Some(e) = self.error() {
-                ui.colored_label(Color32::from_rgb(0xc0, 0x20, 0x20), format!("Error: {e}"));
+                ui.colored_label(tokens::ERROR, format!("Error: {e}"));
             }
             if let Some(n) = self.notice() {
-                ui.colored_label(Color32::from_rgb(0x2a, 0x8a, 0x3a), n);
+                ui.colored_label(tokens::SUCCESS, n);
             }
         });
         egui::CentralPanel::default().show(ui, |ui| {
@@ -324,7 +342,7 @@ impl Console {
             self.sign_in = Some(rx);
             let ctx = ctx.clone();
             std::thread::spawn(move || {
-                let _ = tx.send(AdminClient::sign_in(&server, &user, &pass));
+                let _ = tx.send(sign_in(&server, &user, &pass));
                 ctx.request_repaint();
             });
         }

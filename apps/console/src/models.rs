@@ -3,9 +3,10 @@
 //! the drawings one gets right and the other wrong, as thumbnails); activation (moving
 //! `production`), other aliases, and the alias history. For the served generator, samples.
 
+use inkset_egui_kit::tokens;
 use std::collections::HashMap;
 
-use egui::{Color32, RichText, Sense, Vec2};
+use egui::{RichText, Sense, Vec2};
 use inkset_protocol::api::DrawingDetail;
 use inkset_protocol::ml::{
     AliasHistory, Comparison, Disagreement, GENERATOR, GenerateRequest, Generated, ModelList,
@@ -66,7 +67,7 @@ impl Models {
     }
 
     fn reload(&mut self, ui: &Shared) {
-        self.list_task.start(ui, |c| c.models());
+        self.list_task.start(ui, |c| c.models(None));
         self.history_task.start(ui, |c| c.alias_history());
     }
 
@@ -346,9 +347,9 @@ impl Models {
                         || RichText::new("-"),
                         |v| {
                             RichText::new(format!("{:+.1}", v * 100.0)).color(if v >= 0.0 {
-                                Color32::from_rgb(0x2a, 0x8a, 0x3a)
+                                tokens::SUCCESS
                             } else {
-                                Color32::from_rgb(0xc0, 0x20, 0x20)
+                                tokens::ERROR
                             })
                         },
                     );
@@ -433,7 +434,7 @@ impl Models {
             for s in &self.samples {
                 let (rect, _) = ui.allocate_exact_size(Vec2::splat(110.0), Sense::hover());
                 ui.painter()
-                    .rect_filled(rect, 4.0, Color32::from_rgb(0xfa, 0xfa, 0xf7));
+                    .rect_filled(rect, tokens::CARD_ROUNDING, tokens::PAPER);
                 ink::paint_drawing(ui.painter(), rect, &s.drawing, None);
             }
         });
@@ -454,11 +455,11 @@ fn confusion(ui: &mut egui::Ui, title: &str, classes: &[String], m: &[Vec<u64>])
             for (j, &n) in row.iter().enumerate() {
                 let share = n as f32 / total as f32;
                 let base = if i == j {
-                    Color32::from_rgb(0x3b, 0x82, 0xc4)
+                    tokens::PRIMARY
                 } else {
-                    Color32::from_rgb(0xd0, 0x4a, 0x3a)
+                    tokens::FLAGGED
                 };
-                let fill = Color32::from_white_alpha(0).lerp_to_gamma(base, share.sqrt());
+                let fill = tokens::TRANSPARENT.lerp_to_gamma(base, share.sqrt());
                 egui::Frame::new()
                     .fill(fill)
                     .inner_margin(2.0)
@@ -466,7 +467,7 @@ fn confusion(ui: &mut egui::Ui, title: &str, classes: &[String], m: &[Vec<u64>])
                         ui.set_min_width(34.0);
                         let text = RichText::new(n.to_string()).small();
                         ui.label(if share > 0.35 {
-                            text.color(Color32::WHITE).strong()
+                            text.color(tokens::ON_COLOUR).strong()
                         } else {
                             text
                         });
@@ -489,7 +490,7 @@ fn disagreements(
             ui.vertical(|ui| {
                 let (rect, resp) = ui.allocate_exact_size(Vec2::splat(84.0), Sense::hover());
                 ui.painter()
-                    .rect_filled(rect, 4.0, Color32::from_rgb(0xfa, 0xfa, 0xf7));
+                    .rect_filled(rect, tokens::CARD_ROUNDING, tokens::PAPER);
                 if let Some(full) = drawings.get(&d.drawing_id) {
                     ink::paint_drawing(ui.painter(), rect, &full.drawing, None);
                 }

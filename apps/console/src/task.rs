@@ -1,71 +1,43 @@
 //! Background requests: each runs on its own thread and hands its result back to the UI
 //! thread, which polls it once per frame. The UI never blocks on the network.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use inkset_client::ClientError;
+use inkset_client::blocking::BlockingClient;
+pub use inkset_egui_kit::task::Busy;
 
-use crate::client::{AdminClient, ClientError};
-
-/// Requests in flight across the console (for the spinner and for tests).
-#[derive(Debug, Clone, Default)]
-pub struct Busy(Arc<AtomicUsize>);
-
-impl Busy {
-    /// Whether any request is in flight.
-    pub fn any(&self) -> bool {
-        self.0.load(Ordering::SeqCst) > 0
-    }
-}
-
-/// One request slot: at most one request of this kind in flight.
+/// One request slot: at most one request of this kind in flight (the kit's
+/// [`inkset_egui_kit::task::Task`] with the signed-in client).
 pub struct Task<T> {
-    rx: Option<Receiver<Result<T, ClientError>>>,
+    inner: inkset_egui_kit::task::Task<Result<T, ClientError>>,
 }
 
 impl<T> Default for Task<T> {
     fn default() -> Self {
-        Self { rx: None }
+        Self {
+            inner: inkset_egui_kit::task::Task::default(),
+        }
     }
 }
 
 impl<T: Send + 'static> Task<T> {
-    /// Runs `f` on a thread (replacing any result not yet taken).
+    /// Runs `f` with the session's client on a thread (replacing any result not yet taken).
     pub fn start(
         &mut self,
         ui: &Shared,
-        f: impl FnOnce(&AdminClient) -> Result<T, ClientError> + Send + 'static,
+        f: impl FnOnce(&BlockingClient) -> Result<T, ClientError> + Send + 'static,
     ) {
-        let (tx, rx) = channel();
-        self.rx = Some(rx);
-        let (client, ctx, busy) = (ui.client.clone(), ui.ctx.clone(), ui.busy.0.clone());
-        busy.fetch_add(1, Ordering::SeqCst);
-        std::thread::spawn(move || {
-            let _ = tx.send(f(&client));
-            busy.fetch_sub(1, Ordering::SeqCst);
-            ctx.request_repaint();
-        });
+        let client = ui.client.clone();
+        self.inner.spawn(&ui.ctx, &ui.busy, move || f(&client));
     }
 
     /// Whether a request is in flight or its result not yet taken.
     pub fn running(&self) -> bool {
-        self.rx.is_some()
+        self.inner.running()
     }
 
     /// The result, once there.
     pub fn poll(&mut self) -> Option<Result<T, ClientError>> {
-        let rx = self.rx.as_ref()?;
-        match rx.try_recv() {
-            Ok(r) => {
-                self.rx = None;
-                Some(r)
-            }
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => {
-                self.rx = None;
-                None
-            }
-        }
+        self.inner.poll()
     }
 
     /// The value of a successful result; a failure goes to `ui`'s error line.
@@ -83,7 +55,7 @@ impl<T: Send + 'static> Task<T> {
 /// What every screen shares: the session, the error line and the shape names.
 pub struct Shared {
     /// The signed-in session.
-    pub client: AdminClient,
+    pub client: BlockingClient,
     /// For repaints from background threads.
     pub ctx: egui::Context,
     /// Requests in flight.
@@ -105,10 +77,15 @@ pub struct Shared {
 impl Shared {
     /// Records a failure for the error line.
     pub fn fail(&mut self, e: ClientError) {
+        tracing::warn!(error = %e, "request failed");
         if e.is_unauthorized() {
             self.expired = true;
+            self.error = Some(format!(
+                "the session has expired ({}); sign in again",
+                e.message()
+            ));
+        } else {
+            self.error = Some(e.to_string());
         }
-        tracing::warn!(error = %e, "request failed");
-        self.error = Some(e.to_string());
     }
 }

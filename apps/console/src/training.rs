@@ -3,9 +3,10 @@
 //! accuracy per step and per epoch, samples/s, log lines, the trainer holding the lease, and
 //! cancel.
 
+use inkset_egui_kit::tokens;
 use std::collections::BTreeSet;
 
-use egui::{Color32, RichText};
+use egui::RichText;
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 use inkset_protocol::ml::{
     GENERATOR, JobCreated, JobList, PlanPreview, RECOGNIZER, StartTraining, TrainingConfig,
@@ -240,11 +241,12 @@ impl Training {
                 if self.preview_for.as_ref() != Some(req) && !self.preview_task.running() {
                     self.preview_for = Some(req.clone());
                     let r = req.clone();
-                    self.preview_task.start(shared, move |c| c.plan(&r));
+                    self.preview_task
+                        .start(shared, move |c| c.training_plan(&r));
                 }
             }
             Err(e) => {
-                ui.colored_label(Color32::from_rgb(0xc0, 0x20, 0x20), e);
+                ui.colored_label(tokens::ERROR, e);
             }
         }
         if let Some(p) = &self.preview {
@@ -264,10 +266,10 @@ impl Training {
                 p.plan.classes.len()
             ));
             for w in &p.warnings {
-                ui.colored_label(Color32::from_rgb(0xa0, 0x70, 0x00), w);
+                ui.colored_label(tokens::WARNING, w);
             }
             if let Some(e) = &p.error {
-                ui.colored_label(Color32::from_rgb(0xc0, 0x20, 0x20), e);
+                ui.colored_label(tokens::ERROR, e);
             }
         }
         let can_start = request.is_ok()
@@ -314,16 +316,16 @@ impl Training {
                 RichText::new(format!("Status: {}", job.status.as_str()))
                     .strong()
                     .color(match job.status.as_str() {
-                        "completed" => Color32::from_rgb(0x2a, 0x8a, 0x3a),
-                        "failed" | "cancelled" => Color32::from_rgb(0xc0, 0x20, 0x20),
-                        _ => Color32::from_rgb(0x3b, 0x82, 0xc4),
+                        "completed" => tokens::SUCCESS,
+                        "failed" | "cancelled" => tokens::ERROR,
+                        _ => tokens::PRIMARY,
                     }),
             );
             if !job.status.is_final()
                 && ui.button("Cancel job").clicked()
                 && !self.cancel_task.running()
             {
-                self.cancel_task.start(shared, move |c| c.cancel(id));
+                self.cancel_task.start(shared, move |c| c.cancel_job(id));
             }
         });
         let lease = job.lease.as_ref().map_or_else(
@@ -368,7 +370,7 @@ impl Training {
             ))
         ));
         if let Some(e) = &job.error {
-            ui.colored_label(Color32::from_rgb(0xc0, 0x20, 0x20), format!("Error: {e}"));
+            ui.colored_label(tokens::ERROR, format!("Error: {e}"));
         }
         if let Some(m) = job.model_id {
             ui.label(format!("Registered model {}", &m.to_string()[..8]));

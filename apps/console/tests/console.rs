@@ -3,7 +3,6 @@
 //! Quick, Draw! drawings from ../shared/data.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use egui::accesskit::Role;
@@ -11,14 +10,8 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
 use inkset_console::Console;
 use inkset_protocol::api::AdminStats;
+use inkset_server::testing::{Storage, TestServer};
 use serde_json::{Value, json};
-
-fn shared() -> PathBuf {
-    std::env::var_os("INKSET_SHARED_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        PathBuf::from,
-    )
-}
 
 /// An admin's view of a running server: the runtime, the address and a token.
 struct Admin {
@@ -26,61 +19,28 @@ struct Admin {
     base: String,
     token: String,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _server: TestServer,
 }
 
 impl Admin {
     fn start() -> Self {
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let settings = inkset_server::config::Settings {
-            data_dir: dir.path().join("data"),
-            ..Default::default()
-        };
-        let http = reqwest::Client::new();
-        let (base, token) = rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let base = format!("http://{}", listener.local_addr().unwrap());
-            let db = inkset_server::db::Db::connect(&settings.database_url())
-                .await
-                .unwrap();
-            let hash = inkset_server::auth::hash_password("console password").unwrap();
-            assert!(db.create_user("admin", &hash, "admin").await.unwrap());
-            tokio::spawn(inkset_server::server::launch(
-                settings,
-                listener,
-                std::future::pending(),
-            ));
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while http
-                .get(format!("{base}/health/ready"))
-                .send()
-                .await
-                .map_or(true, |r| !r.status().is_success())
-            {
-                assert!(Instant::now() < deadline, "server did not start");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            let login: Value = http
-                .post(format!("{base}/api/auth/login"))
-                .json(&json!({"username": "admin", "password": "console password"}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            (base, login["token"].as_str().unwrap().to_owned())
+        let (server, token) = rt.block_on(async {
+            let server = TestServer::start(Storage::SqliteLocal).await;
+            let token = server.admin("admin", "console password").await;
+            (server, token)
         });
         let me = Self {
             rt,
-            base,
+            base: server.base.clone(),
             token,
-            http,
-            _dir: dir,
+            http: server.client.clone(),
+            _server: server,
         };
-        for file in
-            inkset_protocol::quickdraw::ndjson_files(&[shared().join("quickdraw/raw")]).unwrap()
+        for file in inkset_protocol::quickdraw::ndjson_files(&[
+            inkset_testkit::shared_data().join("quickdraw/raw")
+        ])
+        .unwrap()
         {
             let (s, report) = me.call(
                 reqwest::Method::POST,

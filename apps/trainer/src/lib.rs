@@ -9,7 +9,8 @@
 //! inkset-trainer sample-eval --generator DIR --recognizer DIR [--count 100] [--temperature 0.5]
 //! ```
 //!
-//! `work` is the GPU-host worker (see [`worker`]); the others work offline on files.
+//! `work` is the GPU-host worker (the loop is [`inkset_worker`]'s, shared with the server's
+//! in-process trainer); the others work offline on files.
 //!
 //! Data is Quick, Draw! style ndjson (raw or simplified). Words that are one of the shapes
 //! are their class; every other word is a distractor and trains the `unknown` class. The
@@ -22,7 +23,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-pub mod worker;
 use inkset_model::artifact;
 use inkset_model::backend::Backend;
 use inkset_model::dataset::{Dataset, Split, shapes_of};
@@ -270,7 +270,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "trainer".into());
                 format!("{host}-{}", std::process::id())
             });
-            let options = worker::WorkerOptions {
+            let options = inkset_worker::WorkerOptions {
                 server,
                 token,
                 name,
@@ -281,7 +281,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let outcomes = rt.block_on(worker::run(options, shutdown_signal()))?;
+            let outcomes = rt.block_on(inkset_worker::run(options, shutdown_signal()))?;
             for o in outcomes {
                 println!("{o:?}");
             }

@@ -4,21 +4,12 @@
 //! through `/api/inference/classify` and the Open Inference Protocol.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use inkset_model::dataset::{Split, UNKNOWN};
 use inkset_protocol::quickdraw::{Record, ndjson_files};
-use inkset_server::config::Settings;
+use inkset_server::testing::{Storage, TestServer};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-
-fn shared() -> PathBuf {
-    std::env::var_os("INKSET_SHARED_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        PathBuf::from,
-    )
-}
 
 const SHAPES: [&str; 4] = ["circle", "line", "square", "triangle"];
 
@@ -26,68 +17,23 @@ struct Server {
     base: String,
     http: reqwest::Client,
     token: String,
-    stop: Option<oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    server: TestServer,
 }
 
 impl Server {
     async fn start(in_process: bool, lease_secs: u64) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings {
-            data_dir: dir.path().join("data"),
-            ..Settings::default()
-        };
-        settings.training.in_process = in_process;
-        settings.training.lease_secs = lease_secs;
-        settings.inference.alias_poll_ms = 500;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        // An admin account, made directly in the store before the server starts.
-        let db = inkset_server::db::Db::connect(&settings.database_url())
-            .await
-            .unwrap();
-        let hash = inkset_server::auth::hash_password("correct horse battery").unwrap();
-        assert!(db.create_user("root", &hash, "admin").await.unwrap());
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(inkset_server::server::launch(
-            settings,
-            listener,
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .build()
-            .unwrap();
-        let mut ready = false;
-        for _ in 0..600 {
-            if let Ok(r) = http.get(format!("{base}/health/ready")).send().await
-                && r.status().is_success()
-            {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(ready, "server did not become ready");
-        let login: Value = http
-            .post(format!("{base}/api/auth/login"))
-            .json(&json!({"username": "root", "password": "correct horse battery"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let server = TestServer::start_with(Storage::SqliteLocal, |settings| {
+            settings.training.in_process = in_process;
+            settings.training.lease_secs = lease_secs;
+            settings.inference.alias_poll_ms = 500;
+        })
+        .await;
+        let token = server.admin("root", "correct horse battery").await;
         Self {
-            base,
-            http,
-            token: login["token"].as_str().unwrap().to_owned(),
-            stop: Some(tx),
-            handle: Some(handle),
-            _dir: dir,
+            base: server.base.clone(),
+            http: server.client.clone(),
+            token,
+            server,
         }
     }
 
@@ -118,7 +64,7 @@ impl Server {
 
     /// Imports every ndjson file under `quickdraw/raw` over HTTP (distractors included).
     async fn import_quickdraw_raw(&self) {
-        for file in ndjson_files(&[shared().join("quickdraw/raw")]).unwrap() {
+        for file in ndjson_files(&[inkset_testkit::shared_data().join("quickdraw/raw")]).unwrap() {
             let body = std::fs::read(&file).unwrap();
             let r = self
                 .http
@@ -200,12 +146,7 @@ impl Server {
     }
 
     async fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            h.await.unwrap().unwrap();
-        }
+        self.server.stop().await;
     }
 
     async fn shutdown(mut self) {
@@ -216,7 +157,7 @@ impl Server {
     async fn shutdown_keeping_data(mut self) -> tempfile::TempDir {
         self.stop().await;
         let dir = tempfile::tempdir().unwrap();
-        std::mem::replace(&mut self._dir, dir)
+        std::mem::replace(&mut self.server.dir, dir)
     }
 }
 
@@ -402,7 +343,7 @@ async fn quality_auc(server: &Server) -> (f64, usize, usize, String) {
 /// Held-out (test split) records of the Quick, Draw! raw files: (word, record).
 fn held_out() -> Vec<Record> {
     let mut out = Vec::new();
-    for file in ndjson_files(&[shared().join("quickdraw/raw")]).unwrap() {
+    for file in ndjson_files(&[inkset_testkit::shared_data().join("quickdraw/raw")]).unwrap() {
         for line in std::fs::read_to_string(file).unwrap().lines() {
             let r = Record::parse_line(line).unwrap();
             if Split::of(r.key_id) == Split::Test {

@@ -28,13 +28,6 @@ use inkset_model::training::{Control, TrainConfig};
 use inkset_workbench::engine::{Artifact, Engine, backend_label};
 use inkset_workbench::latency::{Stage, millis};
 
-fn shared() -> PathBuf {
-    std::env::var_os("INKSET_SHARED_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        PathBuf::from,
-    )
-}
-
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -48,8 +41,8 @@ fn main() {
         .map(|s| (*s).to_owned())
         .collect();
     let data = inkset_protocol::quickdraw::ndjson_files(&[
-        shared().join("quickdraw/raw"),
-        shared().join("derived"),
+        inkset_testkit::shared_data().join("quickdraw/raw"),
+        inkset_testkit::shared_data().join("derived"),
     ])
     .unwrap();
     let ds = Dataset::load(&data, &shapes, true).unwrap();

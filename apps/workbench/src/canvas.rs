@@ -6,7 +6,8 @@
 //! turns the first finger of a touch into pointer events; those are ignored while a touch
 //! is down so a touch stroke is recorded once.
 
-use egui::{Color32, Event, PointerButton, Pos2, Rect, Sense, Stroke, TouchPhase, Vec2};
+use egui::{Color32, Event, PointerButton, Pos2, Sense, Stroke, TouchPhase, Vec2};
+use inkset_egui_kit::tokens;
 use inkset_model::raster::Polyline;
 
 /// What drew a stroke.
@@ -182,14 +183,14 @@ impl Canvas {
             }
         }
         let painter = ui.painter_at(rect);
-        painter.rect_filled(rect, 6.0, Color32::WHITE);
+        painter.rect_filled(rect, tokens::CANVAS_ROUNDING, tokens::SHEET);
         painter.rect_stroke(
             rect,
-            6.0,
-            Stroke::new(1.0, Color32::from_gray(170)),
+            tokens::CANVAS_ROUNDING,
+            Stroke::new(1.0, tokens::CANVAS_BORDER),
             egui::StrokeKind::Inside,
         );
-        let ink = Color32::from_rgb(0x1d, 0x23, 0x33);
+        let ink = tokens::CANVAS_INK;
         for s in self.strokes() {
             paint_stroke(&painter, s, origin, ink);
         }
@@ -199,7 +200,7 @@ impl Canvas {
                 egui::Align2::CENTER_CENTER,
                 "Draw here",
                 egui::FontId::proportional(18.0),
-                Color32::from_gray(150),
+                tokens::HINT,
             );
         }
         response
@@ -207,56 +208,10 @@ impl Canvas {
 }
 
 fn paint_stroke(painter: &egui::Painter, s: &InkStroke, origin: Pos2, ink: Color32) {
-    let pos = |p: &InkPoint| Pos2::new(origin.x + p.x, origin.y + p.y);
-    let width = |p: &InkPoint| p.pressure.map_or(3.0, |f| 1.0 + 5.0 * f);
-    if let [only] = s.points.as_slice() {
-        painter.circle_filled(pos(only), width(only) / 2.0, ink);
-    }
-    for w in s.points.windows(2) {
-        painter.line_segment([pos(&w[0]), pos(&w[1])], Stroke::new(width(&w[1]), ink));
-    }
-}
-
-/// Paints polylines fitted into `rect` (aspect kept, 8 % margin): vector, crisp at any
-/// size.
-pub fn paint_lines(painter: &egui::Painter, rect: Rect, lines: &[Polyline], ink: Stroke) {
-    let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
-    for p in lines.iter().flatten() {
-        for k in 0..2 {
-            lo[k] = lo[k].min(p[k]);
-            hi[k] = hi[k].max(p[k]);
-        }
-    }
-    if lo[0].is_finite() {
-        paint_lines_within(painter, rect, lines, ink, lo, hi);
-    }
-}
-
-/// Paints polylines with the box `lo..hi` (drawing units) fitted into `rect`.
-pub fn paint_lines_within(
-    painter: &egui::Painter,
-    rect: Rect,
-    lines: &[Polyline],
-    ink: Stroke,
-    lo: [f32; 2],
-    hi: [f32; 2],
-) {
-    let inner = rect.shrink(rect.width().min(rect.height()) * 0.08);
-    let extent = (hi[0] - lo[0]).max(hi[1] - lo[1]).max(1e-3);
-    let scale = inner.width().min(inner.height()) / extent;
-    let offset = Vec2::new(
-        inner.center().x - (lo[0] + hi[0]) / 2.0 * scale,
-        inner.center().y - (lo[1] + hi[1]) / 2.0 * scale,
-    );
-    for line in lines {
-        let pts: Vec<Pos2> = line
-            .iter()
-            .map(|p| Pos2::new(p[0] * scale + offset.x, p[1] * scale + offset.y))
-            .collect();
-        if let [one] = pts.as_slice() {
-            painter.circle_filled(*one, ink.width, ink.color);
-        } else if pts.len() > 1 {
-            painter.add(egui::Shape::line(pts, ink));
-        }
-    }
+    let points: Vec<(Pos2, Option<f32>)> = s
+        .points
+        .iter()
+        .map(|p| (Pos2::new(origin.x + p.x, origin.y + p.y), p.pressure))
+        .collect();
+    inkset_egui_kit::ink::paint_stroke(painter, &points, ink);
 }

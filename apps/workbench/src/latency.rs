@@ -118,14 +118,7 @@ pub fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Nearest-rank quantile of sorted values (`q` in 0..=1); 0 for no values.
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
+pub use inkset_model::stats::quantile;
 
 #[cfg(test)]
 mod tests {

@@ -16,14 +16,8 @@ use inkset_model::dataset::Dataset;
 use inkset_model::pipeline::train_recognizer;
 use inkset_model::training::{Control, TrainConfig};
 use inkset_protocol::quickdraw::Record;
+use inkset_server::testing::{Storage, TestServer};
 use inkset_workbench::{Options, Workbench};
-
-fn shared() -> PathBuf {
-    std::env::var_os("INKSET_SHARED_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        PathBuf::from,
-    )
-}
 
 const SHAPES: [&str; 5] = ["line", "heart", "circle", "square", "triangle"];
 
@@ -37,7 +31,10 @@ fn fixture() -> &'static Path {
             return dir;
         }
         let shapes: Vec<String> = SHAPES.iter().map(|s| (*s).to_owned()).collect();
-        let data = [shared().join("quickdraw/raw"), shared().join("derived")];
+        let data = [
+            inkset_testkit::shared_data().join("quickdraw/raw"),
+            inkset_testkit::shared_data().join("derived"),
+        ];
         let ds = Dataset::load(
             &inkset_protocol::quickdraw::ndjson_files(&data).unwrap(),
             &shapes,
@@ -297,7 +294,7 @@ fn trainer_binary() -> PathBuf {
 
 #[test]
 fn batch_evaluation_equals_inkset_trainer_evaluate() {
-    let data = shared().join("quickdraw");
+    let data = inkset_testkit::shared_data().join("quickdraw");
     let out = std::process::Command::new(trainer_binary())
         .arg("evaluate")
         .arg("--model")
@@ -399,72 +396,33 @@ fn batch_evaluation_equals_inkset_trainer_evaluate() {
 struct Server {
     rt: tokio::runtime::Runtime,
     base: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    server: Option<TestServer>,
 }
 
 impl Server {
     fn start() -> Self {
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = inkset_server::config::Settings {
-            data_dir: dir.path().join("data"),
-            ..Default::default()
-        };
-        settings.training.in_process = false;
-        let (base, stop, handle) = rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let base = format!("http://{}", listener.local_addr().unwrap());
-            let db = inkset_server::db::Db::connect(&settings.database_url())
-                .await
-                .unwrap();
-            let hash = inkset_server::auth::hash_password("correct horse battery").unwrap();
-            assert!(db.create_user("root", &hash, "admin").await.unwrap());
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            let handle = tokio::spawn(inkset_server::server::launch(settings, listener, async {
-                let _ = rx.await;
-            }));
-            (base, tx, handle)
-        });
+        let server = rt.block_on(TestServer::start_with(Storage::SqliteLocal, |settings| {
+            settings.training.in_process = false;
+        }));
         let me = Self {
             rt,
-            base,
-            stop: Some(stop),
-            handle: Some(handle),
-            _dir: dir,
+            base: server.base.clone(),
+            server: Some(server),
         };
         me.rt.block_on(me.register_fixture());
         me
     }
 
     async fn register_fixture(&self) {
-        let http = reqwest::Client::new();
-        let mut ready = false;
-        for _ in 0..600 {
-            if let Ok(r) = http.get(format!("{}/health/ready", self.base)).send().await
-                && r.status().is_success()
-            {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(ready, "server did not become ready");
-        let login: serde_json::Value = http
-            .post(format!("{}/api/auth/login", self.base))
-            .json(&serde_json::json!({"username": "root", "password": "correct horse battery"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = login["token"].as_str().unwrap().to_owned();
+        let server = self.server.as_ref().unwrap();
+        let http = server.client.clone();
+        let token = server.admin("root", "correct horse battery").await;
         // The jobs's plan needs drawings: the simplified Quick, Draw! files.
-        for file in
-            inkset_protocol::quickdraw::ndjson_files(&[shared().join("quickdraw/simplified")])
-                .unwrap()
+        for file in inkset_protocol::quickdraw::ndjson_files(&[
+            inkset_testkit::shared_data().join("quickdraw/simplified")
+        ])
+        .unwrap()
         {
             let r = http
                 .post(format!("{}/api/admin/import", self.base))
@@ -493,15 +451,19 @@ impl Server {
             .await
             .unwrap();
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        let client =
-            inkset_trainer::worker::Client::new(&self.base, worker["token"].as_str().unwrap())
-                .unwrap();
-        let job = client.claim("workbench-test").await.unwrap().unwrap();
+        let client = inkset_worker::client(&self.base, worker["token"].as_str().unwrap()).unwrap();
+        let job = client
+            .claim("workbench-test", &inkset_worker::MODEL_KINDS)
+            .await
+            .unwrap()
+            .unwrap();
         let dir = fixture();
         let manifest: artifact::Manifest =
             serde_json::from_slice(&std::fs::read(dir.join(artifact::MANIFEST)).unwrap()).unwrap();
         let weights = std::fs::read(dir.join(artifact::WEIGHTS)).unwrap();
-        let version = client.complete(&job, &manifest, weights).await.unwrap();
+        client.upload_weights(&job, weights).await.unwrap();
+        let manifest = serde_json::to_value(&manifest).unwrap();
+        let version = client.complete(&job, manifest).await.unwrap();
         assert_eq!(version.version, 1);
 
         // And a generator version, through a generator job.
@@ -513,13 +475,18 @@ impl Server {
             .await
             .unwrap();
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        let job = client.claim("workbench-test").await.unwrap().unwrap();
+        let job = client
+            .claim("workbench-test", &inkset_worker::MODEL_KINDS)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(job.model_kind, "generator");
         let dir = generator_fixture();
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join(artifact::MANIFEST)).unwrap()).unwrap();
         let weights = std::fs::read(dir.join(artifact::WEIGHTS)).unwrap();
-        let version = client.complete(&job, &manifest, weights).await.unwrap();
+        client.upload_weights(&job, weights).await.unwrap();
+        let version = client.complete(&job, manifest).await.unwrap();
         assert_eq!(
             (version.model_kind.as_str(), version.version),
             ("generator", 1)
@@ -527,11 +494,8 @@ impl Server {
     }
 
     fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            self.rt.block_on(h).unwrap().unwrap();
+        if let Some(mut server) = self.server.take() {
+            self.rt.block_on(server.stop());
         }
     }
 }
@@ -681,7 +645,10 @@ fn generator_fixture() -> &'static Path {
             return dir;
         }
         let shapes: Vec<String> = SHAPES.iter().map(|s| (*s).to_owned()).collect();
-        let data = [shared().join("quickdraw/raw"), shared().join("derived")];
+        let data = [
+            inkset_testkit::shared_data().join("quickdraw/raw"),
+            inkset_testkit::shared_data().join("derived"),
+        ];
         let ds = Dataset::load(
             &inkset_protocol::quickdraw::ndjson_files(&data).unwrap(),
             &shapes,

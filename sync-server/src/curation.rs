@@ -1,0 +1,11 @@
+//! Curation and statistics: the admin's view of the dataset (filters, keyset pages, counts,
+//! the dashboard's numbers), flag / unflag / remove one drawing or many, and the automatic
+//! quality score.
+//!
+//! * [`sql`]: filters, cursors, lists, counts, bulk changes, statistics, quality rows.
+//! * [`quality`]: the score (formula in its docs) and the background scorer.
+//! * [`handlers`]: `/api/admin/stats` and `/api/admin/drawings...`.
+
+pub mod handlers;
+pub mod quality;
+pub mod sql;

@@ -1,0 +1,587 @@
+//! SQL of curation and statistics: the [`DrawingFilter`] as SQL, keyset cursors, lists and
+//! counts, bulk changes guarded by a confirmed count, the dashboard's aggregates, and the
+//! quality score's rows.
+
+use crate::now_ms;
+pub use inkset_protocol::api::DrawingFilter;
+use inkset_protocol::api::DrawingSummary;
+use inkset_protocol::api::{DrawingSort, Verdict};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+use crate::db::{Arg, Db, query_with};
+use crate::drawings::sql::{RecordLocation, location_from_row};
+
+/// One drawing's automatic score and the recognizer's answer (see `crate::curation::quality`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// The drawing.
+    pub id: Uuid,
+    /// Quality score, 0..=1.
+    pub score: f64,
+    /// The recognizer's top class, `None` without a recognizer.
+    pub guess: Option<String>,
+    /// Its probability, 0..=1.
+    pub confidence: Option<f64>,
+}
+
+/// Outcome of a bulk change guarded by the count the admin confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarded {
+    /// Made; this many rows changed.
+    Done(u64),
+    /// Not made: the filter now matches this many drawings.
+    CountDiffers(u64),
+}
+
+/// SQL of a [`DrawingFilter`].
+pub trait FilterSql {
+    /// Appends `AND ...` clauses for this filter (`$N` placeholders numbered after the
+    /// arguments already in `args`), pushing their arguments.
+    fn push_sql(&self, sql: &mut String, args: &mut Vec<Arg>);
+}
+
+impl FilterSql for DrawingFilter {
+    fn push_sql(&self, sql: &mut String, args: &mut Vec<Arg>) {
+        let mut add = |clause: &str, arg: Arg, sql: &mut String| {
+            args.push(arg);
+            sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+        };
+        if !self.include_removed {
+            sql.push_str(" AND removed_at IS NULL");
+        }
+        if let Some(s) = &self.shape {
+            add(" AND shape = ?", Arg::Text(s.clone()), sql);
+        }
+        if let Some(f) = self.flagged {
+            add(" AND flagged = ?", Arg::Int(i64::from(f)), sql);
+        }
+        if let Some(q) = self.quality_min {
+            add(" AND quality_score >= ?", Arg::Float(q), sql);
+        }
+        if let Some(q) = self.quality_max {
+            add(" AND quality_score <= ?", Arg::Float(q), sql);
+        }
+        if let Some(t) = self.from {
+            add(" AND received_at >= ?", Arg::Int(t), sql);
+        }
+        if let Some(t) = self.to {
+            add(" AND received_at < ?", Arg::Int(t), sql);
+        }
+        if let Some(s) = self.session {
+            add(" AND session_id = ?", Arg::Text(s.to_string()), sql);
+        }
+        match self.device.as_deref() {
+            None => {}
+            Some("none") => sql.push_str(" AND device IS NULL"),
+            Some(d) => add(" AND device = ?", Arg::Text(d.to_owned()), sql),
+        }
+        if let Some(o) = &self.origin {
+            add(" AND origin = ?", Arg::Text(o.clone()), sql);
+        }
+        match self.verdict {
+            None => {}
+            Some(Verdict::Agrees) => sql.push_str(" AND model_guess = shape"),
+            Some(Verdict::Disagrees) => {
+                sql.push_str(" AND model_guess IS NOT NULL AND model_guess <> shape");
+            }
+            Some(Verdict::Unjudged) => sql.push_str(" AND model_guess IS NULL"),
+        }
+        if let Some(g) = &self.guess {
+            add(" AND model_guess = ?", Arg::Text(g.clone()), sql);
+        }
+    }
+}
+
+/// A position in a sorted drawing list: the sort column's value and the id of the last
+/// row of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cursor {
+    /// `received_at` (newest and oldest orders).
+    Time(i64, Uuid),
+    /// `quality_score` or `model_confidence`.
+    Score(f64, Uuid),
+}
+
+impl Cursor {
+    /// The `next_cursor` text: `<value>_<id>`.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Time(t, id) => format!("{t}_{id}"),
+            Self::Score(v, id) => format!("{v}_{id}"),
+        }
+    }
+
+    /// The cursor after `row` in `sort` order (`None` when the row has no sort value).
+    pub fn after(sort: DrawingSort, row: &DrawingSummary) -> Option<Self> {
+        match sort {
+            DrawingSort::Newest | DrawingSort::Oldest => Some(Self::Time(row.received_at, row.id)),
+            DrawingSort::QualityAsc | DrawingSort::QualityDesc => {
+                row.quality_score.map(|q| Self::Score(q, row.id))
+            }
+            DrawingSort::ConfidenceAsc | DrawingSort::ConfidenceDesc => {
+                row.model_confidence.map(|c| Self::Score(c, row.id))
+            }
+        }
+    }
+
+    /// Parses [`Self::encode`]'s text for `sort`; `None` when malformed.
+    pub fn parse(sort: DrawingSort, text: &str) -> Option<Self> {
+        let (value, id) = text.split_once('_')?;
+        let id = Uuid::parse_str(id).ok()?;
+        match sort {
+            DrawingSort::Newest | DrawingSort::Oldest => Some(Self::Time(value.parse().ok()?, id)),
+            _ => value
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(|v| Self::Score(v, id)),
+        }
+    }
+}
+
+pub(crate) const SUMMARY_COLUMNS: &str = "id, shape, session_id, origin, received_at, client_started_at, \
+     stroke_count, point_count, device, quality_score, flagged, flag_reason, removed_at, \
+     source_key_id, model_guess, model_confidence";
+
+pub(crate) fn summary_from_row(row: &AnyRow) -> Result<DrawingSummary, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    let session: Option<String> = row.try_get("session_id")?;
+    let parse = |s: &str| Uuid::parse_str(s).map_err(|e| sqlx::Error::Decode(Box::new(e)));
+    Ok(DrawingSummary {
+        id: parse(&id)?,
+        shape: row.try_get("shape")?,
+        session_id: session.as_deref().map(parse).transpose()?,
+        origin: row.try_get("origin")?,
+        received_at: row.try_get("received_at")?,
+        client_started_at: row.try_get("client_started_at")?,
+        stroke_count: u32::try_from(row.try_get::<i64, _>("stroke_count")?).unwrap_or(u32::MAX),
+        point_count: u32::try_from(row.try_get::<i64, _>("point_count")?).unwrap_or(u32::MAX),
+        device: row.try_get("device")?,
+        quality_score: row.try_get("quality_score")?,
+        flagged: row.try_get::<i64, _>("flagged")? != 0,
+        flag_reason: row.try_get("flag_reason")?,
+        removed_at: row.try_get("removed_at")?,
+        source_key_id: row.try_get("source_key_id")?,
+        model_guess: row.try_get("model_guess")?,
+        model_confidence: row.try_get("model_confidence")?,
+        thumbnail: None,
+    })
+}
+
+impl Db {
+    /// One page of drawings matching `filter` in `sort` order after `cursor` (the last row
+    /// of the previous page), with where each record is stored.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn list_drawings(
+        &self,
+        filter: &DrawingFilter,
+        sort: DrawingSort,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Vec<(DrawingSummary, RecordLocation)>, sqlx::Error> {
+        let mut sql = format!(
+            "SELECT {SUMMARY_COLUMNS}, segment_key, segment_offset, segment_length \
+             FROM drawings WHERE 1 = 1"
+        );
+        let mut args = Vec::new();
+        filter.push_sql(&mut sql, &mut args);
+        let (column, descending) = match sort {
+            DrawingSort::Newest => ("received_at", true),
+            DrawingSort::Oldest => ("received_at", false),
+            DrawingSort::QualityAsc => ("quality_score", false),
+            DrawingSort::QualityDesc => ("quality_score", true),
+            DrawingSort::ConfidenceAsc => ("model_confidence", false),
+            DrawingSort::ConfidenceDesc => ("model_confidence", true),
+        };
+        if column != "received_at" {
+            sql.push_str(&format!(" AND {column} IS NOT NULL"));
+        }
+        let value = match cursor {
+            Some(Cursor::Time(t, id)) => Some((Arg::Int(t), id)),
+            Some(Cursor::Score(v, id)) => Some((Arg::Float(v), id)),
+            None => None,
+        };
+        if let Some((value, id)) = value {
+            args.push(value);
+            args.push(Arg::Text(id.to_string()));
+            let (a, b) = (args.len() - 1, args.len());
+            let cmp = if descending { '<' } else { '>' };
+            sql.push_str(&format!(
+                " AND ({column} {cmp} ${a} OR ({column} = ${a} AND id {cmp} ${b}))"
+            ));
+        }
+        let dir = if descending { "DESC" } else { "ASC" };
+        sql.push_str(&format!(
+            " ORDER BY {column} {dir}, id {dir} LIMIT {}",
+            limit.min(10_000)
+        ));
+        let rows = query_with(&sql, &args).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| Ok((summary_from_row(row)?, location_from_row(row)?)))
+            .collect()
+    }
+
+    /// How many drawings match `filter`.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn count_drawings(&self, filter: &DrawingFilter) -> Result<u64, sqlx::Error> {
+        let mut sql = String::from("SELECT COUNT(*) AS n FROM drawings WHERE 1 = 1");
+        let mut args = Vec::new();
+        filter.push_sql(&mut sql, &mut args);
+        let row = query_with(&sql, &args).fetch_one(&self.pool).await?;
+        Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
+    }
+
+    /// Flags, unflags or removes every drawing matching `filter` (removed drawings are
+    /// never touched again); returns how many changed.
+    ///
+    /// With `expected`, the change is made only if the filter matches exactly that many
+    /// drawings ([`Self::count_drawings`]'s count) in the same statement's snapshot;
+    /// otherwise nothing changes and the answer is [`Guarded::CountDiffers`].
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn curate_filter(
+        &self,
+        filter: &DrawingFilter,
+        action: inkset_protocol::api::BulkAction,
+        reason: Option<&str>,
+        expected: Option<u64>,
+    ) -> Result<Guarded, sqlx::Error> {
+        use inkset_protocol::api::BulkAction;
+        let now = now_ms();
+        let (mut args, set) = match action {
+            BulkAction::Flag => (
+                vec![Arg::Int(now), Arg::OptText(reason.map(str::to_owned))],
+                "flagged = 1, flagged_at = $1, flag_reason = $2",
+            ),
+            BulkAction::Unflag => (
+                vec![Arg::Int(now)],
+                "flagged = 0, flagged_at = $1, flag_reason = NULL",
+            ),
+            BulkAction::Remove => (vec![Arg::Int(now)], "removed_at = $1"),
+        };
+        let mut sql = format!("UPDATE drawings SET {set} WHERE removed_at IS NULL");
+        if action == BulkAction::Unflag {
+            sql.push_str(" AND flagged = 1");
+        }
+        filter.push_sql(&mut sql, &mut args);
+        if let Some(n) = expected {
+            // One statement: the count and the rows changed come from one snapshot.
+            sql.push_str(" AND (SELECT COUNT(*) FROM drawings WHERE 1 = 1");
+            filter.push_sql(&mut sql, &mut args);
+            args.push(Arg::Int(i64::try_from(n).unwrap_or(i64::MAX)));
+            sql.push_str(&format!(") = ${}", args.len()));
+        }
+        let affected = query_with(&sql, &args)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if affected == 0
+            && let Some(n) = expected
+        {
+            let now = self.count_drawings(filter).await?;
+            if now != n {
+                return Ok(Guarded::CountDiffers(now));
+            }
+        }
+        Ok(Guarded::Done(affected))
+    }
+
+    /// Sets `flagged` (with a reason) or marks removed; returns rows changed.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn curate(
+        &self,
+        ids: &[Uuid],
+        action: inkset_protocol::api::BulkAction,
+        reason: Option<&str>,
+    ) -> Result<u64, sqlx::Error> {
+        use inkset_protocol::api::BulkAction;
+        let mut affected = 0;
+        let now = now_ms();
+        for chunk in ids.chunks(self.max_in_list()) {
+            let mut args = match action {
+                BulkAction::Flag => vec![Arg::Int(now), Arg::OptText(reason.map(str::to_owned))],
+                BulkAction::Unflag | BulkAction::Remove => vec![Arg::Int(now)],
+            };
+            let set = match action {
+                BulkAction::Flag => format!(
+                    "flagged = 1, flagged_at = {}, flag_reason = {}",
+                    self.placeholders(1, 1),
+                    self.placeholders(2, 1)
+                ),
+                BulkAction::Unflag => format!(
+                    "flagged = 0, flagged_at = {}, flag_reason = NULL",
+                    self.placeholders(1, 1)
+                ),
+                BulkAction::Remove => format!("removed_at = {}", self.placeholders(1, 1)),
+            };
+            // Flagging again updates the reason; unflagging touches flagged rows only.
+            let guard = match action {
+                BulkAction::Unflag => " AND flagged = 1",
+                BulkAction::Flag | BulkAction::Remove => "",
+            };
+            let start = args.len() + 1;
+            args.extend(chunk.iter().map(|id| Arg::Text(id.to_string())));
+            let sql = format!(
+                "UPDATE drawings SET {set} WHERE id IN ({}) AND removed_at IS NULL{guard}",
+                self.placeholders(start, chunk.len())
+            );
+            affected += query_with(&sql, &args)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(affected)
+    }
+
+    /// Counts by `(shape, flagged)` of drawings not removed, and the removed count.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn shape_counts(&self) -> Result<(Vec<(String, bool, u64)>, u64), sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT shape, flagged, COUNT(*) AS n FROM drawings WHERE removed_at IS NULL \
+             GROUP BY shape, flagged",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let counts = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("shape")?,
+                    r.try_get::<i64, _>("flagged")? != 0,
+                    u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let removed: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM drawings WHERE removed_at IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+        Ok((counts, u64::try_from(removed).unwrap_or(0)))
+    }
+
+    /// Quality histogram: 10 bins over 0..=1 and the unscored count.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn quality_histogram(&self) -> Result<(Vec<u64>, u64), sqlx::Error> {
+        let mut case = String::from("CASE WHEN quality_score IS NULL THEN -1");
+        for bin in (1..10).rev() {
+            case.push_str(&format!(" WHEN quality_score >= 0.{bin} THEN {bin}"));
+        }
+        case.push_str(" ELSE 0 END");
+        let sql = format!(
+            "SELECT CAST({case} AS BIGINT) AS bin, COUNT(*) AS n FROM drawings \
+             WHERE removed_at IS NULL GROUP BY 1"
+        );
+        let mut bins = vec![0u64; 10];
+        let mut unscored = 0;
+        for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+            let bin: i64 = r.try_get("bin")?;
+            let n = u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0);
+            match usize::try_from(bin) {
+                Ok(b) if b < 10 => bins[b] += n,
+                _ => unscored += n,
+            }
+        }
+        Ok((bins, unscored))
+    }
+
+    /// Drawings per UTC day number (days since the epoch), oldest first.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn per_day(&self, session: Option<Uuid>) -> Result<BTreeMap<i64, u64>, sqlx::Error> {
+        let mut sql = String::from(
+            "SELECT CAST(received_at / 86400000 AS BIGINT) AS day, COUNT(*) AS n FROM drawings \
+             WHERE removed_at IS NULL",
+        );
+        let mut args = Vec::new();
+        if let Some(s) = session {
+            args.push(Arg::Text(s.to_string()));
+            sql.push_str(" AND session_id = $1");
+        }
+        sql.push_str(" GROUP BY 1 ORDER BY 1");
+        let mut out = BTreeMap::new();
+        for r in query_with(&sql, &args).fetch_all(&self.pool).await? {
+            out.insert(
+                r.try_get("day")?,
+                u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Drawings whose automatic quality score is missing or came from another recognizer
+    /// than `model_key` (`none`, or the production model's id), not overridden by an admin
+    /// and not removed: up to `limit`, newest first, with their record locations.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn quality_due(
+        &self,
+        model_key: &str,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, RecordLocation)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, segment_key, segment_offset, segment_length FROM drawings \
+             WHERE (quality_model_id IS NULL OR quality_model_id <> $1) \
+             AND removed_at IS NULL \
+             ORDER BY received_at DESC LIMIT $2",
+        )
+        .bind(model_key)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok((
+                    Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    RecordLocation {
+                        segment_key: r.try_get("segment_key")?,
+                        offset: u64::try_from(r.try_get::<i64, _>("segment_offset")?).unwrap_or(0),
+                        length: u64::try_from(r.try_get::<i64, _>("segment_length")?).unwrap_or(0),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Stores automatic quality scores computed with `model_key` (rows an admin overrode in
+    /// the meantime keep the admin's score).
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn set_quality(&self, scores: &[Scored], model_key: &str) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for s in scores {
+            // The recognizer's answer is kept even under an admin's score override.
+            sqlx::query(
+                "UPDATE drawings SET quality_score = CASE WHEN quality_override = 0 THEN $1 \
+                 ELSE quality_score END, quality_model_id = $2, model_guess = $3, \
+                 model_confidence = $4 WHERE id = $5",
+            )
+            .bind(s.score)
+            .bind(model_key)
+            .bind(s.guess.as_deref())
+            .bind(s.confidence)
+            .bind(s.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// An admin's quality score for a drawing (`Some`), or back to the automatic score
+    /// (`None`: rescored by the next round). Returns whether the drawing exists.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn override_quality(
+        &self,
+        id: Uuid,
+        score: Option<f64>,
+    ) -> Result<bool, sqlx::Error> {
+        let done = match score {
+            Some(q) => {
+                sqlx::query(
+                    "UPDATE drawings SET quality_score = $1, quality_override = 1 \
+                     WHERE id = $2 AND removed_at IS NULL",
+                )
+                .bind(q)
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE drawings SET quality_override = 0, quality_model_id = NULL \
+                     WHERE id = $1 AND removed_at IS NULL",
+                )
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?
+            }
+        };
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Stored drawings (not removed) grouped by one column's value (`NULL` as `none`).
+    /// `column` is one of this module's own names, never user input.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn count_by(
+        &self,
+        column: &'static str,
+    ) -> Result<BTreeMap<String, u64>, sqlx::Error> {
+        let sql = format!(
+            "SELECT COALESCE(CAST({column} AS TEXT), 'none') AS k, COUNT(*) AS n FROM drawings \
+             WHERE removed_at IS NULL GROUP BY 1"
+        );
+        let mut out = BTreeMap::new();
+        for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+            out.insert(
+                r.try_get("k")?,
+                u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Times from prompt to first point of stored drawings (not removed), ms, ascending.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn prompt_times(&self) -> Result<Vec<i64>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT prompt_to_first_point_ms AS t FROM drawings \
+             WHERE removed_at IS NULL AND prompt_to_first_point_ms IS NOT NULL ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| r.try_get("t")).collect()
+    }
+
+    /// Accounts (signed-in players) with at least one stored drawing.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn contributing_players(&self) -> Result<u64, sqlx::Error> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(DISTINCT s.user_id) AS n FROM drawings d \
+             JOIN sessions s ON s.id = d.session_id WHERE s.user_id IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Sessions with at least one drawing.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn contributing_sessions(&self) -> Result<u64, sqlx::Error> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(DISTINCT session_id) AS n FROM drawings WHERE session_id IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

@@ -1,0 +1,140 @@
+//! `POST /api/drawings` and `POST /api/drawings/batch`: a player session's uploads.
+
+use crate::drawings::ingest::IngestError;
+use crate::error::ApiError;
+use crate::http::{RawBody, parse};
+use crate::players::auth::Player;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use inkset_protocol::api::{BatchItemResult, BatchResult, BatchUpload, UploadReceipt};
+use inkset_protocol::validate::validate;
+use inkset_protocol::{Drawing, FieldError, Origin};
+use uuid::Uuid;
+
+/// Checks one uploaded drawing and binds it to the uploading session.
+fn accept(state: &AppState, player: Player, mut drawing: Drawing) -> Result<Drawing, ApiError> {
+    match drawing.session_id {
+        Some(s) if s != player.session_id => {
+            return Err(ApiError::Invalid(FieldError::new(
+                "session_id",
+                "mismatch",
+                "session_id differs from the session of the bearer token",
+            )));
+        }
+        _ => drawing.session_id = Some(player.session_id),
+    }
+    validate(&drawing, Origin::Api, &state.limits, |s| {
+        state.is_known_shape(s)
+    })
+    .map_err(ApiError::Invalid)?;
+    Ok(drawing)
+}
+
+fn ingest_error(e: IngestError) -> ApiError {
+    match e {
+        IngestError::Conflict(id) => ApiError::Conflict {
+            field: "id",
+            message: format!("drawing {id} already exists with different content"),
+        },
+        IngestError::Closed => ApiError::Unavailable("the server is shutting down"),
+        IngestError::Storage(msg) => ApiError::Internal(anyhow::anyhow!(msg)),
+    }
+}
+
+/// `POST /api/drawings`: stores one drawing; 201 with the same body for a repeat.
+pub async fn upload(
+    State(state): State<AppState>,
+    player: Player,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<UploadReceipt>), ApiError> {
+    let drawing: Drawing = parse(&body)?;
+    let drawing = accept(&state, player, drawing)?;
+    let id = drawing.id;
+    let outcome = state
+        .ingest
+        .submit(drawing, Origin::Api)
+        .await
+        .map_err(ingest_error)?;
+    state.quality_wake.notify_one();
+    Ok((
+        StatusCode::CREATED,
+        Json(UploadReceipt {
+            id,
+            received_at: outcome.received_at(),
+        }),
+    ))
+}
+
+/// `POST /api/drawings/batch`: stores many drawings; 200 with one result per drawing.
+pub async fn upload_batch(
+    State(state): State<AppState>,
+    player: Player,
+    RawBody(body): RawBody,
+) -> Result<Json<BatchResult>, ApiError> {
+    let batch: BatchUpload = parse(&body)?;
+    if batch.drawings.len() > state.limits.max_batch_drawings {
+        return Err(ApiError::Invalid(FieldError::new(
+            "drawings",
+            "too_many",
+            format!(
+                "at most {} drawings per batch",
+                state.limits.max_batch_drawings
+            ),
+        )));
+    }
+    let mut results: Vec<Option<BatchItemResult>> = Vec::with_capacity(batch.drawings.len());
+    let mut valid = Vec::new();
+    let mut slots = Vec::new();
+    for (i, drawing) in batch.drawings.into_iter().enumerate() {
+        let id = drawing.id;
+        match accept(&state, player, drawing) {
+            Ok(d) => {
+                valid.push((d, Origin::Api));
+                slots.push(i);
+                results.push(None);
+            }
+            Err(e) => {
+                let mut detail = e.detail();
+                detail.field = detail.field.map(|f| format!("drawings[{i}].{f}"));
+                results.push(Some(BatchItemResult {
+                    id,
+                    status: e.status().as_u16(),
+                    received_at: None,
+                    error: Some(detail),
+                }));
+            }
+        }
+    }
+    let ids: Vec<Uuid> = valid.iter().map(|(d, _)| d.id).collect();
+    let clock_offset_ms = batch
+        .sent_at
+        .map(|sent| crate::now_ms().saturating_sub(sent));
+    let outcomes = state.ingest.submit_many(valid, clock_offset_ms).await;
+    state.quality_wake.notify_one();
+    for ((slot, id), outcome) in slots.into_iter().zip(ids).zip(outcomes) {
+        results[slot] = Some(match outcome {
+            Ok(o) => BatchItemResult {
+                id,
+                status: StatusCode::CREATED.as_u16(),
+                received_at: Some(o.received_at()),
+                error: None,
+            },
+            Err(e) => {
+                let e = ingest_error(e);
+                let mut detail = e.detail();
+                detail.field = detail.field.map(|f| format!("drawings[{slot}].{f}"));
+                BatchItemResult {
+                    id,
+                    status: e.status().as_u16(),
+                    received_at: None,
+                    error: Some(detail),
+                }
+            }
+        });
+    }
+    Ok(Json(BatchResult {
+        results: results.into_iter().flatten().collect(),
+    }))
+}

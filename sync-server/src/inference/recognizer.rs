@@ -1,0 +1,258 @@
+//! Serving the `production` recognizer: one loaded model at a time, swapped atomically when
+//! the alias moves, and a dynamic micro-batcher in front of it.
+//!
+//! Requests rasterize on the HTTP workers and queue their rasters; the batcher takes every
+//! request waiting (up to `max_batch` rows, waiting at most `max_delay_us` for more, 0 by
+//! default as in Triton's dynamic batcher without a queue delay) and runs them as one
+//! `[batch, 1, N, N]` forward pass on a blocking thread; up to `parallel_batches` (default:
+//! one per core) batches run at once. Each request holds an `Arc` of the
+//! model it was rasterized for, so a hot swap never drops or mixes requests: batches in
+//! flight finish on the old model, new requests see the new one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use inkset_model::artifact::Manifest;
+use inkset_model::backend::Backend;
+use inkset_model::inference::Classifier;
+use inkset_protocol::ml::RECOGNIZER;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::config::InferenceSettings;
+use crate::db::Db;
+use crate::objects::Objects;
+
+use super::served::{HotSwap, Version};
+
+/// A loaded model version.
+#[derive(Debug)]
+pub struct Served {
+    /// Registry id.
+    pub model_id: Uuid,
+    /// Version number.
+    pub version: u64,
+    /// The network, its manifest and device.
+    pub classifier: Classifier,
+}
+
+struct BatchJob {
+    served: Arc<Served>,
+    rasters: Vec<f32>,
+    rows: usize,
+    reply: oneshot::Sender<Vec<Vec<f32>>>,
+}
+
+struct Inner {
+    current: HotSwap<Served>,
+    tx: mpsc::Sender<BatchJob>,
+    backend: Backend,
+    max_batch: usize,
+}
+
+/// The served model and its batcher (cheap to clone).
+#[derive(Clone)]
+pub struct Inference {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Inference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inference")
+            .field("model", &self.current().map(|s| s.model_id))
+            .finish_non_exhaustive()
+    }
+}
+
+pub use super::served::read_artifact;
+
+/// Artifact object keys of a model version.
+pub fn artifact_prefix(kind: &str, model_id: Uuid) -> String {
+    format!("models/{kind}/{model_id}")
+}
+
+impl Inference {
+    /// Starts the batcher (no model loaded yet). Needs a tokio runtime.
+    pub fn start(settings: &InferenceSettings) -> Self {
+        let (tx, rx) = mpsc::channel(4096);
+        let max_batch = settings.max_batch.clamp(1, 1024);
+        let parallel = settings.parallel_batches.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        tokio::spawn(batcher(
+            rx,
+            max_batch,
+            Duration::from_micros(settings.max_delay_us),
+            parallel,
+        ));
+        Self {
+            inner: Arc::new(Inner {
+                current: HotSwap::new(RECOGNIZER),
+                tx,
+                backend: settings.backend,
+                max_batch,
+            }),
+        }
+    }
+
+    /// The served model, if any.
+    pub fn current(&self) -> Option<Arc<Served>> {
+        self.inner.current.current()
+    }
+
+    /// The backend's name (`cpu`, `wgpu`).
+    pub fn backend_name(&self) -> String {
+        serde_json::to_value(self.inner.backend)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// Largest micro-batch.
+    pub fn max_batch(&self) -> usize {
+        self.inner.max_batch
+    }
+
+    /// Probabilities for `rows` rasters of `served`'s input size, through the batcher.
+    ///
+    /// # Errors
+    /// When the batcher has stopped.
+    pub async fn run(
+        &self,
+        served: Arc<Served>,
+        rasters: Vec<f32>,
+        rows: usize,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(BatchJob {
+                served,
+                rasters,
+                rows,
+                reply,
+            })
+            .await
+            .map_err(|_| anyhow::anyhow!("the inference batcher has stopped"))?;
+        rx.await.context("the inference batcher dropped a request")
+    }
+
+    /// Loads the version `production` points at, if it is not the one served; swaps it in
+    /// once it has answered a warm-up batch. Returns whether the served model changed.
+    ///
+    /// # Errors
+    /// When the registry or the artifact cannot be read or the weights do not load.
+    pub async fn refresh(&self, db: &Db, objects: &Objects) -> anyhow::Result<bool> {
+        let device = self.inner.backend.device();
+        self.inner
+            .current
+            .refresh(
+                db,
+                objects,
+                |model_id, version, manifest: Manifest, weights| async move {
+                    let classifier = tokio::task::spawn_blocking(move || {
+                        let c = Classifier::from_bytes(manifest, weights.to_vec(), device)?;
+                        let n = c.input_size();
+                        let _ = c.probabilities(vec![0.0; n * n], 1);
+                        Ok::<_, inkset_model::artifact::ArtifactError>(c)
+                    })
+                    .await??;
+                    Ok(Served {
+                        model_id,
+                        version,
+                        classifier,
+                    })
+                },
+            )
+            .await
+    }
+
+    /// Follows the `production` alias every `every` (so a move made through another replica
+    /// is picked up) until the process ends.
+    pub fn watch(&self, db: Db, objects: Objects, every: Duration) {
+        let me = self.clone();
+        HotSwap::<Served>::watch(
+            move || {
+                let (me, db, objects) = (me.clone(), db.clone(), objects.clone());
+                async move { me.refresh(&db, &objects).await }
+            },
+            every,
+            "model",
+        );
+    }
+}
+
+impl Version for Served {
+    fn model_id(&self) -> Uuid {
+        self.model_id
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+async fn batcher(
+    mut rx: mpsc::Receiver<BatchJob>,
+    max_batch: usize,
+    delay: Duration,
+    parallel: usize,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    while let Some(first) = rx.recv().await {
+        let mut rows = first.rows;
+        let mut jobs = vec![first];
+        let deadline = tokio::time::Instant::now() + delay;
+        while rows < max_batch {
+            match rx.try_recv() {
+                Ok(j) => {
+                    rows += j.rows;
+                    jobs.push(j);
+                }
+                Err(mpsc::error::TryRecvError::Empty) if !delay.is_zero() => {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(j)) => {
+                            rows += j.rows;
+                            jobs.push(j);
+                        }
+                        _ => break,
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        // Up to `parallel` batches run at once, each on its own blocking thread.
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let done = tokio::task::spawn_blocking(move || run_batch(jobs)).await;
+            drop(permit);
+            if let Err(e) = done {
+                tracing::error!(error = %e, "inference batch panicked");
+            }
+        });
+    }
+}
+
+/// Runs queued jobs, one forward pass per model among them.
+fn run_batch(mut jobs: Vec<BatchJob>) {
+    while !jobs.is_empty() {
+        let served = jobs[0].served.clone();
+        let (mine, rest): (Vec<BatchJob>, Vec<BatchJob>) = jobs
+            .into_iter()
+            .partition(|j| Arc::ptr_eq(&j.served, &served));
+        jobs = rest;
+        let rows: usize = mine.iter().map(|j| j.rows).sum();
+        let mut rasters = Vec::with_capacity(mine.iter().map(|j| j.rasters.len()).sum());
+        for j in &mine {
+            rasters.extend_from_slice(&j.rasters);
+        }
+        let mut probs = served.classifier.probabilities(rasters, rows).into_iter();
+        for j in mine {
+            let mine: Vec<Vec<f32>> = probs.by_ref().take(j.rows).collect();
+            let _ = j.reply.send(mine);
+        }
+    }
+}

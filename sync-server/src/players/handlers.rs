@@ -1,0 +1,229 @@
+//! The player API: sessions, progress, sign-up, login, linking and logout.
+
+use crate::error::ApiError;
+use crate::http::{RawBody, parse};
+use crate::players::auth::{self, Player};
+use crate::players::progress;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use inkset_protocol::FieldError;
+use inkset_protocol::api::{LoginRequest, LoginResponse, PlayerAccount, SessionCreated, UserStats};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// `POST /api/sessions`: a new anonymous session; the token is shown once.
+pub async fn create_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
+    let token = auth::new_token();
+    let session_id = Uuid::new_v4();
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(512).collect::<String>());
+    state
+        .db
+        .create_session(session_id, &auth::token_hash(&token), user_agent.as_deref())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionCreated { session_id, token }),
+    ))
+}
+
+/// Query of `GET /api/user/stats`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    /// The player's time zone: minutes east of UTC (`-new Date().getTimezoneOffset()`),
+    /// within -840..=840. Default 0.
+    #[serde(default)]
+    pub utc_offset_min: Option<i32>,
+}
+
+/// `GET /api/user/stats`: the player's counts per shape, total, streaks and achievements
+/// (see [`UserStats`]).
+pub async fn user_stats(
+    State(state): State<AppState>,
+    player: Player,
+    query: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<UserStats>, ApiError> {
+    let Query(query) = query.map_err(|e| crate::curation::handlers::query_error(&e))?;
+    let offset_min = query.utc_offset_min.unwrap_or(0);
+    if !(-840..=840).contains(&offset_min) {
+        return Err(ApiError::Invalid(FieldError::new(
+            "utc_offset_min",
+            "out_of_range",
+            "utc_offset_min must be within -840..=840 minutes east of UTC",
+        )));
+    }
+    let offset_ms = i64::from(offset_min) * 60_000;
+    let mut per_shape: BTreeMap<String, u64> = state
+        .db
+        .shapes()
+        .await?
+        .into_iter()
+        .map(|s| (s.name, 0))
+        .collect();
+    for (shape, n) in state.db.player_counts(player.session_id).await? {
+        per_shape.insert(shape, n);
+    }
+    let days = state.db.player_days(player.session_id, offset_ms).await?;
+    let today = (crate::now_ms() + offset_ms).div_euclid(86_400_000);
+    let (streak_days, longest_streak_days) = progress::streaks(&days, today);
+    let account = state.db.session_account(player.session_id).await?;
+    Ok(Json(UserStats {
+        total: per_shape.values().sum(),
+        achievements: progress::achievements(&per_shape, longest_streak_days),
+        per_shape,
+        streak_days,
+        longest_streak_days,
+        days_active: u32::try_from(days.len()).unwrap_or(u32::MAX),
+        today: progress::day_label(today),
+        username: account.map(|(_, name)| name),
+    }))
+}
+
+/// Checks a new account's username and password, naming the field at fault.
+fn check_credentials(req: &LoginRequest) -> Result<(), ApiError> {
+    let name = &req.username;
+    if !(3..=32).contains(&name.chars().count())
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(ApiError::Invalid(FieldError::new(
+            "username",
+            "invalid",
+            "username must be 3 to 32 letters, digits, '_', '-' or '.'",
+        )));
+    }
+    if !(8..=256).contains(&req.password.chars().count()) {
+        return Err(ApiError::Invalid(FieldError::new(
+            "password",
+            "invalid",
+            "password must be 8 to 256 characters",
+        )));
+    }
+    Ok(())
+}
+
+async fn account_token(
+    state: &AppState,
+    user_id: &str,
+    username: String,
+) -> Result<PlayerAccount, ApiError> {
+    let token = auth::new_token();
+    let expires_at = crate::now_ms().saturating_add(state.token_ttl_ms);
+    state
+        .db
+        .insert_auth_token(&auth::token_hash(&token), user_id, expires_at)
+        .await?;
+    Ok(PlayerAccount {
+        username,
+        token,
+        expires_at,
+    })
+}
+
+/// `POST /api/auth/signup` (session bearer): creates a player account (argon2id hash) and
+/// links the calling session to it; 409 naming `username` when the name is taken.
+pub async fn signup(
+    State(state): State<AppState>,
+    player: Player,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<PlayerAccount>), ApiError> {
+    let req: LoginRequest = parse(&body)?;
+    check_credentials(&req)?;
+    let password = req.password;
+    let phc = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("password hashing failed: {e}")))?;
+    let Some(user_id) = state
+        .db
+        .create_player(player.session_id, &req.username, &phc)
+        .await?
+    else {
+        return Err(ApiError::Conflict {
+            field: "username",
+            message: format!("username {:?} is taken", req.username),
+        });
+    };
+    let account = account_token(&state, &user_id, req.username).await?;
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+/// Checks a username and password; the user id and role when they match.
+async fn check_login(state: &AppState, req: LoginRequest) -> Result<(String, String), ApiError> {
+    let user = state.db.user_for_login(&req.username).await?;
+    // Unknown users are checked against a fixed hash too, so timing does not tell which
+    // usernames exist.
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let phc = match &user {
+        Some((_, h, _)) => h.clone(),
+        None => DUMMY
+            .get_or_init(|| auth::hash_password("inkset-dummy").unwrap_or_default())
+            .clone(),
+    };
+    let password = req.password;
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &phc))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    user.filter(|_| ok)
+        .map(|(id, _, role)| (id, role))
+        .ok_or(ApiError::Unauthorized("wrong username or password"))
+}
+
+/// `POST /api/auth/link` (session bearer): signs a player in on this device, linking the
+/// calling session to the account so progress follows them; 401 on a wrong password.
+pub async fn link(
+    State(state): State<AppState>,
+    player: Player,
+    RawBody(body): RawBody,
+) -> Result<Json<PlayerAccount>, ApiError> {
+    let req: LoginRequest = parse(&body)?;
+    let username = req.username.clone();
+    let (user_id, role) = check_login(&state, req).await?;
+    if role != "player" {
+        return Err(ApiError::Invalid(FieldError::new(
+            "username",
+            "not_a_player",
+            "admin accounts cannot be linked to a player session",
+        )));
+    }
+    state.db.link_session(player.session_id, &user_id).await?;
+    Ok(Json(account_token(&state, &user_id, username).await?))
+}
+
+/// `POST /api/auth/login`: a bearer token for a username and password.
+pub async fn login(
+    State(state): State<AppState>,
+    RawBody(body): RawBody,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let req: LoginRequest = parse(&body)?;
+    let (user_id, _) = check_login(&state, req).await?;
+    let token = auth::new_token();
+    let expires_at = crate::now_ms().saturating_add(state.token_ttl_ms);
+    state
+        .db
+        .insert_auth_token(&auth::token_hash(&token), &user_id, expires_at)
+        .await?;
+    Ok(Json(LoginResponse { token, expires_at }))
+}
+
+/// `POST /api/auth/logout`: revokes the bearer login token.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let token = auth::bearer_token(&headers)?;
+    if state.db.revoke_token(&auth::token_hash(token)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::Unauthorized("token unknown or already revoked"))
+    }
+}

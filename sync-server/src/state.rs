@@ -1,0 +1,117 @@
+//! [`AppState`]: what every handler shares (stores, queues, served models, settings, caches).
+
+use crate::db::Db;
+use crate::drawings::ingest::Ingest;
+use crate::objects::Objects;
+use inkset_protocol::Limits;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// SQL store.
+    pub db: Db,
+    /// Object store.
+    pub objects: Objects,
+    /// Ingest queue.
+    pub ingest: Ingest,
+    /// Validation limits.
+    pub limits: Limits,
+    /// Names of the prompted shapes (refreshed when an admin adds one).
+    pub shapes: Arc<RwLock<HashSet<String>>>,
+    /// Distractor words (imported with `--distractors`; train the `unknown` class).
+    pub distractors: Arc<RwLock<HashSet<String>>>,
+    /// The served model and its micro-batcher.
+    pub inference: crate::inference::recognizer::Inference,
+    /// The served shape generator.
+    pub generation: crate::inference::generator::Generation,
+    /// Settings of training jobs.
+    pub training: crate::config::TrainingSettings,
+    /// Settings of the inference API.
+    pub inference_settings: crate::config::InferenceSettings,
+    /// Lifetime of login tokens, ms.
+    pub token_ttl_ms: i64,
+    /// Player sessions by token hash, so uploads skip a SQL lookup. Sessions are never
+    /// revoked, so an entry cannot go stale; the map is cleared when it grows past
+    /// [`SESSION_CACHE_ENTRIES`].
+    pub session_cache: Arc<RwLock<HashMap<String, uuid::Uuid>>>,
+    /// Wakes the quality scorer (new drawings stored).
+    pub quality_wake: Arc<tokio::sync::Notify>,
+}
+
+/// Largest `POST /api/admin/import` body (ndjson).
+pub const MAX_IMPORT_BODY_BYTES: usize = 512 << 20;
+
+/// Largest weights upload and completion body (a recognizer's weights are ~0.3 MB).
+pub const MAX_WEIGHTS_BYTES: usize = 256 << 20;
+
+/// Largest Open Inference Protocol request (1024 rasters of 64 x 64 as JSON numbers).
+pub const MAX_OIP_BODY_BYTES: usize = 64 << 20;
+
+/// Most player sessions kept in [`AppState::session_cache`] (about 100 bytes each).
+pub const SESSION_CACHE_ENTRIES: usize = 100_000;
+
+impl AppState {
+    /// Builds the state and loads the shape names.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn new(
+        db: Db,
+        objects: Objects,
+        ingest: Ingest,
+        settings: &crate::config::Settings,
+    ) -> Result<Self, sqlx::Error> {
+        let token_ttl_secs = settings.token_ttl_secs;
+        let state = Self {
+            db,
+            objects,
+            ingest,
+            limits: Limits::DEFAULT,
+            shapes: Arc::default(),
+            distractors: Arc::default(),
+            inference: crate::inference::recognizer::Inference::start(&settings.inference),
+            generation: crate::inference::generator::Generation::new(settings.inference.backend),
+            training: settings.training.clone(),
+            inference_settings: settings.inference.clone(),
+            token_ttl_ms: i64::try_from(token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            session_cache: Arc::default(),
+            quality_wake: Arc::default(),
+        };
+        state.reload_shapes().await?;
+        Ok(state)
+    }
+
+    /// Reloads the shape names from SQL.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn reload_shapes(&self) -> Result<(), sqlx::Error> {
+        let names: HashSet<String> = self
+            .db
+            .shapes()
+            .await?
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        if let Ok(mut set) = self.shapes.write() {
+            *set = names;
+        }
+        let words: HashSet<String> = self.db.distractor_words().await?.into_iter().collect();
+        if let Ok(mut set) = self.distractors.write() {
+            *set = words;
+        }
+        Ok(())
+    }
+
+    /// Whether `name` is a prompted shape.
+    pub fn is_known_shape(&self, name: &str) -> bool {
+        self.shapes.read().is_ok_and(|s| s.contains(name))
+    }
+
+    /// Whether `name` is a distractor word.
+    pub fn is_distractor(&self, name: &str) -> bool {
+        self.distractors.read().is_ok_and(|s| s.contains(name))
+    }
+}

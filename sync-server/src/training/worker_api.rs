@@ -1,0 +1,483 @@
+//! The worker protocol (`/api/worker/...`, a worker token): claim a job with a lease, stream
+//! its data snapshot, heartbeat, upload the weights, complete, fail or release. Every call
+//! after the claim names its attempt; a call for an attempt that no longer holds the lease
+//! is a 409.
+
+use crate::error::ApiError;
+use crate::http::{RawBody, invalid, parse};
+use crate::inference::recognizer::artifact_prefix;
+use crate::players::auth::bearer_token;
+use crate::state::AppState;
+use crate::training::handlers::job_id;
+use crate::training::sql::{LeaseCheck, training_filter};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use inkset_model::dataset::shapes_of;
+use inkset_model::inference::Classifier;
+use inkset_protocol::FieldError;
+use inkset_protocol::ml::{
+    ClaimRequest, ClaimedJob, CompleteJob, FailJob, GENERATOR, Heartbeat, HeartbeatAck,
+    ModelVersion, PRODUCTION, RECOGNIZER, ReleaseJob,
+};
+use inkset_protocol::quickdraw::Record;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// An authenticated trainer (`Authorization: Bearer <worker token>`).
+#[derive(Debug, Clone)]
+pub struct Worker {
+    /// Token id.
+    pub token_id: Uuid,
+    /// Token name.
+    pub name: String,
+}
+
+impl FromRequestParts<AppState> for Worker {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(&parts.headers)?;
+        match state.db.worker_for_token(token).await? {
+            Some((token_id, name)) => Ok(Self { token_id, name }),
+            None => Err(ApiError::Unauthorized("worker token unknown or revoked")),
+        }
+    }
+}
+
+fn lease_error(check: LeaseCheck, id: Uuid) -> ApiError {
+    match check {
+        LeaseCheck::Missing => ApiError::NotFound(format!("no training job {id}")),
+        LeaseCheck::Cancelled => ApiError::Conflict {
+            field: "attempt",
+            message: format!("job {id} was cancelled"),
+        },
+        LeaseCheck::Held | LeaseCheck::Lost => ApiError::Conflict {
+            field: "attempt",
+            message: format!("this attempt no longer holds the lease of job {id}"),
+        },
+    }
+}
+
+/// `POST /api/worker/claim`: the oldest claimable job (200) or nothing (204).
+pub async fn claim(
+    State(state): State<AppState>,
+    worker: Worker,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let req: ClaimRequest = parse(&body)?;
+    let lease_secs = state.training.lease_secs.max(1);
+    let lease_ms = i64::try_from(lease_secs * 1000).unwrap_or(30_000);
+    let owner = format!("{} ({})", req.worker, worker.name);
+    let Some((job, previous)) = state
+        .db
+        .claim_job(&owner, &req.model_kinds, lease_ms)
+        .await?
+    else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let mut logs = Vec::new();
+    if let Some(prev) = previous {
+        logs.push((
+            "warning".to_owned(),
+            format!(
+                "the lease of {prev} (attempt {}) expired; job re-queued",
+                job.attempts - 1
+            ),
+        ));
+    }
+    logs.push((
+        "info".to_owned(),
+        format!("claimed by {owner} (attempt {})", job.attempts),
+    ));
+    state
+        .db
+        .append_events(job.id, job.attempts, &logs, &[])
+        .await?;
+    let lease = job.lease.clone();
+    Ok(Json(ClaimedJob {
+        id: job.id,
+        attempt: job.attempts,
+        model_kind: job.model_kind,
+        config: job.config,
+        plan: job.plan,
+        lease_expires_at: lease.map_or(0, |l| l.expires_at),
+        lease_secs,
+    })
+    .into_response())
+}
+
+/// Query naming the claim.
+#[derive(Debug, Deserialize)]
+pub struct AttemptQuery {
+    /// The claim number.
+    pub attempt: u64,
+}
+
+fn attempt_error(e: &axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::BadRequest(FieldError::new("attempt", "invalid_query", e.body_text()))
+}
+
+async fn held(state: &AppState, id: Uuid, attempt: u64) -> Result<(), ApiError> {
+    match state.db.check_lease(id, attempt).await? {
+        LeaseCheck::Held => Ok(()),
+        other => Err(lease_error(other, id)),
+    }
+}
+
+/// `GET /api/worker/jobs/{id}/data?attempt=N`: the job's data snapshot, streamed as Quick,
+/// Draw! raw ndjson (one drawing a line, `word` = its shape or distractor word).
+pub async fn data(
+    State(state): State<AppState>,
+    _worker: Worker,
+    Path(id): Path<String>,
+    q: Result<Query<AttemptQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let id = job_id(&id)?;
+    let Query(q) = q.map_err(|e| attempt_error(&e))?;
+    held(&state, id, q.attempt).await?;
+    let job = state
+        .db
+        .job(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no training job {id}")))?;
+    let (mut words, with_unknown) = shapes_of(&job.plan.classes);
+    if with_unknown {
+        words.extend(state.db.distractor_words().await?);
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let st = state.clone();
+    tokio::spawn(async move {
+        for w in words {
+            let filter = training_filter(&job.config, Some(&w), job.plan.snapshot_at);
+            let mut buf = Vec::with_capacity(1 << 16);
+            let mut chunks = Vec::new();
+            let r = crate::dataset::for_each_drawing(&st, &filter, |_, received_at, d| {
+                let rec = Record::from_drawing(
+                    &d,
+                    Some(inkset_protocol::quickdraw::format_timestamp_ms(received_at)),
+                );
+                buf.extend_from_slice(rec.to_line().as_bytes());
+                buf.push(b'\n');
+                if buf.len() >= 1 << 16 {
+                    chunks.push(Bytes::from(std::mem::take(&mut buf)));
+                }
+                Ok(())
+            })
+            .await;
+            if !buf.is_empty() {
+                chunks.push(Bytes::from(buf));
+            }
+            for c in chunks {
+                if tx.send(Ok(c)).await.is_err() {
+                    return;
+                }
+            }
+            if let Err(e) = r {
+                let _ = tx.send(Err(std::io::Error::other(format!("{e:#}")))).await;
+                return;
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// `POST /api/worker/jobs/{id}/heartbeat`: renews the lease, stores progress; answers
+/// `cancel: true` for a cancelled job and 409 when the attempt lost the lease.
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    _worker: Worker,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Json<HeartbeatAck>, ApiError> {
+    let id = job_id(&id)?;
+    let beat: Heartbeat = parse(&body)?;
+    let lease_ms = i64::try_from(state.training.lease_secs.max(1) * 1000).unwrap_or(30_000);
+    match state.db.renew_lease(id, beat.attempt, lease_ms).await? {
+        Ok(expires) => {
+            state
+                .db
+                .append_events(id, beat.attempt, &beat.logs, &beat.progress)
+                .await?;
+            Ok(Json(HeartbeatAck {
+                lease_expires_at: expires,
+                cancel: false,
+            }))
+        }
+        Err(LeaseCheck::Cancelled) => Ok(Json(HeartbeatAck {
+            lease_expires_at: 0,
+            cancel: true,
+        })),
+        Err(other) => Err(lease_error(other, id)),
+    }
+}
+
+/// `PUT /api/worker/jobs/{id}/weights?attempt=N`: stages the trained weights (Burnpack).
+pub async fn upload_weights(
+    State(state): State<AppState>,
+    _worker: Worker,
+    Path(id): Path<String>,
+    q: Result<Query<AttemptQuery>, axum::extract::rejection::QueryRejection>,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
+    let id = job_id(&id)?;
+    let Query(q) = q.map_err(|e| attempt_error(&e))?;
+    held(&state, id, q.attempt).await?;
+    if body.is_empty() {
+        return Err(invalid("body", "empty", "the weights are empty"));
+    }
+    state
+        .objects
+        .put_durable(&staging_key(id, q.attempt), body)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn staging_key(id: Uuid, attempt: u64) -> String {
+    format!(
+        "staging/jobs/{id}/{attempt}/{}",
+        inkset_model::artifact::WEIGHTS
+    )
+}
+
+/// `POST /api/worker/jobs/{id}/complete`: checks the manifest against the staged weights,
+/// writes the artifact under `models/{kind}/{model_id}/` and only then registers the version
+/// and completes the job in one SQL transaction: a version is registered whole or not at all.
+pub async fn complete(
+    State(state): State<AppState>,
+    _worker: Worker,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Json<ModelVersion>, ApiError> {
+    let id = job_id(&id)?;
+    let req: CompleteJob = parse(&body)?;
+    held(&state, id, req.attempt).await?;
+    let job = state
+        .db
+        .job(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no training job {id}")))?;
+    let kind = req
+        .manifest
+        .get("model_kind")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(RECOGNIZER)
+        .to_owned();
+    if kind != job.model_kind {
+        return Err(invalid(
+            "manifest.model_kind",
+            "mismatch",
+            format!("the job trains a {}", job.model_kind),
+        ));
+    }
+    let expected_sha = req
+        .manifest
+        .get("weights_sha256")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let weights = state
+        .objects
+        .get(&staging_key(id, req.attempt))
+        .await
+        .map_err(|_| {
+            invalid(
+                "weights",
+                "missing",
+                "upload the weights first (PUT .../weights)",
+            )
+        })?;
+    let actual = inkset_model::artifact::sha256_hex(&weights);
+    if actual != expected_sha {
+        return Err(invalid(
+            "manifest.weights_sha256",
+            "mismatch",
+            format!("the uploaded weights hash to {actual}"),
+        ));
+    }
+    // The weights must load into the manifest's network before anything is registered.
+    {
+        let (m, w) = (req.manifest.clone(), weights.to_vec());
+        let is_generator = kind == GENERATOR;
+        tokio::task::spawn_blocking(move || {
+            let device = inkset_model::backend::Backend::Cpu.device();
+            if is_generator {
+                let m: inkset_model::generator::GeneratorManifest =
+                    serde_json::from_value(m).map_err(|e| ("manifest", e.to_string()))?;
+                inkset_model::generator::ShapeGenerator::from_bytes(m, w, device)
+                    .map(|_| ())
+                    .map_err(|e| ("weights", e.to_string()))
+            } else {
+                let m: inkset_model::artifact::Manifest =
+                    serde_json::from_value(m).map_err(|e| ("manifest", e.to_string()))?;
+                Classifier::from_bytes(m, w, device)
+                    .map(|_| ())
+                    .map_err(|e| ("weights", e.to_string()))
+            }
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|(field, e)| invalid(field, "invalid", e))?;
+    }
+    let model_id = Uuid::new_v4();
+    let prefix = artifact_prefix(&job.model_kind, model_id);
+    let put = |name: &str, bytes: Bytes| {
+        let key = format!("{prefix}/{name}");
+        let objects = state.objects.clone();
+        async move { objects.put_durable(&key, bytes).await }
+    };
+    put(inkset_model::artifact::WEIGHTS, weights)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    put(
+        inkset_model::artifact::MANIFEST,
+        Bytes::from(serde_json::to_vec_pretty(&req.manifest).unwrap_or_default()),
+    )
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let metrics = req.manifest.get("metrics").cloned();
+    let Some(version) = state
+        .db
+        .register_model(crate::registry::sql::NewModel {
+            job: id,
+            attempt: req.attempt,
+            model_id,
+            kind: &job.model_kind,
+            artifact_key: &prefix,
+            manifest: &req.manifest,
+            metrics: metrics.as_ref(),
+        })
+        .await?
+    else {
+        return Err(lease_error(
+            state.db.check_lease(id, req.attempt).await?,
+            id,
+        ));
+    };
+    state
+        .db
+        .append_events(
+            id,
+            req.attempt,
+            &[(
+                "info".into(),
+                format!(
+                    "registered as {} version {version} ({model_id})",
+                    job.model_kind
+                ),
+            )],
+            &[],
+        )
+        .await?;
+    tracing::info!(job = %id, model = %model_id, version, "model version registered");
+    // The first version of a kind goes to production by itself (a fresh install has nothing
+    // else to serve); every later one waits for an admin. The move is in the history with
+    // no admin named.
+    if state
+        .db
+        .alias_target(&job.model_kind, PRODUCTION)
+        .await?
+        .is_none()
+    {
+        state
+            .db
+            .set_alias(&job.model_kind, PRODUCTION, model_id, None)
+            .await?;
+        if job.model_kind == RECOGNIZER {
+            state
+                .inference
+                .refresh(&state.db, &state.objects)
+                .await
+                .map_err(ApiError::Internal)?;
+        } else if job.model_kind == GENERATOR {
+            state
+                .generation
+                .refresh(&state.db, &state.objects)
+                .await
+                .map_err(ApiError::Internal)?;
+        }
+    }
+    state
+        .db
+        .model(model_id)
+        .await?
+        .map(|m| Json(m.version))
+        .ok_or_else(|| ApiError::NotFound(format!("no model {model_id}")))
+}
+
+/// `POST /api/worker/jobs/{id}/release`: the worker holding the lease gives the job back
+/// (it is shutting down); the job is `pending` again and the next claim takes it without
+/// waiting for the lease to expire. 409 naming `attempt` when the lease is no longer held.
+pub async fn release(
+    State(state): State<AppState>,
+    worker: Worker,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
+    let id = job_id(&id)?;
+    let req: ReleaseJob = parse(&body)?;
+    if req.reason.chars().count() > 1000 {
+        return Err(invalid(
+            "reason",
+            "too_long",
+            "reason must be at most 1,000 characters",
+        ));
+    }
+    let owner = state
+        .db
+        .job(id)
+        .await?
+        .and_then(|j| j.lease)
+        .filter(|l| l.attempt == req.attempt)
+        .map_or_else(|| worker.name.clone(), |l| l.owner);
+    if !state.db.release_job(id, req.attempt).await? {
+        return Err(lease_error(
+            state.db.check_lease(id, req.attempt).await?,
+            id,
+        ));
+    }
+    let message = format!(
+        "released by {owner} (attempt {}): {}; job re-queued",
+        req.attempt, req.reason
+    );
+    state
+        .db
+        .append_events(id, req.attempt, &[("warning".into(), message)], &[])
+        .await?;
+    tracing::info!(job = %id, attempt = req.attempt, worker = %worker.name, "job released");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/worker/jobs/{id}/fail`: ends the job as failed.
+pub async fn fail(
+    State(state): State<AppState>,
+    _worker: Worker,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
+    let id = job_id(&id)?;
+    let req: FailJob = parse(&body)?;
+    if !state.db.fail_job(id, req.attempt, &req.error).await? {
+        return Err(lease_error(
+            state.db.check_lease(id, req.attempt).await?,
+            id,
+        ));
+    }
+    state
+        .db
+        .append_events(id, req.attempt, &[("error".into(), req.error)], &[])
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,101 @@
+//! `inkset-testkit`: what every Inkset test and benchmark needs, written once.
+//!
+//! A dev-only leaf: it depends on no Inkset crate, so every crate (the protocol included)
+//! can use it in its tests without a dependency cycle.
+//!
+//! * [`shared_data`]: the real human drawings in `../shared/data` (see its PROVENANCE.md).
+//! * [`s3_endpoint`]: an S3-compatible server for the PostgreSQL + S3 half of the suite
+//!   (moto's, started once per test binary, or `INKSET_TEST_S3_ENDPOINT`).
+//! * [`postgres_url`]: the PostgreSQL server the suite creates its databases on.
+//! * [`free_port`], [`env_or`].
+//! * [`workspace`]: the workspace's crates and dependencies from `cargo metadata`, for the
+//!   architecture check (`tests/architecture.rs`).
+
+pub mod workspace;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The real test data: `INKSET_SHARED_DATA`, or `shared/data` beside the workspace.
+///
+/// # Panics
+/// When the folder has no `quickdraw/raw` (the data is missing: set `INKSET_SHARED_DATA`).
+pub fn shared_data() -> PathBuf {
+    let dir = std::env::var_os("INKSET_SHARED_DATA").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("quickdraw/raw").is_dir(),
+        "real test data not found at {} (set INKSET_SHARED_DATA)",
+        dir.display()
+    );
+    dir
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+///
+/// # Panics
+/// When no port can be bound.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding a free port on 127.0.0.1")
+}
+
+/// The environment variable `name` parsed as `T`, or `default` when unset or unparsable.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The PostgreSQL server for tests: `INKSET_TEST_POSTGRES_URL`, default
+/// `postgres://postgres@127.0.0.1:5432/test` (trust auth).
+pub fn postgres_url() -> String {
+    std::env::var("INKSET_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// The S3 endpoint for tests: `INKSET_TEST_S3_ENDPOINT`, or a moto server (`pip install
+/// 'moto[server]'`) started on a free port once per process; it exits when this process
+/// does.
+///
+/// # Panics
+/// When moto cannot be started or does not answer within 60 s.
+pub fn s3_endpoint() -> String {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT
+        .get_or_init(|| {
+            if let Ok(e) = std::env::var("INKSET_TEST_S3_ENDPOINT") {
+                return e;
+            }
+            let port = free_port();
+            // A watchdog shell stops moto when this process is gone.
+            let script = format!(
+                "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+                 while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m",
+                parent = std::process::id()
+            );
+            let watchdog = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .expect("starting moto_server (pip install 'moto[server]')");
+            // The watchdog lives as long as this process; it is reaped by init after.
+            std::mem::forget(watchdog);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "moto_server did not start on port {port}; is moto[server] installed?"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            format!("http://127.0.0.1:{port}")
+        })
+        .clone()
+}
