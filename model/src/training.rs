@@ -47,7 +47,7 @@ pub struct TrainConfig {
 /// wire config into the model's.
 impl From<&inkset_protocol::ml::TrainingConfig> for TrainConfig {
     fn from(c: &inkset_protocol::ml::TrainingConfig) -> Self {
-        let r = c.resolved();
+        let r = c.resolve(inkset_protocol::ml::TrainingConfig::RECOGNIZER_DEFAULTS);
         Self {
             epochs: r.epochs,
             batch_size: r.batch_size,

@@ -48,7 +48,7 @@ pub struct GeneratorTrainConfig {
 /// what the job leaves unset keeps [`GeneratorTrainConfig::default`].
 impl From<&inkset_protocol::ml::TrainingConfig> for GeneratorTrainConfig {
     fn from(c: &inkset_protocol::ml::TrainingConfig) -> Self {
-        let r = c.resolved();
+        let r = c.resolve(inkset_protocol::ml::TrainingConfig::GENERATOR_DEFAULTS);
         Self {
             epochs: r.epochs,
             batch_size: r.batch_size,

@@ -108,7 +108,11 @@ impl TrainingConfig {
 
     /// This config with its model kind's defaults filled in where it leaves a value unset.
     pub fn resolved(&self) -> TrainingDefaults {
-        let d = self.defaults();
+        self.resolve(self.defaults())
+    }
+
+    /// This config with `d` filled in where it leaves a value unset.
+    pub fn resolve(&self, d: TrainingDefaults) -> TrainingDefaults {
         TrainingDefaults {
             epochs: self.epochs.unwrap_or(d.epochs),
             batch_size: self.batch_size.unwrap_or(d.batch_size),
