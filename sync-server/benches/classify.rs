@@ -26,14 +26,8 @@ use inkset_model::inference::Classifier;
 use inkset_model::stats::quantile;
 use inkset_protocol::quickdraw::{Record, ndjson_files};
 use inkset_server::testing::{Storage, TestServer};
+use inkset_testkit::env_or;
 use serde_json::{Value, json};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn local_latency(
     name: &str,

@@ -25,16 +25,10 @@ use inkset_protocol::quickdraw::Record;
 use inkset_protocol::{Canvas, Device, Drawing};
 use inkset_server::config::Settings;
 use inkset_server::drawings::ingest::encode_for_storage;
+use inkset_testkit::env_or;
 use uuid::Uuid;
 
 const SHAPES: [&str; 5] = ["line", "heart", "circle", "square", "triangle"];
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Every real drawing in Quick, Draw! form (raw, simplified, derived sets).
 fn real_records() -> Vec<Record> {

@@ -25,15 +25,9 @@ use inkset_model::backend::Backend;
 use inkset_model::dataset::{Dataset, Split};
 use inkset_model::pipeline::train_recognizer;
 use inkset_model::training::{Control, TrainConfig};
+use inkset_testkit::env_or;
 use inkset_workbench::engine::{Artifact, Engine, backend_label};
 use inkset_workbench::latency::{Stage, millis};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let shapes: Vec<String> = ["line", "heart", "circle", "square", "triangle"]

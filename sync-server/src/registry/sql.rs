@@ -97,6 +97,20 @@ impl Db {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
+        // The job's "registered" line commits with its status, so no reader sees a completed
+        // job without it. The worker's heartbeats have ended before it completes, so nothing
+        // else appends to this job's events meanwhile.
+        let line = format!("registered as {kind} version {version} ({model_id})");
+        sqlx::query(
+            "INSERT INTO job_events (job_id, seq, at, kind, payload) \
+             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, 'info', $3 FROM job_events \
+             WHERE job_id = $1",
+        )
+        .bind(job.to_string())
+        .bind(now_ms())
+        .bind(serde_json::to_string(&line).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(Some(u64::try_from(version).unwrap_or(0)))
     }

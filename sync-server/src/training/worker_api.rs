@@ -366,21 +366,6 @@ pub async fn complete(
             id,
         ));
     };
-    state
-        .db
-        .append_events(
-            id,
-            req.attempt,
-            &[(
-                "info".into(),
-                format!(
-                    "registered as {} version {version} ({model_id})",
-                    job.model_kind
-                ),
-            )],
-            &[],
-        )
-        .await?;
     tracing::info!(job = %id, model = %model_id, version, "model version registered");
     // The first version of a kind goes to production by itself (a fresh install has nothing
     // else to serve); every later one waits for an admin. The move is in the history with
