@@ -742,7 +742,8 @@ fn generates_a_shape_replays_it_and_classifies_it() {
     snapshot(
         &mut h,
         "workbench_generate",
-        &["sampled in", "generator v", "loaded on"],
+        // The generator's directory lies under the build's target directory.
+        &["sampled in", "generator v", "loaded on", "Generator directory"],
     );
 }
 
