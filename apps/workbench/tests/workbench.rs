@@ -743,7 +743,12 @@ fn generates_a_shape_replays_it_and_classifies_it() {
         &mut h,
         "workbench_generate",
         // The generator's directory lies under the build's target directory.
-        &["sampled in", "generator v", "loaded on", "Generator directory"],
+        &[
+            "sampled in",
+            "generator v",
+            "loaded on",
+            "Generator directory",
+        ],
     );
 }
 
