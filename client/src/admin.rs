@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use inkset_protocol::api::{
     AdminStats, BulkRequest, BulkResult, DrawingCount, DrawingDetail, DrawingFilter, DrawingPage,
-    DrawingSort, ExportJob, ExportList, StartExport,
+    DrawingSort, ExportJob, ExportList, StartExport, TokensRevoked, UserAccount,
 };
 use inkset_protocol::ml::{
     AliasHistory, Comparison, JobCreated, JobList, ModelList, NewWorkerToken, PlanPreview,
@@ -303,6 +303,7 @@ impl Client {
     pub async fn create_worker_token(&self, name: &str) -> Result<WorkerToken, ClientError> {
         let body = NewWorkerToken {
             name: name.to_owned(),
+            expires_in_days: None,
         };
         self.call(
             Idempotent::No,
@@ -331,6 +332,57 @@ impl Client {
             Method::DELETE,
             &format!("/api/admin/worker-tokens/{id}"),
             None,
+        )
+        .await
+    }
+
+    /// `GET /api/admin/users`: every account with its live token and session counts.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn users(&self) -> Result<Vec<UserAccount>, ClientError> {
+        self.get("/api/admin/users").await
+    }
+
+    /// `POST /api/admin/users/{username}/disable`: the account cannot sign in any more and
+    /// every login token and linked session of it is revoked.
+    ///
+    /// # Errors
+    /// [`ClientError`]; 404 for an unknown username, 409 for the caller's own account.
+    pub async fn disable_user(&self, username: &str) -> Result<TokensRevoked, ClientError> {
+        self.user_action(username, "disable").await
+    }
+
+    /// `POST /api/admin/users/{username}/enable`: the account can sign in again.
+    ///
+    /// # Errors
+    /// [`ClientError`]; 404 for an unknown username.
+    pub async fn enable_user(&self, username: &str) -> Result<TokensRevoked, ClientError> {
+        self.user_action(username, "enable").await
+    }
+
+    /// `POST /api/admin/users/{username}/revoke-tokens`: every login token and linked
+    /// session of the account is revoked; it stays enabled.
+    ///
+    /// # Errors
+    /// [`ClientError`]; 404 for an unknown username.
+    pub async fn revoke_user_tokens(&self, username: &str) -> Result<TokensRevoked, ClientError> {
+        self.user_action(username, "revoke-tokens").await
+    }
+
+    async fn user_action(
+        &self,
+        username: &str,
+        action: &str,
+    ) -> Result<TokensRevoked, ClientError> {
+        let name =
+            percent_encoding::utf8_percent_encode(username, percent_encoding::NON_ALPHANUMERIC);
+        // Each of these ends in the same state however often it is sent.
+        self.call(
+            Idempotent::Yes,
+            Method::POST,
+            &format!("/api/admin/users/{name}/{action}"),
+            &serde_json::json!({}),
         )
         .await
     }

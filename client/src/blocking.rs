@@ -9,7 +9,8 @@ use std::sync::Arc;
 use inkset_protocol::api::BulkRequest;
 use inkset_protocol::api::{
     AdminStats, BatchResult, BatchUpload, DrawingDetail, DrawingFilter, DrawingPage, ExportJob,
-    ExportList, LoginResponse, SessionCreated, ShapeInfo, StartExport, UserStats,
+    ExportList, LoginResponse, SessionCreated, ShapeInfo, StartExport, TokensRevoked, UserAccount,
+    UserStats,
 };
 use inkset_protocol::ml::{
     AliasHistory, Classification, ClassifyRequest, Comparison, GenerateRequest, Generated,
@@ -137,6 +138,10 @@ blocking! {
     fn create_worker_token(&self, name: &str) -> WorkerToken;
     fn worker_tokens(&self) -> Vec<WorkerToken>;
     fn revoke_worker_token(&self, id: Uuid) -> ();
+    fn users(&self) -> Vec<UserAccount>;
+    fn disable_user(&self, username: &str) -> TokensRevoked;
+    fn enable_user(&self, username: &str) -> TokensRevoked;
+    fn revoke_user_tokens(&self, username: &str) -> TokensRevoked;
     fn model_info(&self) -> ModelInfo;
     fn production_artifact(&self, file: &str) -> Vec<u8>;
     fn model_artifact(&self, id: Uuid, file: &str) -> Vec<u8>;

@@ -66,6 +66,11 @@ impl Default for Retry {
     }
 }
 
+/// Longest a pooled connection is kept idle before a new one is opened: below the server's
+/// keep-alive limit (`http.header_read_timeout_secs`, default 30 s), so no request goes out
+/// on a connection the server is closing at that moment.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Settings of a [`Client`].
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
@@ -126,6 +131,9 @@ impl ClientBuilder {
         let http = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
+            // Below the server's keep-alive limit (`http.header_read_timeout_secs`, 30 s by
+            // default): a request is never sent on a connection the server is closing.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .user_agent(self.user_agent)
             .build()
             .map_err(|source| ClientError::Transport {

@@ -34,6 +34,42 @@ pub struct SessionCreated {
     pub session_id: Uuid,
     /// Bearer token for the player API; shown once, stored hashed.
     pub token: String,
+    /// When the token stops working, ms since the Unix epoch (server clock); absent from
+    /// servers that predate session expiry.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
+/// An account, as `GET /api/admin/users` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAccount {
+    /// Its id.
+    pub id: String,
+    /// Its username.
+    pub username: String,
+    /// `admin` or `player`.
+    pub role: String,
+    /// When it was created, ms since the Unix epoch.
+    pub created_at: i64,
+    /// Disabled accounts cannot sign in and their tokens are revoked.
+    pub disabled: bool,
+    /// Login tokens neither expired nor revoked.
+    pub live_tokens: u64,
+    /// Player sessions linked to it, neither expired nor revoked.
+    pub live_sessions: u64,
+}
+
+/// `POST /api/admin/users/{username}/{disable,revoke-tokens}` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokensRevoked {
+    /// The account.
+    pub username: String,
+    /// Whether it is disabled now.
+    pub disabled: bool,
+    /// Login tokens revoked by this call.
+    pub tokens: u64,
+    /// Player sessions revoked by this call.
+    pub sessions: u64,
 }
 
 /// `POST /api/drawings` answer (201), identical for a repeated upload of the same drawing.

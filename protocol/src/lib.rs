@@ -5,13 +5,16 @@
 //! * [`quickdraw`]: Google's Quick, Draw! ndjson, raw and simplified, both ways.
 //! * [`api`]: request and response bodies of the HTTP API, and its error envelope.
 //! * [`ml`]: training jobs, the trainer worker protocol, the model registry, inference and
-//!   the Open Inference Protocol v2.
+//!   the Open Inference Protocol v2's metadata types.
+//! * [`oip`]: Open Inference Protocol v2 `infer` requests (JSON and binary tensors),
+//!   checked before their data is read.
 //!
 //! This crate depends on serde and little else so that every client can use it.
 
 pub mod api;
 pub mod drawing;
 pub mod ml;
+pub mod oip;
 pub mod packed;
 pub mod quickdraw;
 pub mod validate;

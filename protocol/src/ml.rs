@@ -624,6 +624,9 @@ pub struct OipInferResponse {
 pub struct NewWorkerToken {
     /// A name for the trainer host.
     pub name: String,
+    /// Lifetime in days (1..=3650); absent: the server's `auth.worker_token_ttl_days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<u32>,
 }
 
 /// A worker token (the secret is shown once, at creation).
@@ -640,4 +643,7 @@ pub struct WorkerToken {
     pub created_at: i64,
     /// When it was revoked, ms.
     pub revoked_at: Option<i64>,
+    /// When it stops working, ms since the Unix epoch (server clock); `None`: never.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
 }

@@ -77,7 +77,11 @@ async fn main() {
     let clients: usize = env_or("BENCH_CLIENTS", 64);
     let seconds: u64 = env_or("BENCH_SECONDS", 20);
     let epochs: usize = env_or("BENCH_EPOCHS", 15);
-    let mut server = TestServer::start(Storage::SqliteLocal).await;
+    let metrics_port = inkset_testkit::free_port();
+    let mut server = TestServer::start_with(Storage::SqliteLocal, |s| {
+        s.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], metrics_port)));
+    })
+    .await;
     let token = server.admin("bench", "bench password").await;
     let base = server.base.clone();
     let http = reqwest::Client::builder()
@@ -246,5 +250,19 @@ async fn main() {
         quantile(&all, 0.99),
         all.len()
     );
+    // The server's own account (Prometheus metrics, buckets left out).
+    if let Ok(r) = http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        && let Ok(text) = r.text().await
+    {
+        eprintln!("/metrics after the benchmark:");
+        for line in text.lines() {
+            if line.starts_with("inkset_") && !line.contains("_bucket") {
+                eprintln!("  {line}");
+            }
+        }
+    }
     server.stop().await;
 }

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use inkset_protocol::quickdraw::Record;
 use inkset_protocol::{Canvas, Device, Drawing};
-use inkset_server::config::Settings;
 use inkset_server::drawings::ingest::encode_for_storage;
+use inkset_server::testing::{Storage, TestServer};
 use inkset_testkit::env_or;
 use uuid::Uuid;
 
@@ -132,38 +132,27 @@ struct Run {
 /// shows the acknowledgement latency a player sees at that load.
 async fn run_ingest(
     label: &str,
-    settings: Settings,
+    database_url: Option<String>,
     bodies: Arc<Vec<Vec<u8>>>,
     rate: Option<f64>,
 ) -> Run {
     let clients: usize = env_or("BENCH_CLIENTS", 1000);
     let seconds: u64 = env_or("BENCH_SECONDS", 20);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(inkset_server::server::launch(
-        settings.clone(),
-        listener,
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    let metrics_port = inkset_testkit::free_port();
+    // TestServer: a local object directory in a temp dir, rate limits off (one address plays
+    // 1,000 players at many times a player's pace); SQLite there, or `database_url`.
+    let mut server = TestServer::start_with(Storage::SqliteLocal, |s| {
+        s.database_url.clone_from(&database_url);
+        s.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], metrics_port)));
+    })
+    .await;
+    let settings = server.settings.clone();
+    let base = server.base.clone();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    for _ in 0..300 {
-        if http
-            .get(format!("{base}/health/ready"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let mut tokens = Vec::with_capacity(clients);
     for _ in 0..clients {
         let v: serde_json::Value = http
@@ -242,8 +231,21 @@ async fn run_ingest(
         all.extend(l);
         failed += f;
     }
-    let _ = stop_tx.send(());
-    server.await.unwrap().unwrap();
+    // The server's own account of the run (Prometheus metrics, buckets left out).
+    if let Ok(r) = http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        && let Ok(text) = r.text().await
+    {
+        eprintln!("/metrics after {label}:");
+        for line in text.lines() {
+            if line.starts_with("inkset_") && !line.contains("_bucket") {
+                eprintln!("  {line}");
+            }
+        }
+    }
+    server.stop().await;
     all.sort();
     let all_ms: Vec<f64> = all.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
     let pct = |q: f64| inkset_model::stats::quantile(&all_ms, q);
@@ -319,23 +321,9 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut runs = Vec::new();
 
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = Settings {
-        data_dir: dir.path().join("sqlite"),
-        ..Settings::default()
-    };
     let rate: f64 = env_or("BENCH_RATE", 2_000.0);
-    for (i, mode) in [None, Some(rate)].into_iter().enumerate() {
-        let settings = Settings {
-            data_dir: dir.path().join(format!("sqlite{i}")),
-            ..sqlite.clone()
-        };
-        runs.push(runtime.block_on(run_ingest(
-            "SQLite + local dir",
-            settings,
-            bodies.clone(),
-            mode,
-        )));
+    for mode in [None, Some(rate)] {
+        runs.push(runtime.block_on(run_ingest("SQLite + local dir", None, bodies.clone(), mode)));
     }
 
     let pg = std::env::var("BENCH_POSTGRES_URL")
@@ -344,21 +332,15 @@ fn main() {
         runtime.block_on(async {
             sqlx::any::install_default_drivers();
             let admin = sqlx::AnyPool::connect(&pg).await.unwrap();
-            for (i, mode) in [None, Some(rate)].into_iter().enumerate() {
+            for mode in [None, Some(rate)] {
                 let name = format!("inkset_bench_{}", Uuid::new_v4().simple());
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&admin)
                     .await
                     .unwrap();
                 let root = &pg[..pg.rfind('/').unwrap()];
-                let settings = Settings {
-                    data_dir: dir.path().join(format!("pg{i}")),
-                    database_url: Some(format!("{root}/{name}")),
-                    ..Settings::default()
-                };
-                runs.push(
-                    run_ingest("PostgreSQL + local dir", settings, bodies.clone(), mode).await,
-                );
+                let url = Some(format!("{root}/{name}"));
+                runs.push(run_ingest("PostgreSQL + local dir", url, bodies.clone(), mode).await);
                 let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
                     .execute(&admin)
                     .await;

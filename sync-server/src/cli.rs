@@ -65,6 +65,12 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminCommand,
     },
+    /// List accounts, disable or enable one, revoke its tokens.
+    User {
+        /// Action.
+        #[command(subcommand)]
+        action: UserCommand,
+    },
     /// Import Quick, Draw! ndjson files or directories (raw or simplified).
     Import {
         /// Where data lives.
@@ -111,6 +117,41 @@ pub enum AdminCommand {
     },
 }
 
+/// Account actions (admins and players).
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// List every account with its live tokens and sessions.
+    List {
+        /// Where data lives.
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Disable an account: it cannot sign in, its tokens and linked sessions are revoked.
+    Disable {
+        /// Username.
+        username: String,
+        /// Where data lives.
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// Username.
+        username: String,
+        /// Where data lives.
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Revoke every login token and linked session of an account (it stays enabled).
+    RevokeTokens {
+        /// Username.
+        username: String,
+        /// Where data lives.
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
 /// Worker token actions.
 #[derive(Debug, Subcommand)]
 pub enum WorkerTokenCommand {
@@ -119,6 +160,9 @@ pub enum WorkerTokenCommand {
         /// A name for the host.
         #[arg(long)]
         name: String,
+        /// Lifetime in days (default: the server's `auth.worker_token_ttl_days`).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=3650))]
+        expires_in_days: Option<u64>,
         /// Where data lives.
         #[command(flatten)]
         storage: StorageArgs,
@@ -171,8 +215,10 @@ impl StorageArgs {
 fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("inkset_server=info,tower_http=info,sqlx=warn"));
+    // Colours only on a terminal: a log file or a collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -237,6 +283,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("admin {name} created");
             Ok(())
         }
+        Command::User { action } => {
+            let storage = match &action {
+                UserCommand::List { storage }
+                | UserCommand::Disable { storage, .. }
+                | UserCommand::Enable { storage, .. }
+                | UserCommand::RevokeTokens { storage, .. } => storage,
+            };
+            let settings = storage.settings(config, None)?;
+            init_logging(false);
+            let (state, committers) = crate::server::open(&settings).await?;
+            let result = user_command(&state, action).await;
+            drop(state);
+            committers.join().await;
+            result
+        }
         Command::WorkerToken { action } => {
             let storage = match &action {
                 WorkerTokenCommand::Create { storage, .. }
@@ -247,12 +308,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(false);
             let (state, committers) = crate::server::open(&settings).await?;
             let result = match action {
-                WorkerTokenCommand::Create { name, .. } => {
+                WorkerTokenCommand::Create {
+                    name,
+                    expires_in_days,
+                    ..
+                } => {
                     anyhow::ensure!(
                         !name.trim().is_empty() && name.len() <= 100,
                         "--name must be 1..=100 bytes"
                     );
-                    let t = state.db.create_worker_token(&name).await?;
+                    let expires_at = crate::training::handlers::worker_token_expiry(
+                        expires_in_days.or(settings.auth.worker_token_ttl_days),
+                    );
+                    let t = state.db.create_worker_token(&name, expires_at).await?;
                     eprintln!(
                         "worker token {} for {name:?} (shown once; give it to `inkset-trainer work --token`):",
                         t.id
@@ -355,4 +423,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn user_command(state: &crate::state::AppState, action: UserCommand) -> anyhow::Result<()> {
+    let (username, disabled) = match action {
+        UserCommand::List { .. } => {
+            for u in state.db.users().await? {
+                println!(
+                    "{:<32} {:<6} {:<8} tokens {:>3}  sessions {:>3}",
+                    u.username,
+                    u.role,
+                    if u.disabled { "disabled" } else { "enabled" },
+                    u.live_tokens,
+                    u.live_sessions
+                );
+            }
+            return Ok(());
+        }
+        UserCommand::Disable { username, .. } => (username, Some(true)),
+        UserCommand::Enable { username, .. } => (username, Some(false)),
+        UserCommand::RevokeTokens { username, .. } => (username, None),
+    };
+    let (tokens, sessions) = state
+        .db
+        .revoke_user(&username, disabled)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no account {username:?}"))?;
+    match disabled {
+        Some(true) => println!("{username} disabled"),
+        Some(false) => println!("{username} enabled"),
+        None => {}
+    }
+    println!("revoked {tokens} login token(s) and {sessions} session(s)");
+    Ok(())
 }

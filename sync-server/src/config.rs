@@ -17,6 +17,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Address the HTTP API listens on.
     pub listen: SocketAddr,
+    /// Address of the Prometheus metrics listener (`GET /metrics`); `None`: no metrics.
+    pub metrics_listen: Option<SocketAddr>,
     /// `sqlite://PATH` or `postgres://...`; default: `sqlite://DATA_DIR/inkset.sqlite3`.
     pub database_url: Option<String>,
     /// `file:///PATH` or `s3://bucket/prefix`; default: `DATA_DIR/objects`.
@@ -33,6 +35,151 @@ pub struct Settings {
     pub training: TrainingSettings,
     /// The inference API.
     pub inference: InferenceSettings,
+    /// Timeouts, connection cap, CORS and trusted proxies of the HTTP listener.
+    pub http: HttpSettings,
+    /// Request rates per client address or token, by route class.
+    pub rate_limits: RateLimitSettings,
+    /// Player sessions, password hashing and login back-off.
+    pub auth: AuthSettings,
+}
+
+/// The HTTP listener's edge protection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// Longest a client may take to send a request's headers, seconds; the connection is
+    /// closed after it (slow-header attacks). hyper counts it from the end of the previous
+    /// answer, so it is also how long an idle keep-alive connection stays open: clients
+    /// should not reuse a connection idle that long (`inkset-client` stops at 20 s).
+    pub header_read_timeout_secs: u64,
+    /// Longest a request may take, body read included, seconds; 408 after it.
+    pub request_timeout_secs: u64,
+    /// The same for the routes that move large bodies or streams: import, weights upload,
+    /// job completion, the worker data stream and export downloads.
+    pub streaming_timeout_secs: u64,
+    /// Most open connections; further ones wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// After a shutdown signal, longest the server waits for requests in flight, seconds.
+    pub shutdown_deadline_secs: u64,
+    /// Origins a browser may call the API from (CORS). The default is Inkset Draw's own
+    /// webview origins (Tauri 2: `tauri://localhost` on macOS and iOS,
+    /// `http(s)://tauri.localhost` on Windows and Android). `"*"` allows any origin.
+    pub cors_origins: Vec<String>,
+    /// Peers whose `X-Forwarded-For` header is believed (reverse proxies, load balancers),
+    /// as addresses or CIDR networks. Empty: the client address is the socket's peer.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 30,
+            request_timeout_secs: 30,
+            streaming_timeout_secs: 3_600,
+            max_connections: 10_000,
+            shutdown_deadline_secs: 30,
+            cors_origins: vec![
+                "tauri://localhost".into(),
+                "http://tauri.localhost".into(),
+                "https://tauri.localhost".into(),
+            ],
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// A token bucket: `per_minute` requests a minute on average, `burst` at once.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Rate {
+    /// Sustained requests per minute (at least 1).
+    pub per_minute: u32,
+    /// Requests allowed back to back before the sustained rate applies (at least 1).
+    pub burst: u32,
+}
+
+/// Request rates by route class. A request is counted against its bearer token when it has
+/// one, else against the client address. Past the rate: 429 with `Retry-After`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// Apply the limits (default on).
+    pub enabled: bool,
+    /// `POST /api/sessions`, per address.
+    pub sessions: Rate,
+    /// `POST /api/auth/{login,signup,link}`, per address.
+    pub auth: Rate,
+    /// `POST /api/drawings` and `/api/drawings/batch`, per token.
+    pub uploads: Rate,
+    /// `/api/inference/*` and `/v2/*`, per token or address.
+    pub inference: Rate,
+    /// `/api/admin/*`, per token.
+    pub admin: Rate,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            // A household or a classroom behind one address starts a few games a minute.
+            sessions: Rate {
+                per_minute: 30,
+                burst: 20,
+            },
+            auth: Rate {
+                per_minute: 10,
+                burst: 10,
+            },
+            // A fast player finishes a drawing every 2 s; an outbox sync is one batch call.
+            uploads: Rate {
+                per_minute: 120,
+                burst: 60,
+            },
+            inference: Rate {
+                per_minute: 600,
+                burst: 120,
+            },
+            admin: Rate {
+                per_minute: 6_000,
+                burst: 1_000,
+            },
+        }
+    }
+}
+
+/// Player sessions, password hashing and login back-off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// Lifetime of an anonymous player session token, seconds (default 365 days). A
+    /// session in use is extended (sliding expiry), so this is the longest a player may
+    /// stay away before the app starts a new session.
+    pub session_ttl_secs: u64,
+    /// Lifetime of a worker token created without one, days; `None`: no expiry.
+    pub worker_token_ttl_days: Option<u64>,
+    /// Password hashes (argon2id, 19 MiB each) computed at once; default: half the cores.
+    pub hashing_concurrency: Option<usize>,
+    /// Logins waiting for a hashing slot before new ones get 503.
+    pub hashing_queue: usize,
+    /// Failed logins for one username or from one address before back-off starts.
+    pub free_failures: u32,
+    /// Longest back-off after repeated failures, seconds (it doubles from 1 s per failure).
+    pub max_backoff_secs: u64,
+    /// How often expired and long-revoked tokens are deleted, seconds.
+    pub purge_interval_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            session_ttl_secs: 365 * 86_400,
+            worker_token_ttl_days: Some(90),
+            hashing_concurrency: None,
+            hashing_queue: 64,
+            free_failures: 5,
+            max_backoff_secs: 900,
+            purge_interval_secs: 3_600,
+        }
+    }
 }
 
 /// Training jobs and the in-process trainer.
@@ -76,6 +223,11 @@ pub struct InferenceSettings {
     pub alias_poll_ms: u64,
     /// Batches computed at once (default: one per core).
     pub parallel_batches: Option<usize>,
+    /// Requests waiting for the micro-batcher; past it callers wait up to `deadline_ms`.
+    pub queue: usize,
+    /// Longest a request waits for the batcher (or a generator slot) and its answer, ms;
+    /// then 503 with `Retry-After`.
+    pub deadline_ms: u64,
 }
 
 impl Default for InferenceSettings {
@@ -87,6 +239,8 @@ impl Default for InferenceSettings {
             max_delay_us: 0,
             alias_poll_ms: 2_000,
             parallel_batches: None,
+            queue: 4_096,
+            deadline_ms: 10_000,
         }
     }
 }
@@ -132,6 +286,8 @@ pub struct IngestSettings {
     pub writers: Option<usize>,
     /// Submissions waiting for a committer before new ones wait for room.
     pub queue: usize,
+    /// Longest an upload waits for room in the queue, ms; then 503 with `Retry-After`.
+    pub queue_wait_ms: u64,
 }
 
 impl Default for IngestSettings {
@@ -140,6 +296,7 @@ impl Default for IngestSettings {
             max_batch: 2_000,
             writers: None,
             queue: 20_000,
+            queue_wait_ms: 5_000,
         }
     }
 }
@@ -149,6 +306,7 @@ impl Default for Settings {
         Self {
             data_dir: PathBuf::from("inkset-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             database_url: None,
             object_store_url: None,
             s3: S3Settings::default(),
@@ -157,6 +315,9 @@ impl Default for Settings {
             log_format: "text".into(),
             training: TrainingSettings::default(),
             inference: InferenceSettings::default(),
+            http: HttpSettings::default(),
+            rate_limits: RateLimitSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -166,6 +327,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("data_dir", &self.data_dir)
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field(
                 "database_url",
                 &self.database_url.as_deref().map(redact_url),
@@ -175,6 +337,9 @@ impl std::fmt::Debug for Settings {
             .field("ingest", &self.ingest)
             .field("training", &self.training)
             .field("inference", &self.inference)
+            .field("http", &self.http)
+            .field("rate_limits", &self.rate_limits)
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }

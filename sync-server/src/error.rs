@@ -38,9 +38,28 @@ pub enum ApiError {
     /// The route exists but not for this method (405).
     #[error("method not allowed on this route")]
     MethodNotAllowed,
-    /// The server is shutting down or overloaded (503).
+    /// The server is shutting down (503).
     #[error("{0}")]
     Unavailable(&'static str),
+    /// A valid token whose role may not use this route (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The caller went past a rate limit or a login back-off (429, with `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests {
+        /// What was limited, and for whom.
+        message: String,
+        /// Seconds until a retry can succeed (at least 1).
+        retry_after_secs: u64,
+    },
+    /// A queue of the server is full or its wait ran out (503, with `Retry-After`).
+    #[error("{message}")]
+    Overloaded {
+        /// Which queue.
+        message: String,
+        /// Seconds after which a retry is likely to be served (at least 1).
+        retry_after_secs: u64,
+    },
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -61,7 +80,9 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -76,6 +97,9 @@ impl ApiError {
             Self::MethodNotAllowed => ("method_not_allowed", None),
             Self::Internal(_) => ("internal", None),
             Self::Unavailable(_) => ("unavailable", None),
+            Self::Overloaded { .. } => ("overloaded", None),
+            Self::Forbidden(_) => ("forbidden", None),
+            Self::TooManyRequests { .. } => ("rate_limited", None),
         };
         let message = match self {
             Self::BadRequest(f) | Self::Invalid(f) => f.message.clone(),
@@ -94,12 +118,28 @@ impl IntoResponse for ApiError {
         if let Self::Internal(err) = &self {
             tracing::error!(error = format!("{err:#}"), "request failed");
         }
-        (
+        let retry_after = match &self {
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            }
+            | Self::Overloaded {
+                retry_after_secs, ..
+            } => Some((*retry_after_secs).max(1)),
+            _ => None,
+        };
+        let mut response = (
             self.status(),
             Json(ErrorBody {
                 error: self.detail(),
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = retry_after {
+            // Retry-After in delay-seconds (RFC 9110 section 10.2.3).
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

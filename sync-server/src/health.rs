@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use inkset_protocol::api::Readiness;
 
 use crate::state::AppState;
@@ -17,22 +17,37 @@ pub async fn live() -> Json<Readiness> {
     })
 }
 
-/// Readiness: the SQL store and the object store answer (503 otherwise).
-pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+/// Readiness: the SQL store and the object store answer (503 otherwise). Each check is
+/// `ok` or `unavailable`; the error text itself is logged, and shown only to a caller with
+/// an admin token (it can name hosts, paths and users).
+pub async fn ready(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Readiness>) {
+    let db = state.db.ping().await.map_err(|e| e.to_string());
+    let objects = state.objects.ping().await.map_err(|e| e.to_string());
+    let admin = match crate::players::auth::bearer_token(&headers) {
+        Ok(token) => matches!(
+            crate::players::auth::identify(&state, token).await,
+            Ok(Some(crate::players::auth::Identity::Admin { .. }))
+        ),
+        Err(_) => false,
+    };
     let mut checks = BTreeMap::new();
-    let db = state.db.ping().await;
-    checks.insert(
-        "database".to_owned(),
-        db.as_ref()
-            .map_or_else(|e| format!("error: {e}"), |()| "ok".into()),
-    );
-    let objects = state.objects.ping().await;
-    checks.insert(
-        "object_store".to_owned(),
-        objects
-            .as_ref()
-            .map_or_else(|e| format!("error: {e}"), |()| "ok".into()),
-    );
+    for (name, result) in [("database", &db), ("object_store", &objects)] {
+        let shown = match result {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => {
+                tracing::warn!(check = name, error = %e, "readiness check failed");
+                if admin {
+                    format!("unavailable: {e}")
+                } else {
+                    "unavailable".to_owned()
+                }
+            }
+        };
+        checks.insert(name.to_owned(), shown);
+    }
     let ok = db.is_ok() && objects.is_ok();
     let status = if ok {
         StatusCode::OK

@@ -6,6 +6,9 @@
 //! * [`db`]: the SQL store, SQLite (embedded default) or PostgreSQL, one schema.
 //! * [`objects`]: the object store, a local directory (default) or any S3-compatible store.
 //! * [`error`], [`http`]: the API's error type and body parsing.
+//! * [`observe`]: Prometheus metrics (own listener) and the request metrics middleware.
+//! * [`edge`]: the listener (timeouts, connection cap), client addresses, rate limits,
+//!   CORS and security headers.
 //!
 //! Domains, each with its SQL, its logic and its handlers:
 //! * [`shapes`]: the shape catalogue and distractor words.
@@ -28,11 +31,13 @@ pub mod curation;
 pub mod dataset;
 pub mod db;
 pub mod drawings;
+pub mod edge;
 pub mod error;
 pub mod health;
 pub mod http;
 pub mod inference;
 pub mod objects;
+pub mod observe;
 pub mod players;
 pub mod registry;
 pub mod server;

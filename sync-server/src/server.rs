@@ -65,6 +65,7 @@ pub async fn launch(
         std::time::Duration::from_millis(settings.inference.alias_poll_ms.max(100)),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_rx_purge = stop_rx.clone();
     crate::curation::quality::spawn(
         state.db.clone(),
         state.objects.clone(),
@@ -79,19 +80,28 @@ pub async fn launch(
         None
     };
     let (trainer_handle, trainer_token) = trainer.unzip();
-    axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // The trainer stops first, while this server still answers: it stops training at
-            // the next step and releases its job over loopback, so the job is queued again
-            // instead of waiting out its lease.
-            let _ = trainer_stop_tx.send(true);
-            if let Some(handle) = trainer_handle {
-                let _ = handle.await;
-            }
-            let _ = stop_tx.send(true);
-        })
-        .await?;
+    if let Some(addr) = settings.metrics_listen
+        && let Some(handle) = crate::observe::recorder()
+        && let Err(e) = crate::observe::serve(addr, handle, stop_rx_purge.clone()).await
+    {
+        // Another server on this host may hold the port: the API still serves.
+        tracing::warn!(%addr, error = %e, "metrics listener not started");
+    }
+    state.rate_limits.spawn_purge();
+    crate::players::handlers::spawn_purge(&state, stop_rx_purge);
+    let http = settings.http.clone();
+    crate::edge::listener::serve(listener, router(state.clone()), &http, async move {
+        shutdown.await;
+        // The trainer stops first, while this server still answers: it stops training at
+        // the next step and releases its job over loopback, so the job is queued again
+        // instead of waiting out its lease.
+        let _ = trainer_stop_tx.send(true);
+        if let Some(handle) = trainer_handle {
+            let _ = handle.await;
+        }
+        let _ = stop_tx.send(true);
+    })
+    .await?;
     if let Some(token_id) = trainer_token {
         let _ = state.db.revoke_worker_token(&token_id).await;
     }
@@ -111,7 +121,14 @@ async fn start_in_process_trainer(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(tokio::task::JoinHandle<()>, String)> {
     let name = format!("in-process-{}", std::process::id());
-    let token = state.db.create_worker_token(&name).await?;
+    // Revoked at shutdown; the expiry covers a crash.
+    let token = state
+        .db
+        .create_worker_token(
+            &name,
+            crate::training::handlers::worker_token_expiry(Some(7)),
+        )
+        .await?;
     let host = if addr.ip().is_unspecified() {
         std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
     } else {

@@ -4,7 +4,7 @@ use crate::db::Db;
 use crate::drawings::ingest::Ingest;
 use crate::objects::Objects;
 use inkset_protocol::Limits;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 /// State shared by every handler.
@@ -32,10 +32,18 @@ pub struct AppState {
     pub inference_settings: crate::config::InferenceSettings,
     /// Lifetime of login tokens, ms.
     pub token_ttl_ms: i64,
-    /// Player sessions by token hash, so uploads skip a SQL lookup. Sessions are never
-    /// revoked, so an entry cannot go stale; the map is cleared when it grows past
-    /// [`SESSION_CACHE_ENTRIES`].
-    pub session_cache: Arc<RwLock<HashMap<String, uuid::Uuid>>>,
+    /// Lifetime of player session tokens, ms.
+    pub session_ttl_ms: i64,
+    /// Sessions, worker tokens and login back-off settings.
+    pub auth: crate::config::AuthSettings,
+    /// Player sessions by token hash, so uploads skip a SQL lookup.
+    pub sessions: crate::players::auth::SessionCache,
+    /// The password-check gate (bounded hashing, back-off after failures).
+    pub login: Arc<crate::players::throttle::LoginThrottle>,
+    /// Rate limits by route class.
+    pub rate_limits: crate::edge::rate_limit::RateLimits,
+    /// The HTTP edge's settings (timeouts, CORS, trusted proxies).
+    pub http: crate::config::HttpSettings,
     /// Wakes the quality scorer (new drawings stored).
     pub quality_wake: Arc<tokio::sync::Notify>,
 }
@@ -45,12 +53,6 @@ pub const MAX_IMPORT_BODY_BYTES: usize = 512 << 20;
 
 /// Largest weights upload and completion body (a recognizer's weights are ~0.3 MB).
 pub const MAX_WEIGHTS_BYTES: usize = 256 << 20;
-
-/// Largest Open Inference Protocol request (1024 rasters of 64 x 64 as JSON numbers).
-pub const MAX_OIP_BODY_BYTES: usize = 64 << 20;
-
-/// Most player sessions kept in [`AppState::session_cache`] (about 100 bytes each).
-pub const SESSION_CACHE_ENTRIES: usize = 100_000;
 
 impl AppState {
     /// Builds the state and loads the shape names.
@@ -72,11 +74,23 @@ impl AppState {
             shapes: Arc::default(),
             distractors: Arc::default(),
             inference: crate::inference::recognizer::Inference::start(&settings.inference),
-            generation: crate::inference::generator::Generation::new(settings.inference.backend),
+            generation: crate::inference::generator::Generation::new(
+                settings.inference.backend,
+                std::time::Duration::from_millis(settings.inference.deadline_ms.max(1)),
+            ),
             training: settings.training.clone(),
             inference_settings: settings.inference.clone(),
             token_ttl_ms: i64::try_from(token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
-            session_cache: Arc::default(),
+            session_ttl_ms: i64::try_from(settings.auth.session_ttl_secs.saturating_mul(1_000))
+                .unwrap_or(i64::MAX),
+            auth: settings.auth.clone(),
+            sessions: crate::players::auth::SessionCache::default(),
+            login: Arc::new(crate::players::throttle::LoginThrottle::new(&settings.auth)),
+            rate_limits: crate::edge::rate_limit::RateLimits::new(
+                &settings.rate_limits,
+                settings.http.trusted_proxies.clone(),
+            ),
+            http: settings.http.clone(),
             quality_wake: Arc::default(),
         };
         state.reload_shapes().await?;

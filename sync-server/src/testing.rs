@@ -70,6 +70,14 @@ impl TestServer {
             data_dir: dir.path().join("data"),
             ..Settings::default()
         };
+        // Tests and benchmarks drive one server from one address at many times a player's
+        // pace; the limits have their own tests (sync-server/tests/api/protection.rs).
+        settings.rate_limits.enabled = false;
+        // Parallel test servers would share one fixed metrics port.
+        settings.metrics_listen = None;
+        // Dozens of servers share two cores during the suite: a request may wait longer
+        // than production's 30 s (the edge's own tests run the defaults).
+        settings.http.request_timeout_secs = 120;
         let mut pg_database = None;
         if backend == Storage::PostgresS3 {
             sqlx::any::install_default_drivers();

@@ -7,6 +7,7 @@
 //! * [`s3_endpoint`]: an S3-compatible server for the PostgreSQL + S3 half of the suite
 //!   (moto's, started once per test binary, or `INKSET_TEST_S3_ENDPOINT`).
 //! * [`postgres_url`]: the PostgreSQL server the suite creates its databases on.
+//! * [`oip_python`]: a Python with Triton's and KServe's client SDKs (stock OIP clients).
 //! * [`free_port`], [`env_or`].
 //! * [`workspace`]: the workspace's crates and dependencies from `cargo metadata`, for the
 //!   architecture check (`tests/architecture.rs`).
@@ -16,6 +17,30 @@ pub mod workspace;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// A Python interpreter with `tritonclient[http]` and `kserve` installed:
+/// `INKSET_OIP_PYTHON`, or the virtual environment `scripts/test` makes in
+/// `$HOME/.cache/inkset-oip-venv`.
+///
+/// # Panics
+/// When neither exists (run `scripts/test`, or make the venv and set `INKSET_OIP_PYTHON`).
+pub fn oip_python() -> PathBuf {
+    let python = std::env::var_os("INKSET_OIP_PYTHON").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/inkset-oip-venv/bin/python3")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        python.is_file(),
+        "no Python with the OIP client SDKs at {}: run scripts/test (it makes the venv), or \
+         `python3 -m venv DIR && DIR/bin/pip install 'tritonclient[http]' kserve` and set \
+         INKSET_OIP_PYTHON=DIR/bin/python3",
+        python.display()
+    );
+    python
+}
 
 /// The real test data: `INKSET_SHARED_DATA`, or `shared/data` beside the workspace.
 ///

@@ -1,7 +1,7 @@
 //! Inkset Console: the admin console for an `inkset-server` (egui/eframe).
 //!
 //! After signing in to a server URL with an admin account (the token is kept for the
-//! session; an expired one returns to the form, saying so), six screens:
+//! session; an expired one returns to the form, saying so), seven screens:
 //!
 //! - **Dashboard** ([`dashboard`]): the dataset's statistics, refreshed live.
 //! - **Browse** ([`browse`]): a virtualised thumbnail grid paged from the server, filters
@@ -10,9 +10,11 @@
 //! - **Training** ([`training`]): the start dialog with the data plan, the live view.
 //! - **Models** ([`models`]): metrics, comparison, activation, aliases and their history.
 //! - **Export** ([`exports`]): background exports with progress and download.
+//! - **Access** ([`access`]): accounts (disable, enable, revoke tokens) and worker tokens.
 //!
 //! [`Console::show`] draws everything into a `Ui`; the eframe app and the tests call it.
 
+pub mod access;
 pub mod browse;
 pub mod dashboard;
 pub mod exports;
@@ -69,16 +71,19 @@ pub enum Screen {
     Models,
     /// Background exports.
     Export,
+    /// Accounts and worker tokens.
+    Access,
 }
 
 /// Screens with their tab labels.
-pub const SCREENS: [(Screen, &str); 6] = [
+pub const SCREENS: [(Screen, &str); 7] = [
     (Screen::Dashboard, "Dashboard"),
     (Screen::Browse, "Browse"),
     (Screen::Review, "Review queue"),
     (Screen::Training, "Training"),
     (Screen::Models, "Models"),
     (Screen::Export, "Export"),
+    (Screen::Access, "Access"),
 ];
 
 /// The console's state.
@@ -107,6 +112,8 @@ pub struct Console {
     pub models: models::Models,
     /// Export.
     pub exports: exports::Exports,
+    /// Access.
+    pub access: access::Access,
 }
 
 impl Console {
@@ -132,6 +139,7 @@ impl Console {
             training: training::Training::default(),
             models: models::Models::default(),
             exports: exports::Exports::default(),
+            access: access::Access::default(),
         }
     }
 
@@ -312,6 +320,7 @@ impl Console {
                 Screen::Training => self.training.show(ui, shared),
                 Screen::Models => self.models.show(ui, shared),
                 Screen::Export => self.exports.show(ui, shared),
+                Screen::Access => self.access.show(ui, shared),
             }
         });
     }

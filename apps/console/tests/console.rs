@@ -737,3 +737,139 @@ fn trains_watches_compares_activates_and_exports() {
         &SnapshotOptions::new().max_failed_pixels(1_500),
     );
 }
+
+#[test]
+fn disables_accounts_and_manages_worker_tokens() {
+    let admin = Admin::start();
+    // A player with an account, signed in on one device.
+    let (session, account) = admin.rt.block_on(async {
+        let s: Value = admin
+            .http
+            .post(format!("{}/api/sessions", admin.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = s["token"].as_str().unwrap().to_owned();
+        let a: Value = admin
+            .http
+            .post(format!("{}/api/auth/signup", admin.base))
+            .bearer_auth(&session)
+            .json(&json!({"username": "painter", "password": "painter password"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (session, a["token"].as_str().unwrap().to_owned())
+    });
+    let status = |token: &str| {
+        admin.rt.block_on(async {
+            admin
+                .http
+                .get(format!("{}/api/user/stats", admin.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    assert_eq!(status(&session), 200);
+
+    let mut h = harness(&admin);
+    tab(&mut h, "Access");
+    settle(&mut h, "the accounts", |h| {
+        h.state()
+            .access
+            .users()
+            .iter()
+            .any(|u| u.username == "painter")
+    });
+    let painter = |h: &Harness<'_, Console>| {
+        h.state()
+            .access
+            .users()
+            .iter()
+            .find(|u| u.username == "painter")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(painter(&h).live_tokens, 1);
+    assert_eq!(painter(&h).live_sessions, 1);
+
+    click(&mut h, Role::Button, "Disable painter");
+    settle(&mut h, "the account disabled", |h| painter(h).disabled);
+    assert_eq!(painter(&h).live_tokens, 0);
+    assert_eq!(painter(&h).live_sessions, 0);
+    assert!(
+        h.state()
+            .notice()
+            .is_some_and(|n| n.starts_with("painter: disabled")),
+        "{:?}",
+        h.state().notice()
+    );
+    // The server agrees: the player's session and account token no longer work.
+    assert_eq!(status(&session), 401);
+    let (s, _) = admin.call(reqwest::Method::GET, "/api/admin/users", None);
+    assert_eq!(s, 200);
+    let logout = admin.rt.block_on(async {
+        admin
+            .http
+            .post(format!("{}/api/auth/logout", admin.base))
+            .bearer_auth(&account)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(logout, 401, "the account token was revoked already");
+    click(&mut h, Role::Button, "Enable painter");
+    settle(&mut h, "the account enabled", |h| !painter(h).disabled);
+
+    // A worker token: created (secret shown once), listed, revoked.
+    type_into(
+        &mut h,
+        Role::TextInput,
+        "New worker token for host",
+        "gpu-7",
+    );
+    click(&mut h, Role::Button, "Create worker token");
+    settle(&mut h, "the new token", |h| {
+        h.state().access.created().is_some()
+    });
+    let created = h.state().access.created().cloned().unwrap();
+    assert!(created.token.as_deref().unwrap().starts_with("iw_"));
+    settle(&mut h, "the token listed", |h| {
+        h.state()
+            .access
+            .workers()
+            .iter()
+            .any(|w| w.id == created.id)
+    });
+    click(&mut h, Role::Button, "Revoke gpu-7");
+    settle(&mut h, "the token revoked", |h| {
+        h.state()
+            .access
+            .workers()
+            .iter()
+            .any(|w| w.id == created.id && w.revoked_at.is_some())
+    });
+    let (s, _) = admin.rt.block_on(async {
+        let r = admin
+            .http
+            .post(format!("{}/api/worker/claim", admin.base))
+            .bearer_auth(created.token.as_deref().unwrap())
+            .json(&json!({"worker": "gpu-7"}))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), ())
+    });
+    assert_eq!(s, 401, "a revoked worker token");
+}

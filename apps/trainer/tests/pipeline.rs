@@ -17,15 +17,20 @@ struct Server {
     base: String,
     http: reqwest::Client,
     token: String,
+    /// Port of its Prometheus listener.
+    metrics_port: u16,
     server: TestServer,
 }
 
 impl Server {
     async fn start(in_process: bool, lease_secs: u64) -> Self {
+        let metrics_port = inkset_testkit::free_port();
         let server = TestServer::start_with(Storage::SqliteLocal, |settings| {
             settings.training.in_process = in_process;
             settings.training.lease_secs = lease_secs;
             settings.inference.alias_poll_ms = 500;
+            settings.metrics_listen =
+                Some(std::net::SocketAddr::from(([127, 0, 0, 1], metrics_port)));
         })
         .await;
         let token = server.admin("root", "correct horse battery").await;
@@ -33,6 +38,7 @@ impl Server {
             base: server.base.clone(),
             http: server.client.clone(),
             token,
+            metrics_port,
             server,
         }
     }
@@ -341,6 +347,104 @@ async fn quality_auc(server: &Server) -> (f64, usize, usize, String) {
 }
 
 /// Held-out (test split) records of the Quick, Draw! raw files: (word, record).
+/// Resident memory of this process, KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Sends a 64 MiB OIP infer body (zeros, declared shape `[1, 1, 28, 28]`) over a raw
+/// connection, with a `Content-Length` or chunked; returns the status and the largest growth
+/// of resident memory seen while it was sent and answered, KiB.
+fn oversized_oip(base: &str, chunked: bool) -> (u16, u64) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let before = rss_kib();
+    let peak = std::sync::Arc::new(AtomicU64::new(before));
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, stop) = (peak.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                peak.fetch_max(rss_kib(), Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let prefix = br#"{"inputs":[{"name":"raster","shape":[1,1,28,28],"datatype":"FP32","data":["#;
+    let suffix = b"0]}]}";
+    let chunk = "0,".repeat(1 << 20).into_bytes();
+    let chunks = 32; // 32 x 2 MiB
+    let total = prefix.len() + chunk.len() * chunks + suffix.len();
+    let addr = base.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    conn.set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // The answer is read while the body is still being sent: the server may answer early
+    // and close, and a reset would discard an answer read only afterwards.
+    let reader = {
+        let mut conn = conn.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                }
+            }
+            answer
+        })
+    };
+    let head = if chunked {
+        format!(
+            "POST /v2/models/recognizer/infer HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+    } else {
+        format!(
+            "POST /v2/models/recognizer/infer HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: application/json\r\nContent-Length: {total}\r\n\r\n"
+        )
+    };
+    let send = |conn: &mut std::net::TcpStream, bytes: &[u8]| -> std::io::Result<()> {
+        if chunked {
+            conn.write_all(format!("{:x}\r\n", bytes.len()).as_bytes())?;
+            conn.write_all(bytes)?;
+            conn.write_all(b"\r\n")
+        } else {
+            conn.write_all(bytes)
+        }
+    };
+    // The server may answer and close before the body is sent: later writes then fail.
+    let _ = conn.write_all(head.as_bytes()).and_then(|()| {
+        send(&mut conn, prefix)?;
+        for _ in 0..chunks {
+            send(&mut conn, &chunk)?;
+        }
+        send(&mut conn, suffix)?;
+        if chunked {
+            conn.write_all(b"0\r\n\r\n")?;
+        }
+        Ok(())
+    });
+    let answer = reader.join().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    sampler.join().unwrap();
+    let status = String::from_utf8_lossy(&answer)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, peak.load(Ordering::SeqCst).saturating_sub(before))
+}
+
 fn held_out() -> Vec<Record> {
     let mut out = Vec::new();
     for file in ndjson_files(&[inkset_testkit::shared_data().join("quickdraw/raw")]).unwrap() {
@@ -579,6 +683,66 @@ async fn in_process_trainer_trains_registers_and_serves() {
     );
     assert_eq!(server.get("/v2/health/ready").await.0, 200);
 
+    // Stock Open Inference Protocol clients (Triton's and KServe's Python SDKs), JSON and
+    // binary tensors, batch 1 and 8, against a plain JSON request for the same rasters.
+    let rasters: Vec<Vec<f32>> = held_out()
+        .into_iter()
+        .take(8)
+        .map(|r| {
+            let lines = inkset_model::raster::polylines(&r.into_drawing().strokes);
+            inkset_model::raster::rasterize(&lines, 32).unwrap()
+        })
+        .collect();
+    let (s, plain) = server
+        .post(
+            "/v2/models/recognizer/infer",
+            json!({"inputs": [{"name": "raster", "shape": [8, 1, 32, 32],
+                   "datatype": "FP32", "data": rasters.concat()}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{plain}");
+    let expected: Vec<Vec<f64>> = plain["outputs"][0]["data"]
+        .as_array()
+        .unwrap()
+        .chunks(classes.len())
+        .map(|row| row.iter().map(|v| v.as_f64().unwrap()).collect())
+        .collect();
+    let cases_dir = tempfile::tempdir().unwrap();
+    let cases = cases_dir.path().join("cases.json");
+    std::fs::write(
+        &cases,
+        json!({"n": 32, "classes": classes, "rasters": rasters, "expected": expected}).to_string(),
+    )
+    .unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/oip_clients.py");
+    let out = std::process::Command::new(inkset_testkit::oip_python())
+        .arg(&script)
+        .args(["--url", &server.base, "--cases"])
+        .arg(&cases)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stock OIP clients failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+
+    // 64 MiB bodies of zeros declaring the wrong shape: refused with the process's resident
+    // memory (server and test share it) growing by less than 100 MiB.
+    for chunked in [false, true] {
+        let (status, growth_kib) = oversized_oip(&server.base, chunked);
+        eprintln!(
+            "64 MiB OIP body, {}: {status}, resident memory +{} MiB",
+            if chunked { "chunked" } else { "Content-Length" },
+            growth_kib / 1024
+        );
+        assert!([400, 413].contains(&status), "{status}");
+        assert!(growth_kib < 100 * 1024, "grew {growth_kib} KiB");
+    }
+
     // A second version, compared with the first and activated: the server swaps.
     let (_, second) = server
         .post(
@@ -631,6 +795,41 @@ async fn in_process_trainer_trains_registers_and_serves() {
         .post(&format!("/api/admin/training/{third_id}/cancel"), json!({}))
         .await;
     assert_eq!(s, 409);
+
+    // Every metric of the server's Prometheus listener has real values by now: drawings
+    // imported, jobs completed and cancelled, classifications, quality scores (rejections
+    // are checked in sync-server/tests/api/protection.rs).
+    let text = server
+        .http
+        .get(format!("http://127.0.0.1:{}/metrics", server.metrics_port))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "inkset_http_requests_total{method=\"POST\",route=\"/api/inference/classify\",status=\"200\"}",
+        "inkset_http_request_duration_seconds_bucket",
+        "inkset_drawings_accepted_total{origin=\"import\"}",
+        "inkset_ingest_queue_depth",
+        "inkset_ingest_commit_size_count",
+        "inkset_ingest_commit_duration_seconds_count",
+        "inkset_inference_duration_seconds_count{model=\"recognizer\"}",
+        "inkset_inference_batch_size_count",
+        "inkset_training_jobs_total{kind=\"recognizer\",outcome=\"completed\"}",
+        "inkset_training_jobs_total{kind=\"recognizer\",outcome=\"cancelled\"}",
+        "inkset_training_job_duration_seconds_count",
+        "inkset_production_model_accuracy{kind=\"recognizer\"}",
+        "inkset_quality_score_count",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(needle))
+            .unwrap_or_else(|| panic!("{needle} missing from /metrics:\n{text}"));
+        let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(value > 0.0 || needle.contains("queue_depth"), "{line}");
+    }
     server.shutdown().await;
 }
 

@@ -300,8 +300,13 @@ async fn add_thumbnails(
 ) -> Result<(), ApiError> {
     let locs: Vec<&RecordLocation> = rows.iter().map(|(_, loc)| loc).collect();
     let drawings = segments::read_many(&state.objects, &locs).await?;
-    for ((summary, _), drawing) in rows.iter_mut().zip(&drawings) {
-        summary.thumbnail = Some(thumbnail(drawing));
+    // Simplifying strokes (Ramer-Douglas-Peucker) is CPU work: off the async workers.
+    let thumbnails =
+        tokio::task::spawn_blocking(move || drawings.iter().map(thumbnail).collect::<Vec<_>>())
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+    for ((summary, _), t) in rows.iter_mut().zip(thumbnails) {
+        summary.thumbnail = Some(t);
     }
     Ok(())
 }

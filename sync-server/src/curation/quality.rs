@@ -200,6 +200,9 @@ pub async fn score_round(
         })
         .collect();
     db.set_quality(&scores, &model_key).await?;
+    for s in &scores {
+        metrics::histogram!(crate::observe::QUALITY_SCORE).record(s.score);
+    }
     Ok(scores.len())
 }
 

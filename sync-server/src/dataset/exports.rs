@@ -46,11 +46,26 @@ fn parse_format(s: &str) -> Option<ExportFormat> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
 }
 
-/// The download's file name: `inkset-<shape or all>-<format>.<ext>`.
+/// The download's file name: `inkset-<shape or all>-<format>.<ext>`, with every character
+/// of the shape outside `[A-Za-z0-9_-]` (quotes, CR/LF, non-ASCII: anything that could not
+/// sit in a `Content-Disposition` header as is) replaced by `_`, at most 64 of them.
 pub fn file_name(format: ExportFormat, filter: &DrawingFilter) -> String {
+    let shape: String = filter
+        .shape
+        .as_deref()
+        .unwrap_or("all")
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     format!(
-        "inkset-{}-{}.{}",
-        filter.shape.as_deref().unwrap_or("all"),
+        "inkset-{shape}-{}.{}",
         format_name(format),
         format.extension()
     )

@@ -133,7 +133,18 @@ pub async fn download_export(
         .header(axum::http::header::CONTENT_LENGTH, size)
         .header(
             axum::http::header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{}\"", job.file_name),
+            // Names stored before file names were sanitised may hold anything: clean again.
+            format!(
+                "attachment; filename=\"{}\"",
+                job.file_name
+                    .chars()
+                    .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                        c
+                    } else {
+                        '_'
+                    })
+                    .collect::<String>()
+            ),
         )
         .body(axum::body::Body::from_stream(got.into_stream()))
         .map_err(|e| ApiError::Internal(e.into()))

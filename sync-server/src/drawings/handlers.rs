@@ -32,6 +32,11 @@ fn accept(state: &AppState, player: Player, mut drawing: Drawing) -> Result<Draw
     Ok(drawing)
 }
 
+/// Counts a refused upload by its error code (`inkset_drawings_rejected_total`).
+fn rejected(e: &ApiError) {
+    metrics::counter!(crate::observe::DRAWINGS_REJECTED, "reason" => e.detail().code).increment(1);
+}
+
 fn ingest_error(e: IngestError) -> ApiError {
     match e {
         IngestError::Conflict(id) => ApiError::Conflict {
@@ -39,6 +44,10 @@ fn ingest_error(e: IngestError) -> ApiError {
             message: format!("drawing {id} already exists with different content"),
         },
         IngestError::Closed => ApiError::Unavailable("the server is shutting down"),
+        IngestError::Overloaded => ApiError::Overloaded {
+            message: e.to_string(),
+            retry_after_secs: 1,
+        },
         IngestError::Storage(msg) => ApiError::Internal(anyhow::anyhow!(msg)),
     }
 }
@@ -49,14 +58,16 @@ pub async fn upload(
     player: Player,
     RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<UploadReceipt>), ApiError> {
-    let drawing: Drawing = parse(&body)?;
-    let drawing = accept(&state, player, drawing)?;
+    let drawing = parse::<Drawing>(&body)
+        .and_then(|d| accept(&state, player, d))
+        .inspect_err(rejected)?;
     let id = drawing.id;
     let outcome = state
         .ingest
         .submit(drawing, Origin::Api)
         .await
-        .map_err(ingest_error)?;
+        .map_err(ingest_error)
+        .inspect_err(rejected)?;
     state.quality_wake.notify_one();
     Ok((
         StatusCode::CREATED,
@@ -96,6 +107,7 @@ pub async fn upload_batch(
                 results.push(None);
             }
             Err(e) => {
+                rejected(&e);
                 let mut detail = e.detail();
                 detail.field = detail.field.map(|f| format!("drawings[{i}].{f}"));
                 results.push(Some(BatchItemResult {
@@ -123,6 +135,7 @@ pub async fn upload_batch(
             },
             Err(e) => {
                 let e = ingest_error(e);
+                rejected(&e);
                 let mut detail = e.detail();
                 detail.field = detail.field.map(|f| format!("drawings[{slot}].{f}"));
                 BatchItemResult {

@@ -58,6 +58,9 @@ pub enum IngestError {
     /// The server is shutting down.
     #[error("ingest is shutting down")]
     Closed,
+    /// The queue stayed full for the whole queue wait.
+    #[error("the ingest queue is full; retry shortly")]
+    Overloaded,
     /// Storage failed; nothing of the batch was acknowledged.
     #[error("storage failed: {0}")]
     Storage(String),
@@ -75,6 +78,7 @@ struct Job {
 #[derive(Clone)]
 pub struct Ingest {
     tx: mpsc::Sender<Job>,
+    wait: std::time::Duration,
 }
 
 /// The running committers; await [`Committers::join`] after dropping every [`Ingest`] to
@@ -109,7 +113,8 @@ impl Ingest {
             };
             tasks.spawn(committer.run());
         }
-        (Self { tx }, Committers { tasks })
+        let wait = std::time::Duration::from_millis(settings.queue_wait_ms.max(1));
+        (Self { tx, wait }, Committers { tasks })
     }
 
     /// Stores a validated drawing and returns once it is durable.
@@ -118,16 +123,29 @@ impl Ingest {
     /// [`IngestError`] on conflict, shutdown or storage failure.
     pub async fn submit(&self, drawing: Drawing, origin: Origin) -> Result<Outcome, IngestError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job {
-                drawing,
-                origin,
-                clock_offset_ms: None,
-                reply,
-            })
-            .await
-            .map_err(|_| IngestError::Closed)?;
+        self.enqueue(Job {
+            drawing,
+            origin,
+            clock_offset_ms: None,
+            reply,
+        })
+        .await?;
         rx.await.map_err(|_| IngestError::Closed)?
+    }
+
+    /// Queues a job, waiting at most the queue wait for room.
+    async fn enqueue(&self, job: Job) -> Result<(), IngestError> {
+        let sent = self.tx.send_timeout(job, self.wait).await;
+        // Queue depth as this submission sees it (the receiving side is held by whichever
+        // committer waits for work, so it is read here).
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!(crate::observe::INGEST_QUEUE_DEPTH)
+            .set((self.tx.max_capacity() - self.tx.capacity()) as f64);
+        match sent {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(IngestError::Overloaded),
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(IngestError::Closed),
+        }
     }
 
     /// Stores many validated drawings; results in the same order. `clock_offset_ms` is the
@@ -142,21 +160,20 @@ impl Ingest {
         for (drawing, origin) in drawings {
             let (reply, rx) = oneshot::channel();
             let sent = self
-                .tx
-                .send(Job {
+                .enqueue(Job {
                     drawing,
                     origin,
                     clock_offset_ms,
                     reply,
                 })
                 .await;
-            waits.push(sent.ok().map(|()| rx));
+            waits.push(sent.map(|()| rx));
         }
         let mut out = Vec::with_capacity(waits.len());
         for w in waits {
             out.push(match w {
-                Some(rx) => rx.await.unwrap_or(Err(IngestError::Closed)),
-                None => Err(IngestError::Closed),
+                Ok(rx) => rx.await.unwrap_or(Err(IngestError::Closed)),
+                Err(e) => Err(e),
             });
         }
         out
@@ -198,10 +215,15 @@ impl Committer {
     async fn commit(&self, jobs: Vec<Job>) {
         let started = std::time::Instant::now();
         let count = jobs.len();
+        #[allow(clippy::cast_precision_loss)]
+        metrics::histogram!(crate::observe::INGEST_COMMIT_SIZE).record(count as f64);
         let prepared = tokio::task::spawn_blocking(move || jobs.into_iter().map(prepare).collect())
             .await
             .unwrap_or_default();
-        match self.store(prepared).await {
+        let result = self.store(prepared).await;
+        metrics::histogram!(crate::observe::INGEST_COMMIT_DURATION)
+            .record(started.elapsed().as_secs_f64());
+        match result {
             Ok(()) => tracing::debug!(
                 drawings = count,
                 millis = started.elapsed().as_millis(),
@@ -290,6 +312,12 @@ impl Committer {
         for (i, row) in &new_rows {
             if inserted.contains(&row.id) {
                 answers[*i] = Some(Ok(Outcome::Stored { received_at }));
+                let origin = match prepared[*i].job.origin {
+                    Origin::Api => "player",
+                    Origin::Import => "import",
+                };
+                metrics::counter!(crate::observe::DRAWINGS_ACCEPTED, "origin" => origin)
+                    .increment(1);
             } else {
                 raced.push((*i, row.id));
             }

@@ -101,7 +101,7 @@ pub async fn read_many(
     for (i, loc) in locs.iter().enumerate() {
         by_segment.entry(&loc.segment_key).or_default().push(i);
     }
-    let mut out: Vec<Option<Drawing>> = vec![None; locs.len()];
+    let mut fetched: Vec<(String, Vec<usize>, Vec<Bytes>)> = Vec::new();
     for (key, idx) in by_segment {
         let ranges: Vec<std::ops::Range<u64>> = idx
             .iter()
@@ -115,15 +115,28 @@ pub async fn read_many(
                     key: key.to_owned(),
                     source,
                 })?;
-        for (&i, frame) in idx.iter().zip(frames) {
-            let drawing = decode_frame(&frame).map_err(|source| ReadError::Decode {
-                key: key.to_owned(),
-                source,
-            })?;
-            out[i] = Some(drawing);
-        }
+        fetched.push((key.to_owned(), idx, frames));
     }
-    Ok(out.into_iter().flatten().collect())
+    // Decompressing and decoding is CPU work: off the async workers.
+    let n = locs.len();
+    tokio::task::spawn_blocking(move || {
+        let mut out: Vec<Option<Drawing>> = vec![None; n];
+        for (key, idx, frames) in fetched {
+            for (&i, frame) in idx.iter().zip(frames) {
+                let drawing = decode_frame(&frame).map_err(|source| ReadError::Decode {
+                    key: key.clone(),
+                    source,
+                })?;
+                out[i] = Some(drawing);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    })
+    .await
+    .map_err(|e| ReadError::Decode {
+        key: String::new(),
+        source: anyhow::anyhow!("decoding task failed: {e}"),
+    })?
 }
 
 /// Reads drawings in segment order, fetching each segment whole once and slicing its

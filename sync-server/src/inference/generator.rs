@@ -33,6 +33,7 @@ struct Inner {
     current: HotSwap<ServedGenerator>,
     permits: tokio::sync::Semaphore,
     backend: Backend,
+    deadline: Duration,
 }
 
 /// The served generator (cheap to clone).
@@ -52,14 +53,16 @@ impl Version for ServedGenerator {
 }
 
 impl Generation {
-    /// Nothing loaded yet; samples on `backend`.
-    pub fn new(backend: Backend) -> Self {
+    /// Nothing loaded yet; samples on `backend`; callers wait at most `deadline` for a
+    /// sampling slot.
+    pub fn new(backend: Backend, deadline: Duration) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Self {
             inner: Arc::new(Inner {
                 current: HotSwap::new(GENERATOR),
                 permits: tokio::sync::Semaphore::new(cores),
                 backend,
+                deadline,
             }),
         }
     }
@@ -69,12 +72,22 @@ impl Generation {
         self.inner.current.current()
     }
 
-    /// Waits for a sampling slot (one per core).
+    /// Waits for a sampling slot (one per core), at most the deadline.
     ///
     /// # Errors
-    /// Never in practice: the semaphore is never closed.
-    pub async fn slot(&self) -> anyhow::Result<tokio::sync::SemaphorePermit<'_>> {
-        Ok(self.inner.permits.acquire().await?)
+    /// [`crate::error::ApiError::Overloaded`] (503, `Retry-After`) when no slot frees up in
+    /// time.
+    pub async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, crate::error::ApiError> {
+        match tokio::time::timeout(self.inner.deadline, self.inner.permits.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(crate::error::ApiError::Unavailable(
+                "the generator is shutting down",
+            )),
+            Err(_) => Err(crate::error::ApiError::Overloaded {
+                message: "every generator slot is busy; retry shortly".into(),
+                retry_after_secs: 1,
+            }),
+        }
     }
 
     /// Loads the version the generator's `production` alias points at, if it is not the

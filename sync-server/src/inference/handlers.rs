@@ -1,5 +1,5 @@
-//! The inference API (`/api/inference/*`) and the same model over the Open Inference
-//! Protocol v2 REST API (`/v2/*`, as specified by KServe and implemented by Triton).
+//! The inference API (`/api/inference/*`); the same model over the Open Inference Protocol
+//! is in [`super::oip`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,14 +7,10 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use inkset_model::raster::polylines;
 use inkset_protocol::FieldError;
-use inkset_protocol::ml::{
-    Classification, ClassifyRequest, GenerateRequest, Generated, ModelInfo, OipInferRequest,
-    OipInferResponse, OipModelMetadata, OipOutput, OipTensorMetadata, RECOGNIZER,
-};
+use inkset_protocol::ml::{Classification, ClassifyRequest, GenerateRequest, Generated, ModelInfo};
 use inkset_protocol::validate::{Origin, validate, validate_strokes};
 
 use crate::error::ApiError;
@@ -37,22 +33,31 @@ pub async fn classify(
 ) -> Result<Json<Classification>, ApiError> {
     let started = Instant::now();
     let req: ClassifyRequest = parse(&body)?;
-    validate_strokes(&req.strokes, req.canvas, false, &state.limits).map_err(ApiError::Invalid)?;
+    // Validating and rasterizing strokes is CPU work: off the async workers.
+    let limits = state.limits;
+    let req = tokio::task::spawn_blocking(move || {
+        validate_strokes(&req.strokes, req.canvas, false, &limits).map(|()| req)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+    .map_err(ApiError::Invalid)?;
     let model = served(&state)?;
-    let lines = polylines(&req.strokes);
-    let n = model.classifier.input_size();
-    let mut raster = vec![0.0f32; n * n];
-    model
-        .classifier
-        .rasterize_into(&lines, &mut raster)
-        .map_err(|e| {
-            ApiError::Invalid(FieldError::new("strokes", "not_a_drawing", e.to_string()))
-        })?;
+    let m = model.clone();
+    let raster = tokio::task::spawn_blocking(move || {
+        let lines = polylines(&req.strokes);
+        let n = m.classifier.input_size();
+        let mut raster = vec![0.0f32; n * n];
+        m.classifier
+            .rasterize_into(&lines, &mut raster)
+            .map(|()| raster)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+    .map_err(|e| ApiError::Invalid(FieldError::new("strokes", "not_a_drawing", e.to_string())))?;
     let probs = state
         .inference
         .run(model.clone(), raster, 1)
-        .await
-        .map_err(ApiError::Internal)?
+        .await?
         .into_iter()
         .next()
         .unwrap_or_default();
@@ -110,7 +115,7 @@ pub async fn generate(
         .generator
         .class_index(&req.shape)
         .map_err(|e| invalid("shape", "unknown_shape", e.to_string()))?;
-    let _slot = state.generation.slot().await.map_err(ApiError::Internal)?;
+    let _slot = state.generation.slot().await?;
     let started = Instant::now();
     let (g, temperature, seed, max_points) =
         (served.clone(), req.temperature, req.seed, req.max_points);
@@ -191,218 +196,4 @@ pub async fn model_artifact(
 ) -> Result<Response, ApiError> {
     let model = served(&state)?;
     crate::registry::handlers::artifact_file(&state, model.model_id, &file).await
-}
-
-/// An Open Inference Protocol error: `{"error": "<message>"}` with its status.
-fn oip_error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
-}
-
-/// `GET /v2/health/live`.
-pub async fn v2_live() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "live": true }))
-}
-
-/// `GET /v2/health/ready`: 200 when the model is loaded, 503 otherwise.
-pub async fn v2_ready(State(state): State<AppState>) -> Response {
-    let ready = state.inference.current().is_some();
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(serde_json::json!({ "ready": ready }))).into_response()
-}
-
-/// An Open Inference Protocol error answer.
-pub struct OipError(StatusCode, String);
-
-impl IntoResponse for OipError {
-    fn into_response(self) -> Response {
-        oip_error(self.0, self.1)
-    }
-}
-
-fn model_for(state: &AppState, name: &str) -> Result<Arc<Served>, OipError> {
-    if name != RECOGNIZER {
-        return Err(OipError(
-            StatusCode::NOT_FOUND,
-            format!("unknown model {name:?}; this server serves {RECOGNIZER:?}"),
-        ));
-    }
-    state.inference.current().ok_or_else(|| {
-        OipError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no production recognizer is loaded yet".into(),
-        )
-    })
-}
-
-fn metadata(model: &Served) -> OipModelMetadata {
-    let n = i64::try_from(model.classifier.input_size()).unwrap_or(32);
-    let k = i64::try_from(model.classifier.manifest.classes.len()).unwrap_or(0);
-    OipModelMetadata {
-        name: RECOGNIZER.into(),
-        versions: vec![model.version.to_string()],
-        platform: "burn".into(),
-        inputs: vec![OipTensorMetadata {
-            name: "raster".into(),
-            datatype: "FP32".into(),
-            shape: vec![-1, 1, n, n],
-        }],
-        outputs: vec![OipTensorMetadata {
-            name: "probabilities".into(),
-            datatype: "FP32".into(),
-            shape: vec![-1, k],
-        }],
-    }
-}
-
-/// `GET /v2/models/{name}`: metadata (`raster` `[-1, 1, N, N]` FP32 in, `probabilities`
-/// `[-1, classes]` FP32 out; class names in `parameters.classes` of the answer's outputs).
-pub async fn v2_model(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    match model_for(&state, &name) {
-        Ok(m) => {
-            let mut meta = serde_json::to_value(metadata(&m)).unwrap_or_default();
-            meta["parameters"] = serde_json::json!({ "classes": m.classifier.manifest.classes });
-            Json(meta).into_response()
-        }
-        Err(r) => r.into_response(),
-    }
-}
-
-/// `GET /v2/models/{name}/ready`.
-pub async fn v2_model_ready(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    match model_for(&state, &name) {
-        Ok(_) => Json(serde_json::json!({ "name": name, "ready": true })).into_response(),
-        Err(r) => r.into_response(),
-    }
-}
-
-fn flatten(value: &serde_json::Value, out: &mut Vec<f32>) -> Result<(), String> {
-    match value {
-        serde_json::Value::Array(items) => {
-            for v in items {
-                flatten(v, out)?;
-            }
-            Ok(())
-        }
-        serde_json::Value::Number(n) => {
-            let v = n.as_f64().ok_or("a number out of range")?;
-            #[allow(clippy::cast_possible_truncation)]
-            let f = v as f32;
-            if !f.is_finite() {
-                return Err(format!("{v} is not a finite FP32 value"));
-            }
-            out.push(f);
-            Ok(())
-        }
-        other => Err(format!("FP32 data must be numbers, found {other}")),
-    }
-}
-
-/// `POST /v2/models/{name}/infer`: one `raster` input, FP32, shape `[batch, 1, N, N]`
-/// (`batch` 1..=1024); answers `probabilities` `[batch, classes]` FP32. A wrong name,
-/// datatype, shape or element count is a 400 saying what was expected.
-pub async fn v2_infer(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    RawBody(body): RawBody,
-) -> Response {
-    let model = match model_for(&state, &name) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
-    let req: OipInferRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return oip_error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")),
-    };
-    let n = model.classifier.input_size();
-    let expected = format!("[batch, 1, {n}, {n}]");
-    let [input] = req.inputs.as_slice() else {
-        return oip_error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "expected exactly 1 input (\"raster\", FP32, {expected}), got {}",
-                req.inputs.len()
-            ),
-        );
-    };
-    if input.name != "raster" {
-        return oip_error(
-            StatusCode::BAD_REQUEST,
-            format!("unexpected input {:?}; expected \"raster\"", input.name),
-        );
-    }
-    if input.datatype != "FP32" {
-        return oip_error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "input \"raster\" has datatype {:?}; expected \"FP32\"",
-                input.datatype
-            ),
-        );
-    }
-    let shape_ok = input.shape.len() == 4
-        && input.shape[0] >= 1
-        && input.shape[0] <= 1024
-        && input.shape[1] == 1
-        && input.shape[2] == i64::try_from(n).unwrap_or(-1)
-        && input.shape[3] == i64::try_from(n).unwrap_or(-1);
-    if !shape_ok {
-        return oip_error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "input \"raster\" has shape {:?}; expected {expected} with batch 1..=1024",
-                input.shape
-            ),
-        );
-    }
-    if let Some(outputs) = &req.outputs
-        && let Some(o) = outputs.iter().find(|o| o.name != "probabilities")
-    {
-        return oip_error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "unknown output {:?}; this model has \"probabilities\"",
-                o.name
-            ),
-        );
-    }
-    let batch = usize::try_from(input.shape[0]).unwrap_or(1);
-    let mut data = Vec::with_capacity(batch * n * n);
-    if let Err(e) = flatten(&input.data, &mut data) {
-        return oip_error(StatusCode::BAD_REQUEST, format!("input \"raster\": {e}"));
-    }
-    if data.len() != batch * n * n {
-        return oip_error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "input \"raster\" has {} values; shape {:?} needs {}",
-                data.len(),
-                input.shape,
-                batch * n * n
-            ),
-        );
-    }
-    let probs = match state.inference.run(model.clone(), data, batch).await {
-        Ok(p) => p,
-        Err(e) => return oip_error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
-    };
-    let k = model.classifier.manifest.classes.len();
-    Json(OipInferResponse {
-        model_name: RECOGNIZER.into(),
-        model_version: model.version.to_string(),
-        id: req.id,
-        outputs: vec![OipOutput {
-            name: "probabilities".into(),
-            shape: vec![
-                i64::try_from(batch).unwrap_or(0),
-                i64::try_from(k).unwrap_or(0),
-            ],
-            datatype: "FP32".into(),
-            data: serde_json::json!(probs.into_iter().flatten().collect::<Vec<f32>>()),
-        }],
-    })
-    .into_response()
 }

@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use inkset_model::artifact::Manifest;
 use inkset_model::backend::Backend;
 use inkset_model::inference::Classifier;
@@ -49,6 +48,7 @@ struct Inner {
     tx: mpsc::Sender<BatchJob>,
     backend: Backend,
     max_batch: usize,
+    deadline: Duration,
 }
 
 /// The served model and its batcher (cheap to clone).
@@ -72,10 +72,33 @@ pub fn artifact_prefix(kind: &str, model_id: Uuid) -> String {
     format!("models/{kind}/{model_id}")
 }
 
+/// Why a request to the micro-batcher got no probabilities.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The queue was full, or the answer did not come, within the deadline.
+    #[error("{0}; retry shortly")]
+    Overloaded(&'static str),
+    /// The batcher has stopped (the server is shutting down).
+    #[error("the inference batcher has stopped")]
+    Stopped,
+}
+
+impl From<RunError> for crate::error::ApiError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Overloaded(_) => Self::Overloaded {
+                message: e.to_string(),
+                retry_after_secs: 1,
+            },
+            RunError::Stopped => Self::Unavailable("the inference batcher has stopped"),
+        }
+    }
+}
+
 impl Inference {
     /// Starts the batcher (no model loaded yet). Needs a tokio runtime.
     pub fn start(settings: &InferenceSettings) -> Self {
-        let (tx, rx) = mpsc::channel(4096);
+        let (tx, rx) = mpsc::channel(settings.queue.max(1));
         let max_batch = settings.max_batch.clamp(1, 1024);
         let parallel = settings.parallel_batches.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -92,6 +115,7 @@ impl Inference {
                 tx,
                 backend: settings.backend,
                 max_batch,
+                deadline: Duration::from_millis(settings.deadline_ms.max(1)),
             }),
         }
     }
@@ -114,28 +138,45 @@ impl Inference {
         self.inner.max_batch
     }
 
-    /// Probabilities for `rows` rasters of `served`'s input size, through the batcher.
+    /// Probabilities for `rows` rasters of `served`'s input size, through the batcher,
+    /// within the deadline (`inference.deadline_ms`): queueing and computing included.
     ///
     /// # Errors
-    /// When the batcher has stopped.
+    /// [`RunError::Overloaded`] when the queue stays full or the answer does not come within
+    /// the deadline; [`RunError::Stopped`] when the batcher has stopped.
     pub async fn run(
         &self,
         served: Arc<Served>,
         rasters: Vec<f32>,
         rows: usize,
-    ) -> anyhow::Result<Vec<Vec<f32>>> {
+    ) -> Result<Vec<Vec<f32>>, RunError> {
+        let deadline = tokio::time::Instant::now() + self.inner.deadline;
         let (reply, rx) = oneshot::channel();
-        self.inner
-            .tx
-            .send(BatchJob {
-                served,
-                rasters,
-                rows,
-                reply,
-            })
-            .await
-            .map_err(|_| anyhow::anyhow!("the inference batcher has stopped"))?;
-        rx.await.context("the inference batcher dropped a request")
+        let job = BatchJob {
+            served,
+            rasters,
+            rows,
+            reply,
+        };
+        match self.inner.tx.send_timeout(job, self.inner.deadline).await {
+            Ok(()) => {}
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                return Err(RunError::Overloaded("the inference queue is full"));
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => return Err(RunError::Stopped),
+        }
+        let started = std::time::Instant::now();
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(probs)) => {
+                metrics::histogram!(crate::observe::INFERENCE_DURATION, "model" => RECOGNIZER)
+                    .record(started.elapsed().as_secs_f64());
+                Ok(probs)
+            }
+            Ok(Err(_)) => Err(RunError::Stopped),
+            Err(_) => Err(RunError::Overloaded(
+                "the inference queue did not answer within its deadline",
+            )),
+        }
     }
 
     /// Loads the version `production` points at, if it is not the one served; swaps it in
@@ -151,6 +192,10 @@ impl Inference {
                 db,
                 objects,
                 |model_id, version, manifest: Manifest, weights| async move {
+                    if let Some(eval) = &manifest.metrics {
+                        metrics::gauge!(crate::observe::PRODUCTION_ACCURACY, "kind" => RECOGNIZER)
+                            .set(eval.accuracy);
+                    }
                     let classifier = tokio::task::spawn_blocking(move || {
                         let c = Classifier::from_bytes(manifest, weights.to_vec(), device)?;
                         let n = c.input_size();
@@ -222,6 +267,8 @@ async fn batcher(
                 Err(_) => break,
             }
         }
+        #[allow(clippy::cast_precision_loss)]
+        metrics::histogram!(crate::observe::INFERENCE_BATCH_SIZE).record(rows as f64);
         // Up to `parallel` batches run at once, each on its own blocking thread.
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;

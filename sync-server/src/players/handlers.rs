@@ -1,15 +1,19 @@
 //! The player API: sessions, progress, sign-up, login, linking and logout.
 
+use crate::edge::client::ClientAddr;
 use crate::error::ApiError;
 use crate::http::{RawBody, parse};
-use crate::players::auth::{self, Player};
+use crate::players::auth::{self, Admin, Player};
 use crate::players::progress;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use inkset_protocol::FieldError;
-use inkset_protocol::api::{LoginRequest, LoginResponse, PlayerAccount, SessionCreated, UserStats};
+use inkset_protocol::api::{
+    LoginRequest, LoginResponse, PlayerAccount, SessionCreated, TokensRevoked, UserAccount,
+    UserStats,
+};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -24,13 +28,23 @@ pub async fn create_session(
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(512).collect::<String>());
+    let expires_at = crate::now_ms().saturating_add(state.session_ttl_ms);
     state
         .db
-        .create_session(session_id, &auth::token_hash(&token), user_agent.as_deref())
+        .create_session(
+            session_id,
+            &auth::token_hash(&token),
+            user_agent.as_deref(),
+            expires_at,
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(SessionCreated { session_id, token }),
+        Json(SessionCreated {
+            session_id,
+            token,
+            expires_at: Some(expires_at),
+        }),
     ))
 }
 
@@ -139,9 +153,10 @@ pub async fn signup(
     let req: LoginRequest = parse(&body)?;
     check_credentials(&req)?;
     let password = req.password;
-    let phc = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
+    let phc = state
+        .login
+        .hash(move || auth::hash_password(&password))
+        .await?
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("password hashing failed: {e}")))?;
     let Some(user_id) = state
         .db
@@ -157,8 +172,16 @@ pub async fn signup(
     Ok((StatusCode::CREATED, Json(account)))
 }
 
-/// Checks a username and password; the user id and role when they match.
-async fn check_login(state: &AppState, req: LoginRequest) -> Result<(String, String), ApiError> {
+/// Checks a username and password; the user id and role when they match. Attempts go
+/// through the login throttle: refused while the username or the address backs off, hashed
+/// in a bounded pool, failures counted.
+async fn check_login(
+    state: &AppState,
+    client: ClientAddr,
+    req: LoginRequest,
+) -> Result<(String, String), ApiError> {
+    let address = client.key();
+    state.login.check(&req.username, &address)?;
     let user = state.db.user_for_login(&req.username).await?;
     // Unknown users are checked against a fixed hash too, so timing does not tell which
     // usernames exist.
@@ -170,12 +193,20 @@ async fn check_login(state: &AppState, req: LoginRequest) -> Result<(String, Str
             .clone(),
     };
     let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &phc))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    user.filter(|_| ok)
-        .map(|(id, _, role)| (id, role))
-        .ok_or(ApiError::Unauthorized("wrong username or password"))
+    let ok = state
+        .login
+        .hash(move || auth::verify_password(&password, &phc))
+        .await?;
+    match user.filter(|_| ok) {
+        Some((id, _, role)) => {
+            state.login.succeeded(&req.username);
+            Ok((id, role))
+        }
+        None => {
+            state.login.failed(&req.username, &address);
+            Err(ApiError::Unauthorized("wrong username or password"))
+        }
+    }
 }
 
 /// `POST /api/auth/link` (session bearer): signs a player in on this device, linking the
@@ -183,11 +214,12 @@ async fn check_login(state: &AppState, req: LoginRequest) -> Result<(String, Str
 pub async fn link(
     State(state): State<AppState>,
     player: Player,
+    client: ClientAddr,
     RawBody(body): RawBody,
 ) -> Result<Json<PlayerAccount>, ApiError> {
     let req: LoginRequest = parse(&body)?;
     let username = req.username.clone();
-    let (user_id, role) = check_login(&state, req).await?;
+    let (user_id, role) = check_login(&state, client, req).await?;
     if role != "player" {
         return Err(ApiError::Invalid(FieldError::new(
             "username",
@@ -202,10 +234,11 @@ pub async fn link(
 /// `POST /api/auth/login`: a bearer token for a username and password.
 pub async fn login(
     State(state): State<AppState>,
+    client: ClientAddr,
     RawBody(body): RawBody,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let req: LoginRequest = parse(&body)?;
-    let (user_id, _) = check_login(&state, req).await?;
+    let (user_id, _) = check_login(&state, client, req).await?;
     let token = auth::new_token();
     let expires_at = crate::now_ms().saturating_add(state.token_ttl_ms);
     state
@@ -215,15 +248,135 @@ pub async fn login(
     Ok(Json(LoginResponse { token, expires_at }))
 }
 
-/// `POST /api/auth/logout`: revokes the bearer login token.
+/// `POST /api/auth/logout`: revokes the bearer token, whatever its kind (admin or player
+/// login token, player session, worker token); 401 when it is unknown or already revoked.
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let token = auth::bearer_token(&headers)?;
-    if state.db.revoke_token(&auth::token_hash(token)).await? {
+    let hash = auth::token_hash(token);
+    let revoked = if state.db.revoke_token(&hash).await? {
+        true
+    } else if state.db.revoke_session(&hash).await? {
+        state.sessions.evict(&hash);
+        true
+    } else {
+        token.starts_with("iw_") && state.db.revoke_worker_secret(token).await?
+    };
+    if revoked {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::Unauthorized("token unknown or already revoked"))
     }
+}
+
+/// `GET /api/admin/users`: every account with its live token and session counts.
+pub async fn list_users(State(state): State<AppState>) -> Result<Json<Vec<UserAccount>>, ApiError> {
+    Ok(Json(state.db.users().await?))
+}
+
+async fn revoke(
+    state: &AppState,
+    admin: &Admin,
+    username: &str,
+    disabled: Option<bool>,
+) -> Result<Json<TokensRevoked>, ApiError> {
+    let Some((tokens, sessions)) = state.db.revoke_user(username, disabled).await? else {
+        return Err(ApiError::NotFound(format!("no account {username:?}")));
+    };
+    if sessions > 0 {
+        state.sessions.clear();
+    }
+    tracing::info!(
+        admin = %admin.user_id,
+        username,
+        ?disabled,
+        tokens,
+        sessions,
+        "account tokens revoked"
+    );
+    let disabled = state
+        .db
+        .users()
+        .await?
+        .into_iter()
+        .find(|u| u.username == username)
+        .is_some_and(|u| u.disabled);
+    Ok(Json(TokensRevoked {
+        username: username.to_owned(),
+        disabled,
+        tokens,
+        sessions,
+    }))
+}
+
+/// `POST /api/admin/users/{username}/disable`: the account can no longer sign in; every
+/// login token and every session linked to it is revoked.
+pub async fn disable_user(
+    State(state): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path(username): Path<String>,
+) -> Result<Json<TokensRevoked>, ApiError> {
+    if admin_username(&state, &admin).await?.as_deref() == Some(username.as_str()) {
+        return Err(ApiError::Conflict {
+            field: "username",
+            message: "an admin cannot disable their own account".into(),
+        });
+    }
+    revoke(&state, &admin, &username, Some(true)).await
+}
+
+/// `POST /api/admin/users/{username}/enable`: the account can sign in again (its revoked
+/// tokens stay revoked).
+pub async fn enable_user(
+    State(state): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path(username): Path<String>,
+) -> Result<Json<TokensRevoked>, ApiError> {
+    revoke(&state, &admin, &username, Some(false)).await
+}
+
+/// `POST /api/admin/users/{username}/revoke-tokens`: every login token and linked session
+/// of the account is revoked; the account stays enabled.
+pub async fn revoke_user_tokens(
+    State(state): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path(username): Path<String>,
+) -> Result<Json<TokensRevoked>, ApiError> {
+    revoke(&state, &admin, &username, None).await
+}
+
+async fn admin_username(state: &AppState, admin: &Admin) -> Result<Option<String>, ApiError> {
+    Ok(state
+        .db
+        .users()
+        .await?
+        .into_iter()
+        .find(|u| u.id == admin.user_id)
+        .map(|u| u.username))
+}
+
+/// Deletes expired and long-revoked tokens every `auth.purge_interval_secs` (a week of
+/// grace, so a "token expired" answer stays accurate for a while), until `stop` is set.
+pub fn spawn_purge(state: &AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let db = state.db.clone();
+    let every = std::time::Duration::from_secs(state.auth.purge_interval_secs.max(1));
+    tokio::spawn(async move {
+        const GRACE_MS: i64 = 7 * 86_400_000;
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            match db.purge_tokens(GRACE_MS).await {
+                Ok((0, 0)) => {}
+                Ok((tokens, sessions)) => {
+                    tracing::info!(tokens, sessions, "expired and revoked tokens purged");
+                }
+                Err(e) => tracing::warn!(error = %e, "token purge failed"),
+            }
+        }
+    });
 }

@@ -122,7 +122,8 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Creates an anonymous player session.
+    /// Creates an anonymous player session whose token expires at `expires_at` (ms since
+    /// the Unix epoch, server clock).
     ///
     /// # Errors
     /// On SQL failure.
@@ -131,31 +132,186 @@ impl Db {
         id: Uuid,
         token_hash: &str,
         user_agent: Option<&str>,
+        expires_at: i64,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "INSERT INTO sessions (id, token_hash, user_agent, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO sessions (id, token_hash, user_agent, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id.to_string())
         .bind(token_hash)
         .bind(user_agent)
         .bind(now_ms())
+        .bind(expires_at)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// The session holding a token.
+    /// The live session holding a token: its id and expiry (ms since the Unix epoch).
+    /// Revoked and expired sessions are `None`.
     ///
     /// # Errors
     /// On SQL failure.
-    pub async fn session_for_token(&self, token_hash: &str) -> Result<Option<Uuid>, sqlx::Error> {
-        let row = sqlx::query("SELECT id FROM sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
+    pub async fn session_for_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(Uuid, i64)>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT id, expires_at FROM sessions WHERE token_hash = $1 \
+             AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("id")?;
+        let expires_at: Option<i64> = row.try_get("expires_at")?;
+        Ok(Uuid::parse_str(&id)
+            .ok()
+            .map(|id| (id, expires_at.unwrap_or(i64::MAX))))
+    }
+
+    /// Moves a live session's expiry to `expires_at` (ms since the Unix epoch).
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn extend_session(&self, id: Uuid, expires_at: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(expires_at)
+            .bind(id.to_string())
+            .execute(&self.pool)
             .await?;
-        Ok(row
-            .and_then(|r| r.try_get::<String, _>("id").ok())
-            .and_then(|s| Uuid::parse_str(&s).ok()))
+        Ok(())
+    }
+
+    /// Revokes the session holding a token; returns whether one was live.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn revoke_session(&self, token_hash: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every account, oldest first.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn users(&self) -> Result<Vec<inkset_protocol::api::UserAccount>, sqlx::Error> {
+        let now = now_ms();
+        let rows = sqlx::query(
+            "SELECT u.id, u.username, u.role, u.created_at, u.disabled, \
+             (SELECT COUNT(*) FROM auth_tokens t WHERE t.user_id = u.id \
+              AND t.revoked_at IS NULL AND t.expires_at > $1) AS live_tokens, \
+             (SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id \
+              AND s.revoked_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > $1)) \
+              AS live_sessions \
+             FROM users u ORDER BY u.created_at, u.username",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(inkset_protocol::api::UserAccount {
+                    id: r.try_get("id")?,
+                    username: r.try_get("username")?,
+                    role: r.try_get("role")?,
+                    created_at: r.try_get("created_at")?,
+                    disabled: r.try_get::<i64, _>("disabled")? != 0,
+                    live_tokens: u64::try_from(r.try_get::<i64, _>("live_tokens")?).unwrap_or(0),
+                    live_sessions: u64::try_from(r.try_get::<i64, _>("live_sessions")?)
+                        .unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes every live login token of an account and every session linked to it, and
+    /// sets `disabled` when given, in one transaction. `None` when there is no such
+    /// username; else `(login tokens revoked, sessions revoked)`.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn revoke_user(
+        &self,
+        username: &str,
+        disabled: Option<bool>,
+    ) -> Result<Option<(u64, u64)>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query("SELECT id FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("id")?;
+        if let Some(d) = disabled {
+            sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+                .bind(i64::from(d))
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if disabled == Some(false) {
+            tx.commit().await?;
+            return Ok(Some((0, 0)));
+        }
+        let now = now_ms();
+        let tokens = sqlx::query(
+            "UPDATE auth_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let sessions = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(Some((tokens, sessions)))
+    }
+
+    /// Deletes login tokens that expired or were revoked more than `grace_ms` ago, and
+    /// erases the token hashes of sessions in the same state (the session rows stay: their
+    /// drawings refer to them). Returns `(login tokens deleted, session tokens erased)`.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn purge_tokens(&self, grace_ms: i64) -> Result<(u64, u64), sqlx::Error> {
+        let before = now_ms().saturating_sub(grace_ms);
+        let tokens =
+            sqlx::query("DELETE FROM auth_tokens WHERE expires_at < $1 OR revoked_at < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        let sessions = sqlx::query(
+            "UPDATE sessions SET token_hash = 'purged:' || id \
+             WHERE (expires_at < $1 OR revoked_at < $1) AND token_hash NOT LIKE 'purged:%'",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok((tokens, sessions))
     }
 
     /// Drawings per shape of a player: the session, or every session of its account when

@@ -227,6 +227,9 @@ pub async fn cancel(
             &[],
         )
         .await?;
+    if let Some(job) = state.db.job(id).await? {
+        job_ended(&job.model_kind, "cancelled", job.started_at);
+    }
     state
         .db
         .job_detail(id)
@@ -235,7 +238,9 @@ pub async fn cancel(
         .ok_or_else(|| ApiError::NotFound(format!("no training job {id}")))
 }
 
-/// `POST /api/admin/worker-tokens` `{"name"}`: a new worker token (secret shown once).
+/// `POST /api/admin/worker-tokens` `{"name", "expires_in_days"?}`: a new worker token
+/// (secret shown once), expiring after `expires_in_days` (1..=3650) or the server's
+/// `auth.worker_token_ttl_days`.
 pub async fn create_worker_token(
     State(state): State<AppState>,
     RawBody(body): RawBody,
@@ -244,10 +249,33 @@ pub async fn create_worker_token(
     if req.name.trim().is_empty() || req.name.len() > 100 {
         return Err(invalid("name", "invalid", "name must be 1 to 100 bytes"));
     }
+    if let Some(days) = req.expires_in_days
+        && !(1..=3650).contains(&days)
+    {
+        return Err(invalid(
+            "expires_in_days",
+            "out_of_range",
+            "expires_in_days must be within 1..=3650",
+        ));
+    }
+    let days = req
+        .expires_in_days
+        .map(u64::from)
+        .or(state.auth.worker_token_ttl_days);
+    let expires_at = worker_token_expiry(days);
     Ok((
         StatusCode::CREATED,
-        Json(state.db.create_worker_token(&req.name).await?),
+        Json(state.db.create_worker_token(&req.name, expires_at).await?),
     ))
+}
+
+/// The expiry of a worker token living `days` from now (ms since the Unix epoch); `None`
+/// for no expiry.
+pub fn worker_token_expiry(days: Option<u64>) -> Option<i64> {
+    days.map(|d| {
+        crate::now_ms()
+            .saturating_add(i64::try_from(d.saturating_mul(86_400_000)).unwrap_or(i64::MAX))
+    })
 }
 
 /// `GET /api/admin/worker-tokens`: every token, without secrets.
@@ -266,4 +294,16 @@ pub async fn revoke_worker_token(
         return Err(ApiError::NotFound(format!("no live worker token {id}")));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Counts an ended job and its duration from its first claim
+/// (`inkset_training_jobs_total`, `inkset_training_job_duration_seconds`).
+pub fn job_ended(kind: &str, outcome: &'static str, started_at: Option<i64>) {
+    let labels = [("kind", kind.to_owned()), ("outcome", outcome.to_owned())];
+    metrics::counter!(crate::observe::TRAINING_JOBS, &labels).increment(1);
+    if let Some(started) = started_at {
+        #[allow(clippy::cast_precision_loss)]
+        let secs = crate::now_ms().saturating_sub(started).max(0) as f64 / 1000.0;
+        metrics::histogram!(crate::observe::TRAINING_DURATION, &labels).record(secs);
+    }
 }

@@ -73,17 +73,23 @@ impl Db {
     ///
     /// # Errors
     /// On SQL failure.
-    pub async fn create_worker_token(&self, name: &str) -> Result<WorkerToken, sqlx::Error> {
+    pub async fn create_worker_token(
+        &self,
+        name: &str,
+        expires_at: Option<i64>,
+    ) -> Result<WorkerToken, sqlx::Error> {
         let secret = crate::players::auth::new_token();
         let id = Uuid::new_v4();
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO worker_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO worker_tokens (id, name, token_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id.to_string())
         .bind(name)
         .bind(crate::players::auth::token_hash(&secret))
         .bind(now)
+        .bind(expires_at)
         .execute(self.pool())
         .await?;
         Ok(WorkerToken {
@@ -92,6 +98,45 @@ impl Db {
             token: Some(format!("iw_{secret}")),
             created_at: now,
             revoked_at: None,
+            expires_at,
+        })
+    }
+
+    /// Revokes the worker token with this secret (its own logout); returns whether it was
+    /// live.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn revoke_worker_secret(&self, secret: &str) -> Result<bool, sqlx::Error> {
+        let secret = secret.strip_prefix("iw_").unwrap_or(secret);
+        let done = sqlx::query(
+            "UPDATE worker_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(crate::players::auth::token_hash(secret))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The attempt number and the worker token of a job's latest claim.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn lease_token(&self, job: Uuid) -> Result<Option<(u64, Uuid)>, sqlx::Error> {
+        let row =
+            sqlx::query("SELECT lease_attempt, lease_token_id FROM training_jobs WHERE id = $1")
+                .bind(job.to_string())
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let attempt: Option<i64> = row.try_get("lease_attempt")?;
+        let token: Option<String> = row.try_get("lease_token_id")?;
+        Ok(match (attempt, token) {
+            (Some(a), Some(t)) => Some((u64::try_from(a).unwrap_or(0), uuid(&t)?)),
+            _ => None,
         })
     }
 
@@ -117,7 +162,8 @@ impl Db {
     /// On SQL failure.
     pub async fn worker_tokens(&self) -> Result<Vec<WorkerToken>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT id, name, created_at, revoked_at FROM worker_tokens ORDER BY created_at DESC",
+            "SELECT id, name, created_at, revoked_at, expires_at FROM worker_tokens \
+             ORDER BY created_at DESC",
         )
         .fetch_all(self.pool())
         .await?;
@@ -129,6 +175,7 @@ impl Db {
                     token: None,
                     created_at: r.try_get("created_at")?,
                     revoked_at: r.try_get("revoked_at")?,
+                    expires_at: r.try_get("expires_at")?,
                 })
             })
             .collect()
@@ -144,9 +191,11 @@ impl Db {
     ) -> Result<Option<(Uuid, String)>, sqlx::Error> {
         let secret = secret.strip_prefix("iw_").unwrap_or(secret);
         let row = sqlx::query(
-            "SELECT id, name FROM worker_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            "SELECT id, name FROM worker_tokens WHERE token_hash = $1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(crate::players::auth::token_hash(secret))
+        .bind(now_ms())
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| Ok((uuid(&r.try_get::<String, _>("id")?)?, r.try_get("name")?)))
@@ -350,6 +399,7 @@ impl Db {
     pub async fn claim_job(
         &self,
         worker: &str,
+        token_id: Uuid,
         kinds: &[String],
         lease_ms: i64,
     ) -> Result<Option<(TrainingJob, Option<String>)>, sqlx::Error> {
@@ -373,13 +423,14 @@ impl Db {
             let done = sqlx::query(
                 "UPDATE training_jobs SET status = 'running', lease_owner = $1, \
                  lease_expires_at = $2, attempts = attempts + 1, lease_attempt = attempts + 1, \
-                 started_at = COALESCE(started_at, $3) \
+                 started_at = COALESCE(started_at, $3), lease_token_id = $5 \
                  WHERE id = $4 AND (status = 'pending' OR (status = 'running' AND lease_expires_at < $3))",
             )
             .bind(worker)
             .bind(now + lease_ms)
             .bind(now)
             .bind(&id)
+            .bind(token_id.to_string())
             .execute(self.pool())
             .await?;
             if done.rows_affected() == 1 {

@@ -1,12 +1,13 @@
 //! The worker protocol (`/api/worker/...`, a worker token): claim a job with a lease, stream
 //! its data snapshot, heartbeat, upload the weights, complete, fail or release. Every call
 //! after the claim names its attempt; a call for an attempt that no longer holds the lease
-//! is a 409.
+//! is a 409, and a call from another worker token than the one that claimed the attempt is
+//! a 403.
 
 use crate::error::ApiError;
 use crate::http::{RawBody, invalid, parse};
 use crate::inference::recognizer::artifact_prefix;
-use crate::players::auth::bearer_token;
+use crate::players::auth::{bearer_token, identify, wrong_role};
 use crate::state::AppState;
 use crate::training::handlers::job_id;
 use crate::training::sql::{LeaseCheck, training_filter};
@@ -42,10 +43,35 @@ impl FromRequestParts<AppState> for Worker {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(&parts.headers)?;
-        match state.db.worker_for_token(token).await? {
-            Some((token_id, name)) => Ok(Self { token_id, name }),
-            None => Err(ApiError::Unauthorized("worker token unknown or revoked")),
+        if let Some((token_id, name)) = state.db.worker_for_token(token).await? {
+            return Ok(Self { token_id, name });
         }
+        match identify(state, token).await? {
+            Some(other) => Err(wrong_role("a worker token", &other)),
+            None => Err(ApiError::Unauthorized(
+                "worker token unknown, expired or revoked",
+            )),
+        }
+    }
+}
+
+/// Refuses a call for `attempt` of job `id` from a worker token other than the one that
+/// claimed that attempt (403). Attempts are numbered per claim and the claiming token is
+/// stored with the number, so the check cannot race a new claim: a newer claim has a newer
+/// number, and the call is then refused by the lease check (409) instead.
+async fn claimed_by(
+    state: &AppState,
+    worker: &Worker,
+    id: Uuid,
+    attempt: u64,
+) -> Result<(), ApiError> {
+    match state.db.lease_token(id).await? {
+        Some((current, token)) if current == attempt && token != worker.token_id => {
+            Err(ApiError::Forbidden(format!(
+                "attempt {attempt} of job {id} was claimed with another worker token"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -75,7 +101,7 @@ pub async fn claim(
     let owner = format!("{} ({})", req.worker, worker.name);
     let Some((job, previous)) = state
         .db
-        .claim_job(&owner, &req.model_kinds, lease_ms)
+        .claim_job(&owner, worker.token_id, &req.model_kinds, lease_ms)
         .await?
     else {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -133,12 +159,13 @@ async fn held(state: &AppState, id: Uuid, attempt: u64) -> Result<(), ApiError> 
 /// Draw! raw ndjson (one drawing a line, `word` = its shape or distractor word).
 pub async fn data(
     State(state): State<AppState>,
-    _worker: Worker,
+    worker: Worker,
     Path(id): Path<String>,
     q: Result<Query<AttemptQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = job_id(&id)?;
     let Query(q) = q.map_err(|e| attempt_error(&e))?;
+    claimed_by(&state, &worker, id, q.attempt).await?;
     held(&state, id, q.attempt).await?;
     let job = state
         .db
@@ -197,12 +224,13 @@ pub async fn data(
 /// `cancel: true` for a cancelled job and 409 when the attempt lost the lease.
 pub async fn heartbeat(
     State(state): State<AppState>,
-    _worker: Worker,
+    worker: Worker,
     Path(id): Path<String>,
     RawBody(body): RawBody,
 ) -> Result<Json<HeartbeatAck>, ApiError> {
     let id = job_id(&id)?;
     let beat: Heartbeat = parse(&body)?;
+    claimed_by(&state, &worker, id, beat.attempt).await?;
     let lease_ms = i64::try_from(state.training.lease_secs.max(1) * 1000).unwrap_or(30_000);
     match state.db.renew_lease(id, beat.attempt, lease_ms).await? {
         Ok(expires) => {
@@ -226,13 +254,14 @@ pub async fn heartbeat(
 /// `PUT /api/worker/jobs/{id}/weights?attempt=N`: stages the trained weights (Burnpack).
 pub async fn upload_weights(
     State(state): State<AppState>,
-    _worker: Worker,
+    worker: Worker,
     Path(id): Path<String>,
     q: Result<Query<AttemptQuery>, axum::extract::rejection::QueryRejection>,
     RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
     let id = job_id(&id)?;
     let Query(q) = q.map_err(|e| attempt_error(&e))?;
+    claimed_by(&state, &worker, id, q.attempt).await?;
     held(&state, id, q.attempt).await?;
     if body.is_empty() {
         return Err(invalid("body", "empty", "the weights are empty"));
@@ -257,12 +286,13 @@ fn staging_key(id: Uuid, attempt: u64) -> String {
 /// and completes the job in one SQL transaction: a version is registered whole or not at all.
 pub async fn complete(
     State(state): State<AppState>,
-    _worker: Worker,
+    worker: Worker,
     Path(id): Path<String>,
     RawBody(body): RawBody,
 ) -> Result<Json<ModelVersion>, ApiError> {
     let id = job_id(&id)?;
     let req: CompleteJob = parse(&body)?;
+    claimed_by(&state, &worker, id, req.attempt).await?;
     held(&state, id, req.attempt).await?;
     let job = state
         .db
@@ -367,6 +397,7 @@ pub async fn complete(
         ));
     };
     tracing::info!(job = %id, model = %model_id, version, "model version registered");
+    crate::training::handlers::job_ended(&job.model_kind, "completed", job.started_at);
     // The first version of a kind goes to production by itself (a fresh install has nothing
     // else to serve); every later one waits for an admin. The move is in the history with
     // no admin named.
@@ -413,6 +444,7 @@ pub async fn release(
 ) -> Result<StatusCode, ApiError> {
     let id = job_id(&id)?;
     let req: ReleaseJob = parse(&body)?;
+    claimed_by(&state, &worker, id, req.attempt).await?;
     if req.reason.chars().count() > 1000 {
         return Err(invalid(
             "reason",
@@ -448,12 +480,13 @@ pub async fn release(
 /// `POST /api/worker/jobs/{id}/fail`: ends the job as failed.
 pub async fn fail(
     State(state): State<AppState>,
-    _worker: Worker,
+    worker: Worker,
     Path(id): Path<String>,
     RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
     let id = job_id(&id)?;
     let req: FailJob = parse(&body)?;
+    claimed_by(&state, &worker, id, req.attempt).await?;
     if !state.db.fail_job(id, req.attempt, &req.error).await? {
         return Err(lease_error(
             state.db.check_lease(id, req.attempt).await?,
@@ -464,5 +497,8 @@ pub async fn fail(
         .db
         .append_events(id, req.attempt, &[("error".into(), req.error)], &[])
         .await?;
+    if let Some(job) = state.db.job(id).await? {
+        crate::training::handlers::job_ended(&job.model_kind, "failed", job.started_at);
+    }
     Ok(StatusCode::NO_CONTENT)
 }

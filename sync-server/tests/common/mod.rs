@@ -1,7 +1,7 @@
 //! This crate's test support: the shared [`TestServer`] (`inkset_server::testing`), the
 //! scenario-on-both-stacks macro, the CLI against a test server's storage, and a sample
 //! drawing.
-#![allow(dead_code, clippy::unwrap_used, missing_docs)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, missing_docs)]
 
 use serde_json::Value;
 use uuid::Uuid;
