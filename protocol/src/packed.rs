@@ -187,7 +187,18 @@ impl Channel {
             }
         };
         self.prev = w;
-        Ok(self.codec.word_value(w))
+        finite(self.codec.word_value(w))
+    }
+}
+
+/// Every number of a drawing is finite (validation refuses the rest), so a stored one that
+/// is not was damaged or forged: refused, never passed on (`NaN` would become JSON `null`
+/// in an export, or poison a raster).
+fn finite(v: f64) -> Result<f64, DecodeError> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(DecodeError::Malformed("non-finite number"))
     }
 }
 
@@ -267,7 +278,7 @@ impl<'a> Reader<'a> {
         let b = self.bytes(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
-        Ok(f64::from_le_bytes(a))
+        finite(f64::from_le_bytes(a))
     }
 
     fn uuid(&mut self) -> Result<Uuid, DecodeError> {
@@ -753,5 +764,21 @@ mod tests {
         assert_eq!((tag, rec), (COMPRESSION_NONE, bytes.as_slice()));
         let all: Vec<_> = segment_records(&seg).unwrap().collect();
         assert_eq!(all.len(), 1);
+    }
+
+    /// Found by `cargo fuzz run packed_record` (fuzz/fuzz_targets/packed_record.rs): a
+    /// forged record with a `NaN` canvas width decoded into a drawing no validation would
+    /// accept.
+    #[test]
+    fn a_forged_non_finite_number_is_refused() {
+        let forged = [
+            0x01, 0x3f, 0x00, 0x00, 0x00, 0x25, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf0, 0x01,
+            0x3f, 0x00, 0x00, 0x00, 0x25, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        assert!(matches!(
+            decode(&forged),
+            Err(DecodeError::Malformed("non-finite number"))
+        ));
     }
 }
