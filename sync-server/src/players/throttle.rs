@@ -253,7 +253,7 @@ mod tests {
     async fn the_hash_queue_is_bounded() {
         // One hashing thread, two places in the queue.
         let t = Arc::new(throttle(5));
-        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let first = {
             let t = t.clone();
@@ -265,7 +265,7 @@ mod tests {
                 .await
             })
         };
-        started_rx.recv().unwrap();
+        started_rx.await.unwrap();
         // The thread is busy: the queue takes two jobs, then an attempt is refused.
         for _ in 0..2 {
             assert!(t.jobs.try_send(Box::new(|| ())).is_ok());
