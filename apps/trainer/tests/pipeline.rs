@@ -810,7 +810,7 @@ async fn in_process_trainer_trains_registers_and_serves() {
         .unwrap();
     for needle in [
         "inkset_http_requests_total{method=\"POST\",route=\"/api/inference/classify\",status=\"200\"}",
-        "inkset_http_request_duration_seconds_bucket",
+        "inkset_http_request_duration_seconds_count",
         "inkset_drawings_accepted_total{origin=\"import\"}",
         "inkset_ingest_queue_depth",
         "inkset_ingest_commit_size_count",
