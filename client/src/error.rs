@@ -38,6 +38,9 @@ pub enum ClientError {
         message: String,
         /// The offending field's path (`strokes[3].points[17].x`) when the server named one.
         field: Option<String>,
+        /// The answer's `Retry-After` in seconds (429 and 503 from Inkset: when a retry
+        /// can succeed), when it carried one as delay-seconds.
+        retry_after_secs: Option<u64>,
     },
     /// An answer that does not parse as the API documents.
     #[error("unexpected answer from {url}: {message}")]
@@ -115,8 +118,26 @@ impl ClientError {
         }
     }
 
-    /// The error for a non-success answer `status` with `body`.
-    pub(crate) fn refused(url: &str, status: u16, body: &[u8]) -> Self {
+    /// How long the server asked the caller to wait before trying again (its
+    /// `Retry-After`), for a refusal that carried one.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Status {
+                retry_after_secs: Some(s),
+                ..
+            } => Some(std::time::Duration::from_secs(*s)),
+            _ => None,
+        }
+    }
+
+    /// The error for a non-success answer `status` with `body` and the answer's
+    /// `Retry-After` (delay-seconds), if any.
+    pub(crate) fn refused(
+        url: &str,
+        status: u16,
+        body: &[u8],
+        retry_after_secs: Option<u64>,
+    ) -> Self {
         match serde_json::from_slice::<ErrorBody>(body) {
             Ok(b) => Self::Status {
                 url: url.to_owned(),
@@ -124,6 +145,7 @@ impl ClientError {
                 code: Some(b.error.code),
                 message: b.error.message,
                 field: b.error.field,
+                retry_after_secs,
             },
             Err(_) => Self::Status {
                 url: url.to_owned(),
@@ -131,6 +153,7 @@ impl ClientError {
                 code: None,
                 message: String::from_utf8_lossy(body).chars().take(300).collect(),
                 field: None,
+                retry_after_secs,
             },
         }
     }
@@ -143,7 +166,7 @@ mod tests {
     #[test]
     fn refusals_keep_the_servers_code_field_and_status() {
         let body = br#"{"error":{"code":"invalid","message":"x must be finite","field":"strokes[0].points[3].x"}}"#;
-        let e = ClientError::refused("http://h/api/drawings", 422, body);
+        let e = ClientError::refused("http://h/api/drawings", 422, body, None);
         assert_eq!(e.status(), Some(422));
         assert_eq!(e.code(), Some("invalid"));
         assert_eq!(e.field(), Some("strokes[0].points[3].x"));
@@ -154,11 +177,12 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_error_json_becomes_the_message() {
-        let e = ClientError::refused("http://h/", 503, b"upstream gone");
+        let e = ClientError::refused("http://h/", 503, b"upstream gone", Some(3));
         assert_eq!(e.code(), None);
         assert_eq!(e.message(), "upstream gone");
         assert!(e.is_retryable());
-        let e = ClientError::refused("http://h/", 401, b"{}");
+        assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(3)));
+        let e = ClientError::refused("http://h/", 401, b"{}", None);
         assert!(e.is_unauthorized());
     }
 }

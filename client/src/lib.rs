@@ -11,7 +11,8 @@
 //! * [`blocking::BlockingClient`]: the same calls for GUI threads, on a runtime of its own.
 //! * Idempotent calls (reads, artifact downloads, heartbeats, uploads keyed by drawing id)
 //!   are retried on transport errors and 408/429/502/503/504, with exponential backoff and
-//!   full jitter ([`Retry`], `backon`); calls that create something are sent once.
+//!   full jitter ([`Retry`], `backon`), waiting at least what a `Retry-After` answer asks
+//!   (up to [`Retry::max_retry_after`]); calls that create something are sent once.
 //!
 //! The calls are grouped by audience: [`player`](Client::create_session) (sessions, shapes,
 //! uploads, progress, accounts), admin (statistics, curation, training, registry, aliases,
@@ -44,6 +45,9 @@ pub struct Retry {
     pub min_delay: Duration,
     /// Longest delay between tries.
     pub max_delay: Duration,
+    /// Longest `Retry-After` honoured: a refusal asking for a longer wait is returned at
+    /// once rather than waited out (a UI call should not hang for a minute).
+    pub max_retry_after: Duration,
 }
 
 impl Retry {
@@ -52,16 +56,19 @@ impl Retry {
         attempts: 1,
         min_delay: Duration::ZERO,
         max_delay: Duration::ZERO,
+        max_retry_after: Duration::ZERO,
     };
 }
 
 impl Default for Retry {
-    /// 3 tries, 100 ms then 200 ms (jittered), at most 2 s apart.
+    /// 3 tries, 100 ms then 200 ms (jittered), at most 2 s apart, or as long as a
+    /// `Retry-After` of up to 10 s asks.
     fn default() -> Self {
         Self {
             attempts: 3,
             min_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(2),
+            max_retry_after: Duration::from_secs(10),
         }
     }
 }
@@ -254,8 +261,19 @@ impl Client {
             if status.is_success() {
                 return Ok(resp);
             }
+            // Retry-After as delay-seconds (RFC 9110 10.2.3), the form Inkset sends.
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
             let body = resp.bytes().await.unwrap_or_default();
-            Err(ClientError::refused(&url, status.as_u16(), &body))
+            Err(ClientError::refused(
+                &url,
+                status.as_u16(),
+                &body,
+                retry_after,
+            ))
         };
         if idempotent == Idempotent::No || self.retry.attempts <= 1 {
             return once().await;
@@ -265,8 +283,13 @@ impl Client {
             .with_max_delay(self.retry.max_delay)
             .with_max_times(self.retry.attempts - 1)
             .with_jitter();
+        let max_retry_after = self.retry.max_retry_after;
         once.retry(policy)
-            .when(ClientError::is_retryable)
+            .when(move |e: &ClientError| {
+                e.is_retryable() && e.retry_after().is_none_or(|wait| wait <= max_retry_after)
+            })
+            // The server's Retry-After over the backoff's shorter delay; no retry left: none.
+            .adjust(|e, backoff| backoff.map(|d| e.retry_after().map_or(d, |wait| wait.max(d))))
             .notify(|e, after| tracing::debug!(error = %e, ?after, "retrying"))
             .await
     }

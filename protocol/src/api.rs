@@ -9,14 +9,14 @@ use uuid::Uuid;
 use crate::drawing::Drawing;
 
 /// The error envelope of every non-2xx answer: `{"error": {"code", "message", "field"?}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// What went wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `invalid_json`, `conflict`, `unauthorized`.
     pub code: String,
@@ -28,7 +28,7 @@ pub struct ErrorDetail {
 }
 
 /// `POST /api/sessions` answer: a new anonymous player session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionCreated {
     /// The session's id.
     pub session_id: Uuid,
@@ -41,7 +41,7 @@ pub struct SessionCreated {
 }
 
 /// An account, as `GET /api/admin/users` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserAccount {
     /// Its id.
     pub id: String,
@@ -60,7 +60,7 @@ pub struct UserAccount {
 }
 
 /// `POST /api/admin/users/{username}/{disable,revoke-tokens}` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokensRevoked {
     /// The account.
     pub username: String,
@@ -73,7 +73,7 @@ pub struct TokensRevoked {
 }
 
 /// `POST /api/drawings` answer (201), identical for a repeated upload of the same drawing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UploadReceipt {
     /// The drawing's id.
     pub id: Uuid,
@@ -82,7 +82,7 @@ pub struct UploadReceipt {
 }
 
 /// `POST /api/drawings/batch` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchUpload {
     /// The drawings, at most `Limits::max_batch_drawings`.
@@ -96,14 +96,14 @@ pub struct BatchUpload {
 }
 
 /// `POST /api/drawings/batch` answer (200): one result per drawing, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchResult {
     /// One entry per uploaded drawing.
     pub results: Vec<BatchItemResult>,
 }
 
 /// The outcome of one drawing of a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchItemResult {
     /// The drawing's id.
     pub id: Uuid,
@@ -118,7 +118,7 @@ pub struct BatchItemResult {
 }
 
 /// One entry of `GET /api/shapes`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ShapeInfo {
     /// Wire name, e.g. `circle`.
     pub name: String,
@@ -131,16 +131,19 @@ pub struct ShapeInfo {
 }
 
 /// `POST /api/admin/shapes` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewShape {
     /// Wire name: lowercase ASCII letters, digits and `_`, 1..=64 bytes.
+    #[schema(pattern = "^[a-z0-9_]{1,64}$")]
     pub name: String,
     /// Name shown to players, 1..=64 characters (defaults to `name`).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub display_name: Option<String>,
-    /// Seconds a round lasts (default 20).
+    /// Seconds a round lasts, 3..=600 (default 20).
     #[serde(default)]
+    #[schema(minimum = 3, maximum = 600)]
     pub round_seconds: Option<u32>,
 }
 
@@ -151,7 +154,7 @@ pub struct NewShape {
 /// Days are the player's local days (`?utc_offset_min=`, minutes east of UTC, default 0)
 /// on server-corrected time: each drawing is dated by its first point's client timestamp
 /// plus the device clock's offset measured at upload (see `BatchUpload::sent_at`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserStats {
     /// Drawings stored per prompt shape name (removed ones not counted).
     pub per_shape: BTreeMap<String, u64>,
@@ -177,7 +180,7 @@ pub struct UserStats {
 }
 
 /// One achievement of [`UserStats`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Achievement {
     /// Stable id, e.g. `streak-7`.
     pub id: String,
@@ -195,7 +198,7 @@ pub struct Achievement {
 
 /// `POST /api/auth/signup` and `POST /api/auth/link` answer: the player account the calling
 /// session now belongs to, and a bearer token for the account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlayerAccount {
     /// Account name.
     pub username: String,
@@ -206,17 +209,20 @@ pub struct PlayerAccount {
 }
 
 /// `POST /api/auth/login` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    /// Account name.
+    /// Account name: 3 to 32 letters, digits, `_`, `-` or `.` (checked at sign-up).
+    #[schema(min_length = 3, max_length = 32)]
     pub username: String,
-    /// Password, checked against the account's argon2id hash.
+    /// Password, 8 to 256 characters (checked at sign-up), compared with the account's
+    /// argon2id hash.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 
 /// `POST /api/auth/login` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoginResponse {
     /// Bearer token.
     pub token: String,
@@ -225,7 +231,7 @@ pub struct LoginResponse {
 }
 
 /// `GET /api/admin/stats` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AdminStats {
     /// Stored drawings (not removed) per shape name; every known shape is present.
     pub per_shape: BTreeMap<String, u64>,
@@ -259,7 +265,7 @@ pub struct AdminStats {
 }
 
 /// A distribution of durations in ms.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimeHistogram {
     /// Upper bounds of the bins, ms (exclusive); the last bin is everything above the last
     /// bound: `[0, 500)`, `[500, 1000)`, ... `[10000, ∞)`.
@@ -273,7 +279,7 @@ pub struct TimeHistogram {
 }
 
 /// Quality score distribution.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QualityHistogram {
     /// Counts in `[0.0, 0.1)`, `[0.1, 0.2)`, ..., `[0.9, 1.0]`.
     pub bins: Vec<u64>,
@@ -282,7 +288,7 @@ pub struct QualityHistogram {
 }
 
 /// Drawings received on one day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DayCount {
     /// `YYYY-MM-DD`, UTC.
     pub day: String,
@@ -291,7 +297,7 @@ pub struct DayCount {
 }
 
 /// One row of `GET /api/admin/drawings`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DrawingSummary {
     /// Drawing id.
     pub id: Uuid,
@@ -337,7 +343,7 @@ pub struct DrawingSummary {
 }
 
 /// What the production recognizer made of a drawing, as a filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Its top answer is the prompted shape.
@@ -351,7 +357,10 @@ pub enum Verdict {
 /// Which drawings a list, count, bulk curation or export covers. Every field is optional
 /// and they combine with AND; removed drawings are left out unless `include_removed`.
 /// As a query string: `shape=circle&quality_max=0.3&flagged=false&from=...`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams,
+)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DrawingFilter {
     /// Only this shape (or distractor word).
@@ -394,7 +403,7 @@ pub struct DrawingFilter {
 
 /// Order of `GET /api/admin/drawings`. Quality and confidence orders leave out drawings
 /// without a score or an answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DrawingSort {
     /// Newest received first (default).
@@ -413,14 +422,14 @@ pub enum DrawingSort {
 }
 
 /// `GET /api/admin/drawings/count` answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DrawingCount {
     /// Drawings matching the filter.
     pub count: u64,
 }
 
 /// `GET /api/admin/drawings` answer: one page in the requested order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DrawingPage {
     /// The rows.
     pub drawings: Vec<DrawingSummary>,
@@ -429,7 +438,7 @@ pub struct DrawingPage {
 }
 
 /// `GET /api/admin/drawings/:id` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DrawingDetail {
     /// Row metadata.
     pub summary: DrawingSummary,
@@ -438,7 +447,7 @@ pub struct DrawingDetail {
 }
 
 /// `POST /api/admin/drawings/:id/flag` body (optional).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlagRequest {
     /// Why it was flagged, at most 500 characters.
@@ -447,7 +456,7 @@ pub struct FlagRequest {
 }
 
 /// What a bulk curation request does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BulkAction {
     /// Flag.
@@ -460,7 +469,7 @@ pub enum BulkAction {
 
 /// `POST /api/admin/drawings/bulk` body: the drawings are `ids`, or every drawing matching
 /// `filter` (exactly one of the two).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
     /// The action.
@@ -483,14 +492,14 @@ pub struct BulkRequest {
 }
 
 /// Answer of curation requests.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BulkResult {
     /// Rows changed.
     pub affected: u64,
 }
 
 /// `GET /health/ready` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// `ok` when every check passed.
     pub status: String,
@@ -499,7 +508,7 @@ pub struct Readiness {
 }
 
 /// Export formats of `POST /api/admin/exports`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportFormat {
     /// Quick, Draw! raw ndjson (`[[x[], y[], t[]], ...]` per line), per the dataset's README.
@@ -527,7 +536,7 @@ impl ExportFormat {
 }
 
 /// `POST /api/admin/exports` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartExport {
     /// The file format.
@@ -541,7 +550,7 @@ pub struct StartExport {
 }
 
 /// State of an export job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportStatus {
     /// Writing.
@@ -553,7 +562,7 @@ pub enum ExportStatus {
 }
 
 /// An export job (`GET /api/admin/exports/{id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportJob {
     /// Its id.
     pub id: Uuid,
@@ -580,7 +589,7 @@ pub struct ExportJob {
 }
 
 /// `GET /api/admin/exports` answer, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportList {
     /// Jobs.
     pub exports: Vec<ExportJob>,

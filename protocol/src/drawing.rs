@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// One drawing: a prompted shape and the strokes drawn for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Drawing {
     /// Client-generated UUID; uploads are idempotent by it.
@@ -81,7 +81,7 @@ pub struct Drawing {
 /// Follows Quick, Draw!'s rule: a round is `recognized` when the prompted shape's
 /// probability reached the game's threshold at some point after the first stroke, not
 /// merely when it was the top class.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Guess {
     /// Whether the prompted shape was recognised.
@@ -97,7 +97,7 @@ pub struct Guess {
 }
 
 /// The drawing surface, in CSS pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Canvas {
     /// Width in CSS pixels.
@@ -107,7 +107,7 @@ pub struct Canvas {
 }
 
 /// One stroke: the points between a pointer going down and coming up.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stroke {
     /// Samples in the order the pointer produced them.
@@ -129,7 +129,7 @@ pub struct Stroke {
 }
 
 /// One pointer sample.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Point {
     /// Canvas x in CSS pixels (y down, origin top-left).
@@ -146,7 +146,7 @@ pub struct Point {
 }
 
 /// The input device class, as in the seed format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Device {
     /// A mouse or trackpad.
@@ -179,7 +179,7 @@ impl Device {
 }
 
 /// Source metadata of an imported drawing (Quick, Draw! fields, per the dataset's README).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceMeta {
     /// Quick, Draw! `key_id`: a 64-bit integer (written as a string in ndjson).

@@ -25,7 +25,7 @@ pub const MODEL_KINDS: [&str; 2] = [RECOGNIZER, GENERATOR];
 pub const PRODUCTION: &str = "production";
 
 /// `POST /api/admin/training/start` body.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartTraining {
     /// The job's settings.
@@ -34,7 +34,7 @@ pub struct StartTraining {
 }
 
 /// Status of a training job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     /// Waiting for a trainer.
@@ -80,7 +80,7 @@ impl JobStatus {
 }
 
 /// Which drawings a job uses, resolved when it is created.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DataPlan {
     /// Classes in output order (the shapes, then `unknown` when distractors are used).
     pub classes: Vec<String>,
@@ -91,7 +91,7 @@ pub struct DataPlan {
 }
 
 /// `POST /api/admin/training/start` answer (201).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobCreated {
     /// The job.
     pub id: Uuid,
@@ -105,7 +105,7 @@ pub struct JobCreated {
 
 /// `POST /api/admin/training/plan` answer: what `start` would do with the same body,
 /// without queueing anything (the start dialog shows it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlanPreview {
     /// Classes and drawings per class the job would use now.
     pub plan: DataPlan,
@@ -116,7 +116,7 @@ pub struct PlanPreview {
 }
 
 /// One point of a training curve.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProgressPoint {
     /// Optimizer steps so far (1-based).
     pub step: u64,
@@ -139,7 +139,7 @@ pub struct ProgressPoint {
 }
 
 /// A line of a job's log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobLog {
     /// When, ms.
     pub at: i64,
@@ -150,7 +150,7 @@ pub struct JobLog {
 }
 
 /// The trainer holding a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Lease {
     /// The worker's name.
     pub owner: String,
@@ -161,7 +161,7 @@ pub struct Lease {
 }
 
 /// `GET /api/admin/training/{id}` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrainingJob {
     /// The job.
     pub id: Uuid,
@@ -196,14 +196,14 @@ pub struct TrainingJob {
 }
 
 /// `GET /api/admin/training` answer, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobList {
     /// Jobs without their curves and logs.
     pub jobs: Vec<TrainingJob>,
 }
 
 /// `POST /api/worker/claim` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     /// The worker's name (shown as the lease owner).
@@ -218,7 +218,7 @@ fn default_kinds() -> Vec<String> {
 }
 
 /// A claimed job (`POST /api/worker/claim` answer 200; 204 when there is none).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimedJob {
     /// The job.
     pub id: Uuid,
@@ -238,7 +238,7 @@ pub struct ClaimedJob {
 }
 
 /// `POST /api/worker/jobs/{id}/heartbeat` body: renews the lease and reports progress.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Heartbeat {
     /// The claim number.
@@ -252,7 +252,7 @@ pub struct Heartbeat {
 }
 
 /// Heartbeat answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HeartbeatAck {
     /// New lease end, ms.
     pub lease_expires_at: i64,
@@ -262,7 +262,7 @@ pub struct HeartbeatAck {
 
 /// `POST /api/worker/jobs/{id}/complete` body, after the weights were uploaded with
 /// `PUT /api/worker/jobs/{id}/weights?attempt=N`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteJob {
     /// The claim number.
@@ -273,7 +273,7 @@ pub struct CompleteJob {
 }
 
 /// `POST /api/worker/jobs/{id}/fail` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailJob {
     /// The claim number.
@@ -285,7 +285,7 @@ pub struct FailJob {
 /// `POST /api/worker/jobs/{id}/release` body: the worker gives the job back unfinished
 /// (it is shutting down); the job returns to the queue at once instead of waiting for its
 /// lease to expire. The attempt's progress is kept in the job's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseJob {
     /// The claim number.
@@ -295,7 +295,7 @@ pub struct ReleaseJob {
 }
 
 /// One registered model version (immutable).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelVersion {
     /// Its id.
     pub id: Uuid,
@@ -318,14 +318,14 @@ pub struct ModelVersion {
 }
 
 /// `GET /api/admin/models` answer, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelList {
     /// Versions.
     pub models: Vec<ModelVersion>,
 }
 
 /// `PUT /api/admin/aliases/{model_kind}/{alias}` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetAlias {
     /// The version the alias moves to.
@@ -333,7 +333,7 @@ pub struct SetAlias {
 }
 
 /// One alias move (the history is append-only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AliasMove {
     /// Model kind.
     pub model_kind: String,
@@ -352,14 +352,14 @@ pub struct AliasMove {
 }
 
 /// `GET /api/admin/aliases/history` answer, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AliasHistory {
     /// Moves.
     pub moves: Vec<AliasMove>,
 }
 
 /// Per-class numbers of two versions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClassDelta {
     /// Class.
     pub class: String,
@@ -378,7 +378,7 @@ pub struct ClassDelta {
 }
 
 /// A drawing the two versions disagree on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Disagreement {
     /// The drawing.
     pub drawing_id: Uuid,
@@ -396,7 +396,7 @@ pub struct Disagreement {
 
 /// `GET /api/admin/models/compare?a=ID&b=ID` answer. Both versions are evaluated on the
 /// same drawings: the held-out split (by source record) of the stored, unflagged drawings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Comparison {
     /// Version `a`.
     pub a: ModelVersion,
@@ -427,7 +427,7 @@ pub struct Comparison {
 
 /// `POST /api/inference/classify` body: a drawing in the API format. Only `strokes` (and
 /// `canvas`, when given) are read; the other drawing fields are allowed and ignored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClassifyRequest {
     /// The strokes, as in [`crate::drawing::Drawing`].
     pub strokes: Vec<Stroke>,
@@ -437,7 +437,7 @@ pub struct ClassifyRequest {
 }
 
 /// `POST /api/inference/generate` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateRequest {
     /// The shape to draw (one the production generator was trained on).
@@ -464,7 +464,7 @@ fn default_max_points() -> usize {
 }
 
 /// `POST /api/inference/generate` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Generated {
     /// The drawing, in the API's format: a 256 x 256 canvas, points in 0..=255 (the longer
     /// side spans it, as Quick, Draw!'s simplified data), no timing; `source.origin` names
@@ -479,7 +479,7 @@ pub struct Generated {
 }
 
 /// `POST /api/inference/classify` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Classification {
     /// A shape, or `unknown`.
     pub label: String,
@@ -498,7 +498,7 @@ pub struct Classification {
 }
 
 /// `GET /api/inference/model/info` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelInfo {
     /// The served version.
     pub model_id: Uuid,
@@ -523,7 +523,7 @@ pub struct ModelInfo {
 }
 
 /// Open Inference Protocol: tensor metadata (`$metadata_tensor`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OipTensorMetadata {
     /// Tensor name.
     pub name: String,
@@ -534,7 +534,7 @@ pub struct OipTensorMetadata {
 }
 
 /// Open Inference Protocol: `GET /v2/models/{name}` answer (`$metadata_model_response`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OipModelMetadata {
     /// Model name.
     pub name: String,
@@ -546,11 +546,57 @@ pub struct OipModelMetadata {
     pub inputs: Vec<OipTensorMetadata>,
     /// Outputs.
     pub outputs: Vec<OipTensorMetadata>,
+    /// Model parameters; Inkset's recognizer gives its class names in output order as
+    /// `{"classes": [...]}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<serde_json::Value>,
+}
+
+/// Open Inference Protocol: `GET /v2` answer (`$metadata_server_response`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OipServerMetadata {
+    /// Server name (`inkset`).
+    pub name: String,
+    /// Server version (the crate's).
+    pub version: String,
+    /// Protocol extensions supported, e.g. `binary_tensor_data`.
+    pub extensions: Vec<String>,
+}
+
+/// Open Inference Protocol: `GET /v2/health/live` answer (`$live_server_response`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OipLive {
+    /// Always `true` from a server that answers.
+    pub live: bool,
+}
+
+/// Open Inference Protocol: `GET /v2/health/ready` answer (`$ready_server_response`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OipReady {
+    /// Whether a model is loaded and inference can be served.
+    pub ready: bool,
+}
+
+/// Open Inference Protocol: `GET /v2/models/{name}/ready` answer (`$ready_model_response`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OipModelReady {
+    /// The model's name.
+    pub name: String,
+    /// Whether it can serve `infer` now.
+    pub ready: bool,
+}
+
+/// Open Inference Protocol: every error answer under `/v2` (`$inference_error_response`):
+/// `{"error": "<message>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OipErrorBody {
+    /// What went wrong.
+    pub error: String,
 }
 
 /// Open Inference Protocol: one input tensor (`$request_input`). `data` is row-major, flat
 /// or nested.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OipInput {
     /// Tensor name.
     pub name: String,
@@ -566,7 +612,7 @@ pub struct OipInput {
 }
 
 /// Open Inference Protocol: a requested output (`$request_output`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OipRequestedOutput {
     /// Tensor name.
     pub name: String,
@@ -576,7 +622,7 @@ pub struct OipRequestedOutput {
 }
 
 /// Open Inference Protocol: `POST /v2/models/{name}/infer` body (`$inference_request`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OipInferRequest {
     /// Echoed in the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -592,7 +638,7 @@ pub struct OipInferRequest {
 }
 
 /// Open Inference Protocol: one output tensor (`$response_output`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OipOutput {
     /// Tensor name.
     pub name: String,
@@ -605,7 +651,7 @@ pub struct OipOutput {
 }
 
 /// Open Inference Protocol: `POST /v2/models/{name}/infer` answer (`$inference_response`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OipInferResponse {
     /// Model name.
     pub model_name: String,
@@ -619,18 +665,20 @@ pub struct OipInferResponse {
 }
 
 /// `POST /api/admin/worker-tokens` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWorkerToken {
-    /// A name for the trainer host.
+    /// A name for the trainer host: not blank, at most 100 bytes.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Lifetime in days (1..=3650); absent: the server's `auth.worker_token_ttl_days`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
 }
 
 /// A worker token (the secret is shown once, at creation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkerToken {
     /// Its id (for revocation).
     pub id: Uuid,

@@ -222,6 +222,7 @@ impl Syncer {
                     code: None,
                     message: format!("{} drawings not stored yet", retry_later.len()),
                     field: None,
+                    retry_after_secs: None,
                 };
                 self.store.record_failure(&retry_later, &e.to_string())?;
                 return Err(e.into());

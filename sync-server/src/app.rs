@@ -18,177 +18,528 @@ use tower_http::LatencyUnit;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-/// Every `/api/admin/*` route: method, path, handler. The router mounts exactly these behind
-/// the admin check, and tests enumerate them from here.
-pub fn admin_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
+/// Who may call a route: the credential its guard or extractor asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, no token.
+    Public,
+    /// A player: a session token, or a player account's login token.
+    Player,
+    /// An admin login token (`/api/admin/*`; 403 for a valid token of another role).
+    Admin,
+    /// A worker token (`/api/worker/*`).
+    Worker,
+    /// Anyone, unless `inference.require_token` is set: then an admin, player account or
+    /// player session token.
+    Inference,
+}
+
+/// One route of the HTTP API: its method, path (axum syntax, `{param}`), who may call it,
+/// its rate-limit class and its handler. [`router`] mounts exactly these, and the OpenAPI
+/// document ([`crate::openapi`]) is checked against them.
+pub struct ApiRoute {
+    /// HTTP method.
+    pub method: Method,
+    /// Path, with `{name}` parameters.
+    pub path: &'static str,
+    /// The credential it needs.
+    pub access: Access,
+    /// Its rate-limit class; `None`: not rate limited.
+    pub class: Option<RouteClass>,
+    /// The handler, with any route-specific body limit.
+    pub route: MethodRouter<AppState>,
+}
+
+/// Every route of the API, in documentation order. Body limits come from `limits` (the
+/// settings' `[limits]`).
+pub fn routes(limits: &inkset_protocol::Limits) -> Vec<ApiRoute> {
+    use Access::{Admin, Inference, Player, Public, Worker};
+    let r = |method: Method,
+             path: &'static str,
+             access: Access,
+             class: Option<RouteClass>,
+             route: MethodRouter<AppState>| ApiRoute {
+        method,
+        path,
+        access,
+        class,
+        route,
+    };
+    let admin = Some(RouteClass::Admin);
+    let inference = Some(RouteClass::Inference);
+    let drawing_limit = DefaultBodyLimit::max(limits.max_drawing_body_bytes);
+    let batch_limit = DefaultBodyLimit::max(limits.max_batch_body_bytes);
+    let weights_limit = DefaultBodyLimit::max(MAX_WEIGHTS_BYTES);
     vec![
-        (
+        r(Method::GET, "/health/live", Public, None, get(health::live)),
+        r(
+            Method::GET,
+            "/health/ready",
+            Public,
+            None,
+            get(health::ready),
+        ),
+        r(
+            Method::GET,
+            "/api/openapi.json",
+            Public,
+            None,
+            get(crate::openapi::serve),
+        ),
+        r(
+            Method::GET,
+            "/api/shapes",
+            Public,
+            None,
+            get(shapes::shapes),
+        ),
+        r(
+            Method::POST,
+            "/api/sessions",
+            Public,
+            Some(RouteClass::Sessions),
+            post(players::handlers::create_session),
+        ),
+        r(
+            Method::POST,
+            "/api/auth/login",
+            Public,
+            Some(RouteClass::Auth),
+            post(players::handlers::login),
+        ),
+        r(
+            Method::POST,
+            "/api/auth/signup",
+            Player,
+            Some(RouteClass::Auth),
+            post(players::handlers::signup),
+        ),
+        r(
+            Method::POST,
+            "/api/auth/link",
+            Player,
+            Some(RouteClass::Auth),
+            post(players::handlers::link),
+        ),
+        // Any kind of token: it revokes itself.
+        r(
+            Method::POST,
+            "/api/auth/logout",
+            Player,
+            None,
+            post(players::handlers::logout),
+        ),
+        r(
+            Method::GET,
+            "/api/user/stats",
+            Player,
+            None,
+            get(players::handlers::user_stats),
+        ),
+        r(
+            Method::POST,
+            "/api/drawings",
+            Player,
+            Some(RouteClass::Uploads),
+            post(drawings::handlers::upload).layer(drawing_limit),
+        ),
+        r(
+            Method::POST,
+            "/api/drawings/batch",
+            Player,
+            Some(RouteClass::Uploads),
+            post(drawings::handlers::upload_batch).layer(batch_limit),
+        ),
+        r(
             Method::GET,
             "/api/admin/stats",
+            Admin,
+            admin,
             get(curation::handlers::stats),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/drawings",
+            Admin,
+            admin,
             get(curation::handlers::list_drawings),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/drawings/count",
+            Admin,
+            admin,
             get(curation::handlers::count_drawings),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/drawings/{id}",
+            Admin,
+            admin,
             get(curation::handlers::get_drawing),
         ),
-        (
+        r(
             Method::DELETE,
             "/api/admin/drawings/{id}",
+            Admin,
+            admin,
             delete(curation::handlers::remove_drawing),
         ),
-        (
+        r(
             Method::POST,
             "/api/admin/drawings/{id}/flag",
+            Admin,
+            admin,
             post(curation::handlers::flag_drawing),
         ),
-        (
+        r(
             Method::POST,
             "/api/admin/drawings/{id}/unflag",
+            Admin,
+            admin,
             post(curation::handlers::unflag_drawing),
         ),
-        (
+        r(
             Method::PUT,
             "/api/admin/drawings/{id}/quality",
+            Admin,
+            admin,
             put(curation::handlers::override_quality),
         ),
-        (
+        r(
             Method::POST,
             "/api/admin/drawings/bulk",
+            Admin,
+            admin,
             post(curation::handlers::bulk),
         ),
-        (Method::POST, "/api/admin/shapes", post(shapes::add_shape)),
-        (
+        r(
+            Method::POST,
+            "/api/admin/shapes",
+            Admin,
+            admin,
+            post(shapes::add_shape),
+        ),
+        r(
             Method::POST,
             "/api/admin/exports",
+            Admin,
+            admin,
             post(dataset::handlers::start_export),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/exports",
+            Admin,
+            admin,
             get(dataset::handlers::list_exports),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/exports/{id}",
+            Admin,
+            admin,
             get(dataset::handlers::get_export),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/exports/{id}/download",
+            Admin,
+            admin,
             get(dataset::handlers::download_export),
         ),
-        (
+        r(
             Method::POST,
             "/api/admin/import",
+            Admin,
+            admin,
             post(dataset::handlers::import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES)),
         ),
-        (
+        r(
             Method::POST,
             "/api/admin/training/start",
+            Admin,
+            admin,
             post(training::handlers::start),
         ),
-        (
+        r(
             Method::POST,
             "/api/admin/training/plan",
+            Admin,
+            admin,
             post(training::handlers::plan),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/training",
+            Admin,
+            admin,
             get(training::handlers::list_jobs),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/training/{id}",
+            Admin,
+            admin,
             get(training::handlers::get_job),
         ),
-        (
+        r(
             Method::POST,
             "/api/admin/training/{id}/cancel",
+            Admin,
+            admin,
             post(training::handlers::cancel),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/models",
+            Admin,
+            admin,
             get(registry::handlers::list_models),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/models/compare",
+            Admin,
+            admin,
             get(registry::handlers::compare),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/models/{id}",
+            Admin,
+            admin,
             get(registry::handlers::get_model),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/models/{id}/artifact/{file}",
+            Admin,
+            admin,
             get(registry::handlers::model_artifact),
         ),
-        (
+        r(
             Method::POST,
             "/api/admin/models/{id}/activate",
+            Admin,
+            admin,
             post(registry::handlers::activate),
         ),
-        (
+        r(
             Method::PUT,
             "/api/admin/aliases/{model_kind}/{alias}",
+            Admin,
+            admin,
             put(registry::handlers::set_alias),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/aliases/history",
+            Admin,
+            admin,
             get(registry::handlers::alias_history),
         ),
-        (
+        r(
             Method::POST,
             "/api/admin/worker-tokens",
+            Admin,
+            admin,
             post(training::handlers::create_worker_token),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/worker-tokens",
+            Admin,
+            admin,
             get(training::handlers::list_worker_tokens),
         ),
-        (
+        r(
             Method::DELETE,
             "/api/admin/worker-tokens/{id}",
+            Admin,
+            admin,
             delete(training::handlers::revoke_worker_token),
         ),
-        (
+        r(
             Method::GET,
             "/api/admin/users",
+            Admin,
+            admin,
             get(players::handlers::list_users),
         ),
-        (
+        r(
             Method::POST,
             "/api/admin/users/{username}/disable",
+            Admin,
+            admin,
             post(players::handlers::disable_user),
         ),
-        (
+        r(
             Method::POST,
             "/api/admin/users/{username}/enable",
+            Admin,
+            admin,
             post(players::handlers::enable_user),
         ),
-        (
+        r(
             Method::POST,
             "/api/admin/users/{username}/revoke-tokens",
+            Admin,
+            admin,
             post(players::handlers::revoke_user_tokens),
         ),
+        r(
+            Method::POST,
+            "/api/worker/claim",
+            Worker,
+            None,
+            post(training::worker_api::claim),
+        ),
+        r(
+            Method::GET,
+            "/api/worker/jobs/{id}/data",
+            Worker,
+            None,
+            get(training::worker_api::data),
+        ),
+        r(
+            Method::POST,
+            "/api/worker/jobs/{id}/heartbeat",
+            Worker,
+            None,
+            post(training::worker_api::heartbeat),
+        ),
+        r(
+            Method::PUT,
+            "/api/worker/jobs/{id}/weights",
+            Worker,
+            None,
+            put(training::worker_api::upload_weights).layer(weights_limit),
+        ),
+        r(
+            Method::POST,
+            "/api/worker/jobs/{id}/complete",
+            Worker,
+            None,
+            post(training::worker_api::complete).layer(weights_limit),
+        ),
+        r(
+            Method::POST,
+            "/api/worker/jobs/{id}/fail",
+            Worker,
+            None,
+            post(training::worker_api::fail),
+        ),
+        r(
+            Method::POST,
+            "/api/worker/jobs/{id}/release",
+            Worker,
+            None,
+            post(training::worker_api::release),
+        ),
+        r(
+            Method::POST,
+            "/api/inference/classify",
+            Inference,
+            inference,
+            post(inference::handlers::classify).layer(drawing_limit),
+        ),
+        r(
+            Method::GET,
+            "/api/inference/model/info",
+            Inference,
+            inference,
+            get(inference::handlers::model_info),
+        ),
+        r(
+            Method::POST,
+            "/api/inference/generate",
+            Inference,
+            inference,
+            post(inference::handlers::generate),
+        ),
+        r(
+            Method::GET,
+            "/api/inference/model/artifact/{file}",
+            Inference,
+            inference,
+            get(inference::handlers::model_artifact),
+        ),
+        r(
+            Method::GET,
+            "/v2",
+            Inference,
+            inference,
+            get(inference::oip::server_metadata),
+        ),
+        r(
+            Method::GET,
+            "/v2/health/live",
+            Inference,
+            inference,
+            get(inference::oip::live),
+        ),
+        r(
+            Method::GET,
+            "/v2/health/ready",
+            Inference,
+            inference,
+            get(inference::oip::ready),
+        ),
+        r(
+            Method::GET,
+            "/v2/models/{name}",
+            Inference,
+            inference,
+            get(inference::oip::model),
+        ),
+        r(
+            Method::GET,
+            "/v2/models/{name}/ready",
+            Inference,
+            inference,
+            get(inference::oip::model_is_ready),
+        ),
+        // The handler reads the body itself, within a limit derived from the model.
+        r(
+            Method::POST,
+            "/v2/models/{name}/infer",
+            Inference,
+            inference,
+            post(inference::oip::infer),
+        ),
+        r(
+            Method::GET,
+            "/v2/models/{name}/versions/{version}",
+            Inference,
+            inference,
+            get(inference::oip::model_version),
+        ),
+        r(
+            Method::GET,
+            "/v2/models/{name}/versions/{version}/ready",
+            Inference,
+            inference,
+            get(inference::oip::model_version_is_ready),
+        ),
+        r(
+            Method::POST,
+            "/v2/models/{name}/versions/{version}/infer",
+            Inference,
+            inference,
+            post(inference::oip::infer_version),
+        ),
     ]
+}
+
+/// Every `/api/admin/*` route: method, path, handler (the [`Access::Admin`] rows of
+/// [`routes`]). Tests enumerate them from here.
+pub fn admin_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
+    routes(&inkset_protocol::Limits::default())
+        .into_iter()
+        .filter(|r| r.access == Access::Admin)
+        .map(|r| (r.method, r.path, r.route))
+        .collect()
 }
 
 async fn require_admin(
@@ -211,32 +562,37 @@ async fn require_inference_token(
     State(state): State<AppState>,
     request: Request,
     next: Next,
-) -> Result<Response, ApiError> {
+) -> Response {
     if state.inference_settings.require_token {
-        let token = bearer_token(request.headers()).map_err(|_| {
-            ApiError::Unauthorized(
+        let path = request.uri().path().to_owned();
+        let refused = match bearer_token(request.headers()) {
+            Err(_) => Some(ApiError::Unauthorized(
                 "inference needs an admin token, a player account token or a player session token",
-            )
-        })?;
-        match identify(&state, token).await? {
-            Some(Identity::Admin { .. } | Identity::Account { .. } | Identity::Session { .. }) => {}
-            Some(other) => {
-                return Err(wrong_role(
+            )),
+            Ok(token) => match identify(&state, token).await {
+                Ok(Some(
+                    Identity::Admin { .. } | Identity::Account { .. } | Identity::Session { .. },
+                )) => None,
+                Ok(Some(other)) => Some(wrong_role(
                     "an admin, player account or player session token",
                     &other,
-                ));
-            }
-            None => return Err(ApiError::Unauthorized("token unknown, expired or revoked")),
+                )),
+                Ok(None) => Some(ApiError::Unauthorized("token unknown, expired or revoked")),
+                Err(e) => Some(e),
+            },
+        };
+        if let Some(error) = refused {
+            return inference::oip::guard_error(&path, error);
         }
     }
-    Ok(next.run(request).await)
+    next.run(request).await
 }
 
 /// Unknown routes: the Open Inference Protocol's error form under `/v2`, the API's
 /// elsewhere.
 async fn not_found(uri: axum::http::Uri) -> Response {
     let path = uri.path();
-    if path == "/v2" || path.starts_with("/v2/") {
+    if inference::oip::is_oip_path(path) {
         return inference::oip::not_found(path);
     }
     ApiError::NotFound("no such route".into()).into_response()
@@ -244,7 +600,7 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 
 async fn method_not_allowed(uri: axum::http::Uri) -> Response {
     let path = uri.path();
-    if path == "/v2" || path.starts_with("/v2/") {
+    if inference::oip::is_oip_path(path) {
         return inference::oip::OipError(
             axum::http::StatusCode::METHOD_NOT_ALLOWED,
             format!("method not allowed on {path}"),
@@ -258,161 +614,39 @@ async fn method_not_allowed(uri: axum::http::Uri) -> Response {
 /// ([`edge::layers::timeout`]), rate limits by route class, the admin and inference guards,
 /// then for every answer CORS, security headers, request ids and the access log span.
 pub fn router(state: AppState) -> Router {
-    let limits = state.limits;
     let http = state.http.clone();
-    let timed =
-        |path: &str, route: MethodRouter<AppState>| route.layer(edge::layers::timeout(&http, path));
-    let rate = |class: RouteClass| {
-        middleware::from_fn_with_state((state.rate_limits.clone(), class), rate_limit::limit)
-    };
-    let mut admin = Router::new();
-    for (_, path, route) in admin_routes() {
-        admin = admin.route(path, timed(path, route));
+    let mut api = Router::new();
+    for ApiRoute {
+        path,
+        access,
+        class,
+        route,
+        ..
+    } in routes(&state.limits)
+    {
+        let mut route = route.layer(edge::layers::timeout(&http, path));
+        route = match access {
+            Access::Admin => route
+                .layer(DefaultBodyLimit::max(state.limits.max_batch_body_bytes))
+                .route_layer(middleware::from_fn_with_state(state.clone(), require_admin)),
+            Access::Inference => route.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                require_inference_token,
+            )),
+            // Player and worker handlers check their token in their extractors.
+            Access::Public | Access::Player | Access::Worker => route,
+        };
+        if let Some(class) = class {
+            route = route.route_layer(middleware::from_fn_with_state(
+                (state.rate_limits.clone(), class),
+                rate_limit::limit,
+            ));
+        }
+        // Two rows of one path (GET and DELETE of a drawing) merge into one route.
+        api = api.route(path, route);
     }
-    let admin = admin
-        .layer(DefaultBodyLimit::max(limits.max_batch_body_bytes))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))
-        .route_layer(rate(RouteClass::Admin));
-    let worker_routes: [(&str, MethodRouter<AppState>); 7] = [
-        ("/api/worker/claim", post(training::worker_api::claim)),
-        (
-            "/api/worker/jobs/{id}/data",
-            get(training::worker_api::data),
-        ),
-        (
-            "/api/worker/jobs/{id}/heartbeat",
-            post(training::worker_api::heartbeat),
-        ),
-        (
-            "/api/worker/jobs/{id}/weights",
-            put(training::worker_api::upload_weights)
-                .layer(DefaultBodyLimit::max(MAX_WEIGHTS_BYTES)),
-        ),
-        (
-            "/api/worker/jobs/{id}/complete",
-            post(training::worker_api::complete).layer(DefaultBodyLimit::max(MAX_WEIGHTS_BYTES)),
-        ),
-        (
-            "/api/worker/jobs/{id}/fail",
-            post(training::worker_api::fail),
-        ),
-        (
-            "/api/worker/jobs/{id}/release",
-            post(training::worker_api::release),
-        ),
-    ];
-    let mut worker = Router::new();
-    for (path, route) in worker_routes {
-        worker = worker.route(path, timed(path, route));
-    }
-    let inference_paths: [(&str, MethodRouter<AppState>); 13] = [
-        (
-            "/api/inference/classify",
-            post(inference::handlers::classify)
-                .layer(DefaultBodyLimit::max(limits.max_drawing_body_bytes)),
-        ),
-        (
-            "/api/inference/model/info",
-            get(inference::handlers::model_info),
-        ),
-        (
-            "/api/inference/generate",
-            post(inference::handlers::generate),
-        ),
-        (
-            "/api/inference/model/artifact/{file}",
-            get(inference::handlers::model_artifact),
-        ),
-        ("/v2", get(inference::oip::server_metadata)),
-        ("/v2/health/live", get(inference::oip::live)),
-        ("/v2/health/ready", get(inference::oip::ready)),
-        ("/v2/models/{name}", get(inference::oip::model)),
-        (
-            "/v2/models/{name}/ready",
-            get(inference::oip::model_is_ready),
-        ),
-        // The handler reads the body itself, within a limit derived from the model.
-        ("/v2/models/{name}/infer", post(inference::oip::infer)),
-        (
-            "/v2/models/{name}/versions/{version}",
-            get(inference::oip::model_version),
-        ),
-        (
-            "/v2/models/{name}/versions/{version}/ready",
-            get(inference::oip::model_version_is_ready),
-        ),
-        (
-            "/v2/models/{name}/versions/{version}/infer",
-            post(inference::oip::infer_version),
-        ),
-    ];
-    let mut inference_routes = Router::new();
-    for (path, route) in inference_paths {
-        inference_routes = inference_routes.route(path, timed(path, route));
-    }
-    let inference_routes = inference_routes
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_inference_token,
-        ))
-        .route_layer(rate(RouteClass::Inference));
-    let sessions = Router::new()
-        .route(
-            "/api/sessions",
-            timed("/api/sessions", post(players::handlers::create_session)),
-        )
-        .route_layer(rate(RouteClass::Sessions));
-    let auth = Router::new()
-        .route(
-            "/api/auth/login",
-            timed("/api/auth/login", post(players::handlers::login)),
-        )
-        .route(
-            "/api/auth/signup",
-            timed("/api/auth/signup", post(players::handlers::signup)),
-        )
-        .route(
-            "/api/auth/link",
-            timed("/api/auth/link", post(players::handlers::link)),
-        )
-        .route_layer(rate(RouteClass::Auth));
-    let uploads = Router::new()
-        .route(
-            "/api/drawings",
-            timed(
-                "/api/drawings",
-                post(drawings::handlers::upload)
-                    .layer(DefaultBodyLimit::max(limits.max_drawing_body_bytes)),
-            ),
-        )
-        .route(
-            "/api/drawings/batch",
-            timed(
-                "/api/drawings/batch",
-                post(drawings::handlers::upload_batch)
-                    .layer(DefaultBodyLimit::max(limits.max_batch_body_bytes)),
-            ),
-        )
-        .route_layer(rate(RouteClass::Uploads));
     let request_id = HeaderName::from_static("x-request-id");
-    let api = Router::new()
-        .route("/api/shapes", timed("/api/shapes", get(shapes::shapes)))
-        .route(
-            "/api/user/stats",
-            timed("/api/user/stats", get(players::handlers::user_stats)),
-        )
-        .route(
-            "/api/auth/logout",
-            timed("/api/auth/logout", post(players::handlers::logout)),
-        )
-        .route("/health/live", get(health::live))
-        .route("/health/ready", timed("/health/ready", get(health::ready)))
-        .merge(sessions)
-        .merge(auth)
-        .merge(uploads)
-        .merge(admin)
-        .merge(worker)
-        .merge(inference_routes)
+    let api = api
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

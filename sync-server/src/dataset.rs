@@ -22,7 +22,7 @@ use crate::state::AppState;
 use inkset_protocol::api::DrawingFilter;
 
 /// What an import did.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     /// Files read.
     pub files: usize,

@@ -86,6 +86,19 @@ impl ApiError {
         }
     }
 
+    /// Seconds for `Retry-After` (at least 1): rate limits and full queues only.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            }
+            | Self::Overloaded {
+                retry_after_secs, ..
+            } => Some((*retry_after_secs).max(1)),
+            _ => None,
+        }
+    }
+
     /// The envelope's `error` object.
     pub fn detail(&self) -> ErrorDetail {
         let (code, field) = match self {
@@ -118,15 +131,7 @@ impl IntoResponse for ApiError {
         if let Self::Internal(err) = &self {
             tracing::error!(error = format!("{err:#}"), "request failed");
         }
-        let retry_after = match &self {
-            Self::TooManyRequests {
-                retry_after_secs, ..
-            }
-            | Self::Overloaded {
-                retry_after_secs, ..
-            } => Some((*retry_after_secs).max(1)),
-            _ => None,
-        };
+        let retry_after = self.retry_after_secs();
         let mut response = (
             self.status(),
             Json(ErrorBody {

@@ -10,6 +10,7 @@ use inkset_protocol::api::Readiness;
 use crate::state::AppState;
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "The process answers", body = Readiness)))]
 pub async fn live() -> Json<Readiness> {
     Json(Readiness {
         status: "ok".into(),
@@ -20,6 +21,7 @@ pub async fn live() -> Json<Readiness> {
 /// Readiness: the SQL store and the object store answer (503 otherwise). Each check is
 /// `ok` or `unavailable`; the error text itself is logged, and shown only to a caller with
 /// an admin token (it can name hosts, paths and users).
+#[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, description = "The SQL store and the object store answer", body = Readiness), (status = 503, description = "A store is down; error text only for an admin token", body = Readiness)))]
 pub async fn ready(
     State(state): State<AppState>,
     headers: HeaderMap,

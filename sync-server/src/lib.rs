@@ -20,7 +20,8 @@
 //! * [`inference`]: the served recognizer and generator.
 //! * [`dataset`]: Quick, Draw! import, exports.
 //!
-//! On top: [`state`] ([`state::AppState`]), [`app`] (the router), [`health`], [`server`]
+//! On top: [`state`] ([`state::AppState`]), [`app`] (the route table and router),
+//! [`openapi`] (the OpenAPI document), [`health`], [`server`]
 //! (launch and shutdown), [`cli`]. With the `testing` feature, `testing::TestServer`: a
 //! server on a free port for tests and benchmarks.
 
@@ -38,6 +39,7 @@ pub mod http;
 pub mod inference;
 pub mod objects;
 pub mod observe;
+pub mod openapi;
 pub mod players;
 pub mod registry;
 pub mod server;

@@ -94,11 +94,13 @@ impl Db {
 }
 
 /// `GET /api/shapes`: every shape and its round length.
+#[utoipa::path(get, path = "/api/shapes", tag = "players", responses((status = 200, description = "The shapes players are prompted to draw, in prompt order", body = Vec<ShapeInfo>)))]
 pub async fn shapes(State(state): State<AppState>) -> Result<Json<Vec<ShapeInfo>>, ApiError> {
     Ok(Json(state.db.shapes().await?))
 }
 
 /// `POST /api/admin/shapes`: adds a shape players can be prompted for.
+#[utoipa::path(post, path = "/api/admin/shapes", tag = "curation", request_body = NewShape, responses((status = 201, description = "The shape, now prompted", body = ShapeInfo), (status = 409, description = "A shape of that name exists", body = inkset_protocol::api::ErrorBody)))]
 pub async fn add_shape(
     State(state): State<AppState>,
     RawBody(body): RawBody,

@@ -243,8 +243,9 @@ const TIGHT_LIMITS: &str = "[rate_limits.sessions]\nper_minute = 60\nburst = 3\n
     [rate_limits.inference]\nper_minute = 60\nburst = 3\n";
 
 /// Sends `call` until the first 429; checks the ones before it succeeded with `ok` and the
-/// error's form; waits `Retry-After`; the next call succeeds again.
-async fn limited<F, Fut>(what: &str, ok: u16, call: F)
+/// error's form (the Open Inference Protocol's `{"error": "..."}` when `oip`, the API's
+/// otherwise); waits `Retry-After`; the next call succeeds again.
+async fn limited<F, Fut>(what: &str, ok: u16, oip: bool, call: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = (u16, Value, reqwest::header::HeaderMap)>,
@@ -260,7 +261,12 @@ where
         assert!(passed <= 3, "{what}: no 429 past the burst of 3");
     };
     assert!(passed >= 2, "{what}: only {passed} passed before the 429");
-    assert_eq!(body["error"]["code"], "rate_limited", "{what}: {body}");
+    if oip {
+        let message = body["error"].as_str().unwrap_or_default();
+        assert!(message.starts_with("too many"), "{what}: {body}");
+    } else {
+        assert_eq!(body["error"]["code"], "rate_limited", "{what}: {body}");
+    }
     let wait = retry_after(&headers);
     assert!((1..=2).contains(&wait), "{what}: Retry-After {wait}");
     tokio::time::sleep(Duration::from_secs(wait)).await;
@@ -272,12 +278,12 @@ where
 async fn sessions_logins_and_inference_get_429_then_work_again() {
     let _serial = SERIAL.lock().await;
     let server = Process::start(TIGHT_LIMITS).await;
-    limited("session creation", 201, || async {
+    limited("session creation", 201, false, || async {
         server.post_full("/api/sessions", None, &json!({})).await
     })
     .await;
     // The admin logged in once at start: the bucket has room for two more.
-    limited("login", 200, || async {
+    limited("login", 200, false, || async {
         server
             .post_full(
                 "/api/auth/login",
@@ -287,7 +293,7 @@ async fn sessions_logins_and_inference_get_429_then_work_again() {
             .await
     })
     .await;
-    limited("inference", 200, || async {
+    limited("inference", 200, true, || async {
         server
             .send(server.http.get(server.url("/v2/health/live")))
             .await
@@ -304,6 +310,38 @@ async fn sessions_logins_and_inference_get_429_then_work_again() {
         )
         .await;
     assert_eq!(status, 200);
+}
+
+/// Inkset's own client honours `Retry-After`: an idempotent admin call that meets the
+/// admin class's limit waits the server's second and succeeds, where a client without
+/// retries gets the 429 with the wait it asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_waits_out_retry_after() {
+    let _serial = SERIAL.lock().await;
+    let server = Process::start("[rate_limits.admin]\nper_minute = 60\nburst = 2\n").await;
+    let client = inkset_client::Client::new(&server.base)
+        .unwrap()
+        .with_token(&server.admin);
+    let started = Instant::now();
+    for _ in 0..4 {
+        client.admin_stats().await.unwrap();
+    }
+    // Two calls in the burst, then one a second: at least two waits of a second each.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_900),
+        "{:?}",
+        started.elapsed()
+    );
+    let once = client.with_retry(inkset_client::Retry::NONE);
+    let refused = once.admin_stats().await.unwrap_err();
+    assert_eq!(refused.status(), Some(429), "{refused}");
+    assert_eq!(
+        refused.retry_after(),
+        Some(Duration::from_secs(1)),
+        "{refused}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    once.admin_stats().await.unwrap();
 }
 
 /// `GET /health/live` over a new connection from a thread of its own (so the flood's client

@@ -7,7 +7,8 @@
 //! * [`s3_endpoint`]: an S3-compatible server for the PostgreSQL + S3 half of the suite
 //!   (moto's, started once per test binary, or `INKSET_TEST_S3_ENDPOINT`).
 //! * [`postgres_url`]: the PostgreSQL server the suite creates its databases on.
-//! * [`oip_python`]: a Python with Triton's and KServe's client SDKs (stock OIP clients).
+//! * [`oip_python`]: a Python with Triton's and KServe's client SDKs (stock OIP clients),
+//!   and [`python_tool`]: schemathesis beside it.
 //! * [`free_port`], [`env_or`].
 //! * [`workspace`]: the workspace's crates and dependencies from `cargo metadata`, for the
 //!   architecture check (`tests/architecture.rs`).
@@ -40,6 +41,22 @@ pub fn oip_python() -> PathBuf {
         python.display()
     );
     python
+}
+
+/// A command-line tool installed in the same virtual environment as [`oip_python`]
+/// (`schemathesis`, say): the file `name` beside that Python.
+///
+/// # Panics
+///
+/// When there is no such file (run `scripts/test`, which installs it).
+pub fn python_tool(name: &str) -> PathBuf {
+    let tool = oip_python().with_file_name(name);
+    assert!(
+        tool.is_file(),
+        "no {name} at {}: run scripts/test (it installs it into the test venv)",
+        tool.display()
+    );
+    tool
 }
 
 /// The real test data: `INKSET_SHARED_DATA`, or `shared/data` beside the workspace.

@@ -1035,7 +1035,143 @@ async fn generator_job_trains_registers_and_generates() {
             "{body}: {e}"
         );
     }
+
+    // The served OpenAPI document, against schemathesis: a recognizer in production too,
+    // then the server restarted without its in-process trainer (the jobs schemathesis
+    // starts stay queued), every operation fuzzed with real data behind it.
+    let recognizer = server.start_job(1).await;
+    server
+        .wait_for_job(&recognizer, |j| j["status"] == "completed", 900)
+        .await;
+    let mut server = server;
+    server.server.settings.training.in_process = false;
+    server.server.restart().await;
+    run_schemathesis(&server).await;
     server.shutdown().await;
+}
+
+/// Runs schemathesis (PyPI) against `GET /api/openapi.json` of `server`: its example,
+/// coverage and fuzzing phases on every operation, valid and invalid data, with a fixed
+/// seed. Any 5xx answer, or an answer whose status, content type, headers or body its
+/// operation does not declare, fails the test. One run per credential: anonymous and
+/// player routes with a session token, the worker protocol with a worker token, the
+/// admin API with an admin token, and last the routes that revoke the token they are
+/// called with.
+async fn run_schemathesis(server: &Server) {
+    let (s, doc) = server.get("/api/openapi.json").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        doc["openapi"].as_str().map(|v| &v[..2]),
+        Some("3."),
+        "{doc}"
+    );
+    let (_, session) = server.post("/api/sessions", json!({})).await;
+    let session = session["token"].as_str().unwrap().to_owned();
+    let worker = server.worker_token("schemathesis").await;
+    let revoke = "/api/admin/users/{username}/revoke-tokens";
+    let runs: [(&str, &str, Vec<&str>); 5] = [
+        (
+            "anonymous and player routes",
+            session.as_str(),
+            vec![
+                "--include-path-regex",
+                "^/(health|v2|api/(openapi|shapes|sessions|auth/(login|signup|link)|user|drawings|inference))",
+            ],
+        ),
+        (
+            "worker protocol",
+            worker.as_str(),
+            vec!["--include-path-regex", "^/api/worker/"],
+        ),
+        (
+            "admin API",
+            server.token.as_str(),
+            vec![
+                "--include-path-regex",
+                "^/api/admin/",
+                "--exclude-path",
+                revoke,
+            ],
+        ),
+        // These two may revoke the very token they are called with.
+        (
+            "revoking an account's tokens",
+            server.token.as_str(),
+            vec!["--include-path", revoke],
+        ),
+        (
+            "logout",
+            session.as_str(),
+            vec!["--include-path", "/api/auth/logout"],
+        ),
+    ];
+    let report = tempfile::tempdir().unwrap();
+    for (i, (name, token, filter)) in runs.iter().enumerate() {
+        let junit = report.path().join(format!("run{i}.xml"));
+        let out = std::process::Command::new(inkset_testkit::python_tool("schemathesis"))
+            .arg("run")
+            .arg(format!("{}/api/openapi.json", server.base))
+            .args(["--url", &server.base])
+            .args(filter)
+            .args([
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,\
+                 response_headers_conformance,response_schema_conformance",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--mode",
+                "all",
+                "--max-examples",
+                "30",
+                "--seed",
+                "20261130",
+                // One worker: hypothesis's lambda cache is not thread-safe (a runtime error
+                // with two, schemathesis 4.32).
+                "--workers",
+                "1",
+                "--request-timeout",
+                "60",
+                "--suppress-health-check",
+                "all",
+                "--report",
+                "junit",
+            ])
+            .arg("--report-junit-path")
+            .arg(&junit)
+            .arg("-H")
+            .arg(format!("Authorization: Bearer {token}"))
+            // Its cache and reports go to the temporary directory, not the checkout.
+            .current_dir(report.path())
+            .env("NO_COLOR", "1")
+            // scripts/schemathesis_hooks.py: ndjson request bodies are sent as text.
+            .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
+            .env(
+                "PYTHONPATH",
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts"),
+            )
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        eprintln!("schemathesis, {name}:\n{}", tail(&stdout, 2_500));
+        assert!(
+            out.status.success(),
+            "schemathesis found failures ({name}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // It ran: operations were tested (the JUnit report lists a test case each).
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        let cases = xml.matches("<testcase").count();
+        assert!(cases >= 1, "{name}: no operation tested:\n{xml}");
+    }
+}
+
+/// The last `n` bytes of `text` (at a char boundary).
+fn tail(text: &str, n: usize) -> &str {
+    let mut start = text.len().saturating_sub(n);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
 }
 
 /// A trainer told to stop (SIGTERM, as systemd or Kubernetes send) stops training at the

@@ -9,7 +9,7 @@ use crate::validate::FieldError;
 
 /// What a training job trains on and how. Every field has a default, so `{}` trains a good
 /// recognizer on every enabled shape. Unknown fields are refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainingConfig {
     /// `recognizer` (default).

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// `GET /api/admin/stats`.
+#[utoipa::path(get, path = "/api/admin/stats", tag = "curation", responses((status = 200, description = "Counts per shape, device and day; quality and time histograms", body = AdminStats)))]
 pub async fn stats(State(state): State<AppState>) -> Result<Json<AdminStats>, ApiError> {
     let mut per_shape: BTreeMap<String, u64> = BTreeMap::new();
     let mut flagged_per_shape: BTreeMap<String, u64> = BTreeMap::new();
@@ -122,7 +123,8 @@ const FILTER_KEYS: [&str; 12] = [
 ];
 
 /// Paging part of the query of `GET /api/admin/drawings`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
     /// `next_cursor` of the previous page (same `sort`).
@@ -245,6 +247,7 @@ pub fn validate_filter(f: &DrawingFilter, prefix: &str) -> Result<(), ApiError> 
 
 /// `GET /api/admin/drawings`: one page of the drawings matching the filter, in `sort`
 /// order, cursor-paginated; `thumbnails=true` adds each drawing's simplified strokes.
+#[utoipa::path(get, path = "/api/admin/drawings", tag = "curation", params(DrawingFilter, PageParams), responses((status = 200, description = "One page of drawings, newest first unless `sort` says otherwise", body = DrawingPage)))]
 pub async fn list_drawings(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -330,6 +333,7 @@ pub fn thumbnail(drawing: &inkset_protocol::Drawing) -> Vec<[Vec<u8>; 2]> {
 
 /// `GET /api/admin/drawings/count`: how many drawings match the filter (the query string
 /// of the list, without paging).
+#[utoipa::path(get, path = "/api/admin/drawings/count", tag = "curation", params(DrawingFilter), responses((status = 200, description = "How many drawings match", body = DrawingCount)))]
 pub async fn count_drawings(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -376,6 +380,7 @@ fn check_reason(reason: Option<&str>) -> Result<(), ApiError> {
 }
 
 /// `GET /api/admin/drawings/{id}`: metadata and the full drawing.
+#[utoipa::path(get, path = "/api/admin/drawings/{id}", tag = "curation", params(("id" = Uuid, Path, description = "The drawing's id")), responses((status = 200, description = "The drawing with its strokes, scores and flags", body = DrawingDetail), (status = 404, description = "No drawing with that id", body = inkset_protocol::api::ErrorBody)))]
 pub async fn get_drawing(
     State(state): State<AppState>,
     DrawingId(id): DrawingId,
@@ -404,6 +409,7 @@ async fn curate_one(
 }
 
 /// `POST /api/admin/drawings/{id}/flag` with an optional `{"reason"}`.
+#[utoipa::path(post, path = "/api/admin/drawings/{id}/flag", tag = "curation", params(("id" = Uuid, Path, description = "The drawing's id")), request_body = FlagRequest, responses((status = 200, description = "Flagged", body = BulkResult)))]
 pub async fn flag_drawing(
     State(state): State<AppState>,
     DrawingId(id): DrawingId,
@@ -419,7 +425,7 @@ pub async fn flag_drawing(
 }
 
 /// `PUT /api/admin/drawings/{id}/quality` body.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QualityOverride {
     /// The admin's score in 0..=1; `null` returns the drawing to the automatic score.
@@ -429,6 +435,7 @@ pub struct QualityOverride {
 /// `PUT /api/admin/drawings/{id}/quality`: an admin's quality score, kept over automatic
 /// rescoring (`{"score": null}` gives the drawing back to the scorer; see
 /// `inkset_server::quality`).
+#[utoipa::path(put, path = "/api/admin/drawings/{id}/quality", tag = "curation", params(("id" = Uuid, Path, description = "The drawing's id")), request_body = QualityOverride, responses((status = 204, description = "Score set (or given back to the scorer)"), (status = 404, description = "No drawing with that id", body = inkset_protocol::api::ErrorBody)))]
 pub async fn override_quality(
     State(state): State<AppState>,
     DrawingId(id): DrawingId,
@@ -455,6 +462,7 @@ pub async fn override_quality(
 }
 
 /// `POST /api/admin/drawings/{id}/unflag`.
+#[utoipa::path(post, path = "/api/admin/drawings/{id}/unflag", tag = "curation", params(("id" = Uuid, Path, description = "The drawing's id")), responses((status = 200, description = "Unflagged", body = BulkResult)))]
 pub async fn unflag_drawing(
     State(state): State<AppState>,
     DrawingId(id): DrawingId,
@@ -464,6 +472,7 @@ pub async fn unflag_drawing(
 
 /// `DELETE /api/admin/drawings/{id}`: removes the drawing from listings, stats, exports and
 /// training; its record stays in storage for audit.
+#[utoipa::path(delete, path = "/api/admin/drawings/{id}", tag = "curation", params(("id" = Uuid, Path, description = "The drawing's id")), responses((status = 200, description = "Removed (kept in storage, left out of training and exports)", body = BulkResult)))]
 pub async fn remove_drawing(
     State(state): State<AppState>,
     DrawingId(id): DrawingId,
@@ -473,6 +482,7 @@ pub async fn remove_drawing(
 
 /// `POST /api/admin/drawings/bulk`: flag, unflag or remove up to 10,000 drawings by id, or
 /// every drawing matching a filter.
+#[utoipa::path(post, path = "/api/admin/drawings/bulk", tag = "curation", request_body = BulkRequest, responses((status = 200, description = "How many drawings changed", body = BulkResult), (status = 409, description = "The filter matches another number of drawings than `expected_count`", body = inkset_protocol::api::ErrorBody)))]
 pub async fn bulk(
     State(state): State<AppState>,
     Extension(admin): Extension<Admin>,

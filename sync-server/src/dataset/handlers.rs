@@ -13,7 +13,8 @@ use inkset_protocol::api::{ExportFormat, ExportJob, ExportList, StartExport};
 use serde::Deserialize;
 
 /// Query of `POST /api/admin/import`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// Store records whose word is not a shape as distractors instead of rejecting them.
     #[serde(default)]
@@ -23,6 +24,7 @@ pub struct ImportQuery {
 /// `POST /api/admin/import?distractors=bool`: imports a Quick, Draw! ndjson body (raw or
 /// simplified, one drawing a line); answers the import report (stored, already present,
 /// rejected with reasons).
+#[utoipa::path(post, path = "/api/admin/import", tag = "dataset", params(ImportQuery), request_body(content = String, content_type = "application/x-ndjson", description = "Quick, Draw! ndjson, raw or simplified format (one drawing a line), per the dataset's README"), responses((status = 200, description = "What was stored, already present or rejected, with reasons", body = crate::dataset::ImportReport)))]
 pub async fn import(
     State(state): State<AppState>,
     q: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
@@ -50,6 +52,7 @@ pub async fn import(
 
 /// `POST /api/admin/exports`: starts a background export of the drawings matching a filter
 /// (202 with the job; poll `GET /api/admin/exports/{id}`, then download).
+#[utoipa::path(post, path = "/api/admin/exports", tag = "dataset", request_body = StartExport, responses((status = 202, description = "The export job, queued", body = ExportJob)))]
 pub async fn start_export(
     State(state): State<AppState>,
     Extension(admin): Extension<Admin>,
@@ -85,6 +88,7 @@ pub async fn start_export(
 }
 
 /// `GET /api/admin/exports`: the latest 100 exports, newest first.
+#[utoipa::path(get, path = "/api/admin/exports", tag = "dataset", responses((status = 200, description = "Export jobs, newest first", body = ExportList)))]
 pub async fn list_exports(State(state): State<AppState>) -> Result<Json<ExportList>, ApiError> {
     Ok(Json(ExportList {
         exports: crate::dataset::exports::jobs(&state.db, 100).await?,
@@ -92,6 +96,7 @@ pub async fn list_exports(State(state): State<AppState>) -> Result<Json<ExportLi
 }
 
 /// `GET /api/admin/exports/{id}`: status and progress.
+#[utoipa::path(get, path = "/api/admin/exports/{id}", tag = "dataset", params(("id" = uuid::Uuid, Path, description = "The export's id")), responses((status = 200, description = "The export job", body = ExportJob), (status = 404, description = "No export with that id", body = inkset_protocol::api::ErrorBody)))]
 pub async fn get_export(
     State(state): State<AppState>,
     DrawingId(id): DrawingId,
@@ -104,6 +109,7 @@ pub async fn get_export(
 
 /// `GET /api/admin/exports/{id}/download`: the finished file, streamed from the object
 /// store (409 while the export runs or when it failed).
+#[utoipa::path(get, path = "/api/admin/exports/{id}/download", tag = "dataset", params(("id" = uuid::Uuid, Path, description = "The export's id")), responses((status = 200, description = "The export file: ndjson (Quick, Draw! raw or simplified, or Inkset's drawing JSON), or a tar of PNG rasters", content((crate::openapi::Binary = "application/x-ndjson"), (crate::openapi::Binary = "application/x-tar"))), (status = 404, description = "No export with that id", body = inkset_protocol::api::ErrorBody), (status = 409, description = "The export has not finished", body = inkset_protocol::api::ErrorBody)))]
 pub async fn download_export(
     State(state): State<AppState>,
     DrawingId(id): DrawingId,

@@ -53,6 +53,7 @@ fn ingest_error(e: IngestError) -> ApiError {
 }
 
 /// `POST /api/drawings`: stores one drawing; 201 with the same body for a repeat.
+#[utoipa::path(post, path = "/api/drawings", tag = "drawings", request_body = Drawing, responses((status = 201, description = "Stored durably (also for a repeat of the same drawing)", body = UploadReceipt), (status = 409, description = "A different drawing with that id exists", body = inkset_protocol::api::ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
     player: Player,
@@ -79,6 +80,7 @@ pub async fn upload(
 }
 
 /// `POST /api/drawings/batch`: stores many drawings; 200 with one result per drawing.
+#[utoipa::path(post, path = "/api/drawings/batch", tag = "drawings", request_body = BatchUpload, responses((status = 200, description = "One result per drawing, in order: stored, or refused with its field and reason", body = BatchResult)))]
 pub async fn upload_batch(
     State(state): State<AppState>,
     player: Player,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
@@ -186,15 +186,15 @@ pub async fn limit(
         Ok(()) => next.run(request).await,
         Err(wait) => {
             let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            ApiError::TooManyRequests {
+            let error = ApiError::TooManyRequests {
                 message: format!(
                     "too many {} from this {whom}; retry in {} s",
                     class.describe(),
                     retry_after_secs.max(1)
                 ),
                 retry_after_secs,
-            }
-            .into_response()
+            };
+            crate::inference::oip::guard_error(request.uri().path(), error)
         }
     }
 }

@@ -27,6 +27,7 @@ fn served(state: &AppState) -> Result<Arc<Served>, ApiError> {
 
 /// `POST /api/inference/classify`: label (a shape or `unknown`), confidence, every class's
 /// probability, the model version and the server-side latency.
+#[utoipa::path(post, path = "/api/inference/classify", tag = "inference", request_body = ClassifyRequest, responses((status = 200, description = "Probabilities per class from the production recognizer", body = Classification), (status = 503, description = "No recognizer is served yet, or the batcher is full (with Retry-After)", body = inkset_protocol::api::ErrorBody)))]
 pub async fn classify(
     State(state): State<AppState>,
     RawBody(body): RawBody,
@@ -85,6 +86,7 @@ const GENERATED_NAMESPACE: uuid::Uuid =
 /// `POST /api/inference/generate`: a drawing of `shape` from the production generator at
 /// `temperature` with `seed` (same request, same version: same strokes), checked by the
 /// same validation as an imported drawing.
+#[utoipa::path(post, path = "/api/inference/generate", tag = "inference", request_body = GenerateRequest, responses((status = 200, description = "Strokes drawn by the production generator", body = Generated), (status = 503, description = "No generator is served yet, or every slot is busy (with Retry-After)", body = inkset_protocol::api::ErrorBody)))]
 pub async fn generate(
     State(state): State<AppState>,
     RawBody(body): RawBody,
@@ -168,6 +170,7 @@ pub async fn generate(
 }
 
 /// `GET /api/inference/model/info`: the served version, its classes, input and metrics.
+#[utoipa::path(get, path = "/api/inference/model/info", tag = "inference", responses((status = 200, description = "The served recognizer: version, classes, input size, metrics", body = ModelInfo), (status = 503, description = "No recognizer is served yet", body = inkset_protocol::api::ErrorBody)))]
 pub async fn model_info(State(state): State<AppState>) -> Result<Json<ModelInfo>, ApiError> {
     let model = served(&state)?;
     let m = &model.classifier.manifest;
@@ -190,6 +193,7 @@ pub async fn model_info(State(state): State<AppState>) -> Result<Json<ModelInfo>
 
 /// `GET /api/inference/model/artifact/{file}`: the served version's `manifest.json` or
 /// `weights.bpk` (for on-device inference in the game and the workbench).
+#[utoipa::path(get, path = "/api/inference/model/artifact/{file}", tag = "inference", params(("file" = String, Path, description = "`manifest.json` or `weights.bpk`")), responses((status = 200, description = "The served recognizer's file", content((crate::openapi::Binary = "application/octet-stream"), (serde_json::Value = "application/json"))), (status = 404, description = "No such file", body = inkset_protocol::api::ErrorBody), (status = 503, description = "No recognizer is served yet", body = inkset_protocol::api::ErrorBody)))]
 pub async fn model_artifact(
     State(state): State<AppState>,
     Path(file): Path<String>,

@@ -17,9 +17,13 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use inkset_protocol::ml::{OipModelMetadata, OipTensorMetadata, RECOGNIZER};
+use inkset_protocol::ml::{
+    OipErrorBody, OipLive, OipModelMetadata, OipModelReady, OipReady, OipServerMetadata,
+    OipTensorMetadata, RECOGNIZER,
+};
 use inkset_protocol::oip::{HEADER_LENGTH, parse_infer};
 
+use crate::error::ApiError;
 use crate::inference::recognizer::Served;
 use crate::state::AppState;
 
@@ -42,12 +46,34 @@ pub struct OipError(pub StatusCode, pub String);
 
 impl IntoResponse for OipError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        (self.0, Json(OipErrorBody { error: self.1 })).into_response()
     }
 }
 
 fn bad(message: impl Into<String>) -> OipError {
     OipError(StatusCode::BAD_REQUEST, message.into())
+}
+
+/// Whether `path` is one of the protocol's (`/v2`, `/v2/...`).
+pub fn is_oip_path(path: &str) -> bool {
+    path == "/v2" || path.starts_with("/v2/")
+}
+
+/// An error of a guard that runs before the handlers (the token check, a rate limit):
+/// in the protocol's error form under `/v2`, with the same status and `Retry-After`; in
+/// the API's form elsewhere.
+pub fn guard_error(path: &str, error: ApiError) -> Response {
+    if !is_oip_path(path) {
+        return error.into_response();
+    }
+    let retry_after = error.retry_after_secs();
+    let mut response = OipError(error.status(), error.to_string()).into_response();
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 /// Answers a route under `/v2` that does not exist, in the protocol's error form.
@@ -56,20 +82,23 @@ pub fn not_found(path: &str) -> Response {
 }
 
 /// `GET /v2`: server metadata.
-pub async fn server_metadata() -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "name": "inkset",
-        "version": env!("CARGO_PKG_VERSION"),
-        "extensions": ["binary_tensor_data"],
-    }))
+#[utoipa::path(get, path = "/v2", tag = "oip", responses((status = 200, description = "Server metadata", body = OipServerMetadata)))]
+pub async fn server_metadata() -> Json<OipServerMetadata> {
+    Json(OipServerMetadata {
+        name: "inkset".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        extensions: vec!["binary_tensor_data".into()],
+    })
 }
 
 /// `GET /v2/health/live`.
-pub async fn live() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "live": true }))
+#[utoipa::path(get, path = "/v2/health/live", tag = "oip", responses((status = 200, description = "The server answers", body = OipLive)))]
+pub async fn live() -> Json<OipLive> {
+    Json(OipLive { live: true })
 }
 
 /// `GET /v2/health/ready`: 200 when the model is loaded, 503 otherwise.
+#[utoipa::path(get, path = "/v2/health/ready", tag = "oip", responses((status = 200, description = "A model is loaded", body = OipReady), (status = 503, description = "No model is loaded yet", body = OipReady)))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let ready = state.inference.current().is_some();
     let status = if ready {
@@ -77,7 +106,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(serde_json::json!({ "ready": ready }))).into_response()
+    (status, Json(OipReady { ready })).into_response()
 }
 
 /// The served recognizer if `name` (and `version`, when given) name it.
@@ -125,27 +154,26 @@ fn metadata(model: &Served) -> OipModelMetadata {
             datatype: "FP32".into(),
             shape: vec![-1, k],
         }],
+        parameters: Some(serde_json::json!({ "classes": model.classifier.manifest.classes })),
     }
 }
 
 fn model_metadata(state: &AppState, name: &str, version: Option<&str>) -> Response {
     match model_for(state, name, version) {
-        Ok(m) => {
-            let mut meta = serde_json::to_value(metadata(&m)).unwrap_or_default();
-            meta["parameters"] = serde_json::json!({ "classes": m.classifier.manifest.classes });
-            Json(meta).into_response()
-        }
+        Ok(m) => Json(metadata(&m)).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
 /// `GET /v2/models/{name}`: metadata (`raster` `[-1, 1, N, N]` FP32 in, `probabilities`
 /// `[-1, classes]` FP32 out; class names in `parameters.classes`).
+#[utoipa::path(get, path = "/v2/models/{name}", tag = "oip", params(("name" = String, Path, description = "`recognizer`")), responses((status = 200, description = "The model's inputs, outputs and classes", body = OipModelMetadata), (status = 404, description = "No such model", body = OipErrorBody), (status = 503, description = "No model is loaded yet", body = OipErrorBody)))]
 pub async fn model(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     model_metadata(&state, &name, None)
 }
 
 /// `GET /v2/models/{name}/versions/{version}`: the same for the served version only.
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}", tag = "oip", params(("name" = String, Path, description = "`recognizer`"), ("version" = String, Path, description = "The served registry version")), responses((status = 200, description = "The model's inputs, outputs and classes", body = OipModelMetadata), (status = 404, description = "No such model or version", body = OipErrorBody), (status = 503, description = "No model is loaded yet", body = OipErrorBody)))]
 pub async fn model_version(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
@@ -155,17 +183,23 @@ pub async fn model_version(
 
 fn model_ready(state: &AppState, name: &str, version: Option<&str>) -> Response {
     match model_for(state, name, version) {
-        Ok(_) => Json(serde_json::json!({ "name": name, "ready": true })).into_response(),
+        Ok(_) => Json(OipModelReady {
+            name: name.to_owned(),
+            ready: true,
+        })
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
 /// `GET /v2/models/{name}/ready`.
+#[utoipa::path(get, path = "/v2/models/{name}/ready", tag = "oip", params(("name" = String, Path, description = "`recognizer`")), responses((status = 200, description = "The model can serve", body = OipModelReady), (status = 404, description = "No such model", body = OipErrorBody), (status = 503, description = "No model is loaded yet", body = OipErrorBody)))]
 pub async fn model_is_ready(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     model_ready(&state, &name, None)
 }
 
 /// `GET /v2/models/{name}/versions/{version}/ready`.
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}/ready", tag = "oip", params(("name" = String, Path, description = "`recognizer`"), ("version" = String, Path, description = "The served registry version")), responses((status = 200, description = "The version can serve", body = OipModelReady), (status = 404, description = "No such model or version", body = OipErrorBody), (status = 503, description = "No model is loaded yet", body = OipErrorBody)))]
 pub async fn model_version_is_ready(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
@@ -174,6 +208,7 @@ pub async fn model_version_is_ready(
 }
 
 /// `POST /v2/models/{name}/infer`.
+#[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "oip", params(("name" = String, Path, description = "`recognizer`")), request_body(content((inkset_protocol::ml::OipInferRequest = "application/json"), (crate::openapi::Binary = "application/octet-stream")), description = "JSON, or the binary tensor extension: a JSON header of `Inference-Header-Content-Length` bytes, then raw little-endian FP32"), responses((status = 200, description = "Probabilities, JSON or binary (binary when the request asked for it)", content((inkset_protocol::ml::OipInferResponse = "application/json"), (crate::openapi::Binary = "application/octet-stream"))), (status = 400, description = "Wrong name, datatype, shape or batch; malformed body", body = OipErrorBody), (status = 404, description = "No such model", body = OipErrorBody), (status = 413, description = "Larger than the served model allows", body = OipErrorBody), (status = 503, description = "No model is loaded yet, or the batcher is full", body = OipErrorBody)))]
 pub async fn infer(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -185,6 +220,7 @@ pub async fn infer(
 }
 
 /// `POST /v2/models/{name}/versions/{version}/infer`.
+#[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = "oip", params(("name" = String, Path, description = "`recognizer`"), ("version" = String, Path, description = "The served registry version")), request_body(content((inkset_protocol::ml::OipInferRequest = "application/json"), (crate::openapi::Binary = "application/octet-stream")), description = "As for `/v2/models/{name}/infer`"), responses((status = 200, description = "Probabilities, JSON or binary", content((inkset_protocol::ml::OipInferResponse = "application/json"), (crate::openapi::Binary = "application/octet-stream"))), (status = 400, description = "Wrong name, datatype, shape or batch; malformed body", body = OipErrorBody), (status = 404, description = "No such model or version", body = OipErrorBody), (status = 413, description = "Larger than the served model allows", body = OipErrorBody), (status = 503, description = "No model is loaded yet, or the batcher is full", body = OipErrorBody)))]
 pub async fn infer_version(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,

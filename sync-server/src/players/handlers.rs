@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// `POST /api/sessions`: a new anonymous session; the token is shown once.
+#[utoipa::path(post, path = "/api/sessions", tag = "players", responses((status = 201, description = "A new anonymous player session and its bearer token", body = SessionCreated)))]
 pub async fn create_session(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -49,17 +50,20 @@ pub async fn create_session(
 }
 
 /// Query of `GET /api/user/stats`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     /// The player's time zone: minutes east of UTC (`-new Date().getTimezoneOffset()`),
     /// within -840..=840. Default 0.
     #[serde(default)]
+    #[param(minimum = -840, maximum = 840)]
     pub utc_offset_min: Option<i32>,
 }
 
 /// `GET /api/user/stats`: the player's counts per shape, total, streaks and achievements
 /// (see [`UserStats`]).
+#[utoipa::path(get, path = "/api/user/stats", tag = "players", params(StatsQuery), responses((status = 200, description = "The player's counts per shape, streaks and achievements", body = UserStats)))]
 pub async fn user_stats(
     State(state): State<AppState>,
     player: Player,
@@ -145,6 +149,7 @@ async fn account_token(
 
 /// `POST /api/auth/signup` (session bearer): creates a player account (argon2id hash) and
 /// links the calling session to it; 409 naming `username` when the name is taken.
+#[utoipa::path(post, path = "/api/auth/signup", tag = "players", request_body = LoginRequest, responses((status = 201, description = "The account, linked to the calling session", body = PlayerAccount), (status = 409, description = "The username is taken, or the session has an account", body = inkset_protocol::api::ErrorBody)))]
 pub async fn signup(
     State(state): State<AppState>,
     player: Player,
@@ -211,6 +216,7 @@ async fn check_login(
 
 /// `POST /api/auth/link` (session bearer): signs a player in on this device, linking the
 /// calling session to the account so progress follows them; 401 on a wrong password.
+#[utoipa::path(post, path = "/api/auth/link", tag = "players", request_body = LoginRequest, responses((status = 200, description = "The calling session now belongs to the account", body = PlayerAccount)))]
 pub async fn link(
     State(state): State<AppState>,
     player: Player,
@@ -232,6 +238,7 @@ pub async fn link(
 }
 
 /// `POST /api/auth/login`: a bearer token for a username and password.
+#[utoipa::path(post, path = "/api/auth/login", tag = "players", request_body = LoginRequest, responses((status = 200, description = "A bearer token (admin or player account)", body = LoginResponse), (status = 401, description = "Wrong username or password, or the account is disabled", body = inkset_protocol::api::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     client: ClientAddr,
@@ -250,6 +257,7 @@ pub async fn login(
 
 /// `POST /api/auth/logout`: revokes the bearer token, whatever its kind (admin or player
 /// login token, player session, worker token); 401 when it is unknown or already revoked.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "players", responses((status = 204, description = "The calling token is revoked")))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -272,6 +280,7 @@ pub async fn logout(
 }
 
 /// `GET /api/admin/users`: every account with its live token and session counts.
+#[utoipa::path(get, path = "/api/admin/users", tag = "access", responses((status = 200, description = "Accounts (admins and players) with their state", body = Vec<UserAccount>)))]
 pub async fn list_users(State(state): State<AppState>) -> Result<Json<Vec<UserAccount>>, ApiError> {
     Ok(Json(state.db.users().await?))
 }
@@ -313,6 +322,7 @@ async fn revoke(
 
 /// `POST /api/admin/users/{username}/disable`: the account can no longer sign in; every
 /// login token and every session linked to it is revoked.
+#[utoipa::path(post, path = "/api/admin/users/{username}/disable", tag = "access", params(("username" = String, Path, description = "The account's username")), responses((status = 200, description = "Disabled; its tokens are revoked", body = TokensRevoked), (status = 404, description = "No such account", body = inkset_protocol::api::ErrorBody), (status = 409, description = "An admin cannot disable their own account", body = inkset_protocol::api::ErrorBody)))]
 pub async fn disable_user(
     State(state): State<AppState>,
     Extension(admin): Extension<Admin>,
@@ -329,6 +339,7 @@ pub async fn disable_user(
 
 /// `POST /api/admin/users/{username}/enable`: the account can sign in again (its revoked
 /// tokens stay revoked).
+#[utoipa::path(post, path = "/api/admin/users/{username}/enable", tag = "access", params(("username" = String, Path, description = "The account's username")), responses((status = 200, description = "Enabled", body = TokensRevoked), (status = 404, description = "No such account", body = inkset_protocol::api::ErrorBody)))]
 pub async fn enable_user(
     State(state): State<AppState>,
     Extension(admin): Extension<Admin>,
@@ -339,6 +350,7 @@ pub async fn enable_user(
 
 /// `POST /api/admin/users/{username}/revoke-tokens`: every login token and linked session
 /// of the account is revoked; the account stays enabled.
+#[utoipa::path(post, path = "/api/admin/users/{username}/revoke-tokens", tag = "access", params(("username" = String, Path, description = "The account's username")), responses((status = 200, description = "Every token of the account is revoked", body = TokensRevoked), (status = 404, description = "No such account", body = inkset_protocol::api::ErrorBody)))]
 pub async fn revoke_user_tokens(
     State(state): State<AppState>,
     Extension(admin): Extension<Admin>,

@@ -18,12 +18,13 @@ use inkset_protocol::ml::{
     ModelVersion, PRODUCTION, RECOGNIZER, SetAlias,
 };
 use inkset_protocol::quickdraw::Record;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// Query of the model list.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KindQuery {
     /// Only this model kind.
     pub model_kind: Option<String>,
@@ -32,10 +33,12 @@ pub struct KindQuery {
 }
 
 /// `GET /api/admin/models`: registered versions with their metrics, newest first.
+#[utoipa::path(get, path = "/api/admin/models", tag = "registry", params(KindQuery), responses((status = 200, description = "Registered versions with their metrics, newest first", body = ModelList)))]
 pub async fn list_models(
     State(state): State<AppState>,
-    Query(q): Query<KindQuery>,
+    q: Result<Query<KindQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ModelList>, ApiError> {
+    let Query(q) = q.map_err(|e| crate::curation::handlers::query_error(&e))?;
     Ok(Json(ModelList {
         models: state
             .db
@@ -47,23 +50,36 @@ pub async fn list_models(
     }))
 }
 
+/// `GET /api/admin/models/{id}` answer: a registered version and its full manifest.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ModelWithManifest {
+    /// The version as listed.
+    pub model: ModelVersion,
+    /// Its artifact manifest (`manifest.json`: classes, input size, training config,
+    /// metrics), as the trainer wrote it.
+    pub manifest: serde_json::Value,
+}
+
 /// `GET /api/admin/models/{id}`: the version's full manifest.
+#[utoipa::path(get, path = "/api/admin/models/{id}", tag = "registry", params(("id" = Uuid, Path, description = "The model version's id")), responses((status = 200, description = "The version and its manifest", body = ModelWithManifest), (status = 404, description = "No such version", body = inkset_protocol::api::ErrorBody)))]
 pub async fn get_model(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ModelWithManifest>, ApiError> {
     let id = job_id(&id)?;
     let row = state
         .db
         .model(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no model {id}")))?;
-    Ok(Json(
-        serde_json::json!({ "model": row.version, "manifest": row.manifest }),
-    ))
+    Ok(Json(ModelWithManifest {
+        model: row.version,
+        manifest: row.manifest,
+    }))
 }
 
 /// `GET /api/admin/models/{id}/artifact/{file}`: `manifest.json` or `weights.bpk`.
+#[utoipa::path(get, path = "/api/admin/models/{id}/artifact/{file}", tag = "registry", params(("id" = Uuid, Path, description = "The model version's id"), ("file" = String, Path, description = "`manifest.json` or `weights.bpk`")), responses((status = 200, description = "The version's file", content((crate::openapi::Binary = "application/octet-stream"), (serde_json::Value = "application/json"))), (status = 404, description = "No such version or file", body = inkset_protocol::api::ErrorBody)))]
 pub async fn model_artifact(
     State(state): State<AppState>,
     Path((id, file)): Path<(String, String)>,
@@ -166,6 +182,7 @@ async fn move_alias(
 
 /// `POST /api/admin/models/{id}/activate`: moves `production` of the version's kind to it;
 /// the inference API serves it once this answers.
+#[utoipa::path(post, path = "/api/admin/models/{id}/activate", tag = "registry", params(("id" = Uuid, Path, description = "The model version's id")), responses((status = 200, description = "The `production` alias of its kind moved to this version", body = AliasMove), (status = 404, description = "No such version", body = inkset_protocol::api::ErrorBody)))]
 pub async fn activate(
     State(state): State<AppState>,
     admin: Admin,
@@ -185,6 +202,7 @@ pub async fn activate(
 }
 
 /// `PUT /api/admin/aliases/{model_kind}/{alias}` with `{"model_id"}`.
+#[utoipa::path(put, path = "/api/admin/aliases/{model_kind}/{alias}", tag = "registry", params(("model_kind" = String, Path, description = "`recognizer` or `generator`"), ("alias" = String, Path, description = "Alias name, e.g. `production`, `staging`")), request_body = SetAlias, responses((status = 200, description = "The alias now points at the version", body = AliasMove), (status = 404, description = "No such version", body = inkset_protocol::api::ErrorBody)))]
 pub async fn set_alias(
     State(state): State<AppState>,
     admin: Admin,
@@ -198,10 +216,12 @@ pub async fn set_alias(
 }
 
 /// `GET /api/admin/aliases/history?model_kind=&alias=`: every move, oldest first.
+#[utoipa::path(get, path = "/api/admin/aliases/history", tag = "registry", params(KindQuery), responses((status = 200, description = "Alias moves, newest first", body = AliasHistory)))]
 pub async fn alias_history(
     State(state): State<AppState>,
-    Query(q): Query<KindQuery>,
+    q: Result<Query<KindQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AliasHistory>, ApiError> {
+    let Query(q) = q.map_err(|e| crate::curation::handlers::query_error(&e))?;
     Ok(Json(AliasHistory {
         moves: state
             .db
@@ -211,7 +231,8 @@ pub async fn alias_history(
 }
 
 /// Query of the comparison.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CompareQuery {
     /// Version a.
     pub a: Uuid,
@@ -256,6 +277,7 @@ async fn load_classifier(
 
 /// `GET /api/admin/models/compare?a=ID&b=ID`: both versions on the same held-out drawings
 /// (test split by source record of the stored, unflagged drawings of their classes).
+#[utoipa::path(get, path = "/api/admin/models/compare", tag = "registry", params(CompareQuery), responses((status = 200, description = "Both versions evaluated on the same drawings", body = Comparison), (status = 404, description = "No such version", body = inkset_protocol::api::ErrorBody)))]
 pub async fn compare(
     State(state): State<AppState>,
     q: Result<Query<CompareQuery>, axum::extract::rejection::QueryRejection>,

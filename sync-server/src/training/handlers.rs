@@ -122,6 +122,7 @@ async fn plan_job(
 
 /// `POST /api/admin/training/plan`: what `start` would do with the same body (classes,
 /// drawings per class, warnings, or why it could not run), without queueing a job.
+#[utoipa::path(post, path = "/api/admin/training/plan", tag = "training", request_body = StartTraining, responses((status = 200, description = "What `start` would do with the same body", body = PlanPreview)))]
 pub async fn plan(
     State(state): State<AppState>,
     RawBody(body): RawBody,
@@ -137,6 +138,7 @@ pub async fn plan(
 }
 
 /// `POST /api/admin/training/start`: queues a job (201 `{"id", ...}`).
+#[utoipa::path(post, path = "/api/admin/training/start", tag = "training", request_body = StartTraining, responses((status = 201, description = "The job, queued for a trainer", body = JobCreated)))]
 pub async fn start(
     State(state): State<AppState>,
     admin: Admin,
@@ -180,6 +182,7 @@ pub(crate) fn job_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// `GET /api/admin/training/{id}`: status, curve, logs, metrics, model id.
+#[utoipa::path(get, path = "/api/admin/training/{id}", tag = "training", params(("id" = Uuid, Path, description = "The job's id")), responses((status = 200, description = "The job with its curve, logs and lease", body = TrainingJob), (status = 404, description = "No such job", body = inkset_protocol::api::ErrorBody)))]
 pub async fn get_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -194,6 +197,7 @@ pub async fn get_job(
 }
 
 /// `GET /api/admin/training`: the latest 200 jobs, newest first.
+#[utoipa::path(get, path = "/api/admin/training", tag = "training", responses((status = 200, description = "Jobs, newest first", body = JobList)))]
 pub async fn list_jobs(State(state): State<AppState>) -> Result<Json<JobList>, ApiError> {
     Ok(Json(JobList {
         jobs: state.db.jobs(200).await?,
@@ -202,6 +206,7 @@ pub async fn list_jobs(State(state): State<AppState>) -> Result<Json<JobList>, A
 
 /// `POST /api/admin/training/{id}/cancel`: cancels a pending or running job (the trainer
 /// learns it at its next heartbeat and stops); 409 when it has already ended.
+#[utoipa::path(post, path = "/api/admin/training/{id}/cancel", tag = "training", params(("id" = Uuid, Path, description = "The job's id")), responses((status = 200, description = "The job, cancelled", body = TrainingJob), (status = 404, description = "No such job", body = inkset_protocol::api::ErrorBody), (status = 409, description = "The job has finished", body = inkset_protocol::api::ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -241,6 +246,7 @@ pub async fn cancel(
 /// `POST /api/admin/worker-tokens` `{"name", "expires_in_days"?}`: a new worker token
 /// (secret shown once), expiring after `expires_in_days` (1..=3650) or the server's
 /// `auth.worker_token_ttl_days`.
+#[utoipa::path(post, path = "/api/admin/worker-tokens", tag = "access", request_body = NewWorkerToken, responses((status = 201, description = "The token; its secret is shown only here", body = WorkerToken)))]
 pub async fn create_worker_token(
     State(state): State<AppState>,
     RawBody(body): RawBody,
@@ -279,6 +285,7 @@ pub fn worker_token_expiry(days: Option<u64>) -> Option<i64> {
 }
 
 /// `GET /api/admin/worker-tokens`: every token, without secrets.
+#[utoipa::path(get, path = "/api/admin/worker-tokens", tag = "access", responses((status = 200, description = "Worker tokens, without secrets", body = Vec<WorkerToken>)))]
 pub async fn list_worker_tokens(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<WorkerToken>>, ApiError> {
@@ -286,6 +293,7 @@ pub async fn list_worker_tokens(
 }
 
 /// `DELETE /api/admin/worker-tokens/{id}`: revokes it (its trainer's next call is a 401).
+#[utoipa::path(delete, path = "/api/admin/worker-tokens/{id}", tag = "access", params(("id" = Uuid, Path, description = "The worker token's id")), responses((status = 204, description = "Revoked"), (status = 404, description = "No such token", body = inkset_protocol::api::ErrorBody)))]
 pub async fn revoke_worker_token(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -90,6 +90,7 @@ fn lease_error(check: LeaseCheck, id: Uuid) -> ApiError {
 }
 
 /// `POST /api/worker/claim`: the oldest claimable job (200) or nothing (204).
+#[utoipa::path(post, path = "/api/worker/claim", tag = "worker", request_body = ClaimRequest, responses((status = 200, description = "A job and its lease", body = ClaimedJob), (status = 204, description = "No job is waiting")))]
 pub async fn claim(
     State(state): State<AppState>,
     worker: Worker,
@@ -138,7 +139,8 @@ pub async fn claim(
 }
 
 /// Query naming the claim.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AttemptQuery {
     /// The claim number.
     pub attempt: u64,
@@ -157,6 +159,7 @@ async fn held(state: &AppState, id: Uuid, attempt: u64) -> Result<(), ApiError> 
 
 /// `GET /api/worker/jobs/{id}/data?attempt=N`: the job's data snapshot, streamed as Quick,
 /// Draw! raw ndjson (one drawing a line, `word` = its shape or distractor word).
+#[utoipa::path(get, path = "/api/worker/jobs/{id}/data", tag = "worker", params(("id" = Uuid, Path, description = "The job's id"), AttemptQuery), responses((status = 200, description = "The job's data snapshot as Quick, Draw! raw ndjson (one drawing a line)", content_type = "application/x-ndjson", body = crate::openapi::Binary), (status = 404, description = "No such job", body = inkset_protocol::api::ErrorBody), (status = 409, description = "The lease is lost, or the job is not running", body = inkset_protocol::api::ErrorBody)))]
 pub async fn data(
     State(state): State<AppState>,
     worker: Worker,
@@ -222,6 +225,7 @@ pub async fn data(
 
 /// `POST /api/worker/jobs/{id}/heartbeat`: renews the lease, stores progress; answers
 /// `cancel: true` for a cancelled job and 409 when the attempt lost the lease.
+#[utoipa::path(post, path = "/api/worker/jobs/{id}/heartbeat", tag = "worker", params(("id" = Uuid, Path, description = "The job's id")), request_body = Heartbeat, responses((status = 200, description = "The lease is extended; `cancel` says whether to stop", body = HeartbeatAck), (status = 404, description = "No such job", body = inkset_protocol::api::ErrorBody), (status = 409, description = "The lease is lost, or the job is not running", body = inkset_protocol::api::ErrorBody)))]
 pub async fn heartbeat(
     State(state): State<AppState>,
     worker: Worker,
@@ -252,6 +256,7 @@ pub async fn heartbeat(
 }
 
 /// `PUT /api/worker/jobs/{id}/weights?attempt=N`: stages the trained weights (Burnpack).
+#[utoipa::path(put, path = "/api/worker/jobs/{id}/weights", tag = "worker", params(("id" = Uuid, Path, description = "The job's id"), AttemptQuery), request_body(content = crate::openapi::Binary, content_type = "application/octet-stream", description = "The trained weights, burnpack format"), responses((status = 204, description = "Stored"), (status = 404, description = "No such job", body = inkset_protocol::api::ErrorBody), (status = 409, description = "The lease is lost, or the job is not running", body = inkset_protocol::api::ErrorBody)))]
 pub async fn upload_weights(
     State(state): State<AppState>,
     worker: Worker,
@@ -284,6 +289,7 @@ fn staging_key(id: Uuid, attempt: u64) -> String {
 /// `POST /api/worker/jobs/{id}/complete`: checks the manifest against the staged weights,
 /// writes the artifact under `models/{kind}/{model_id}/` and only then registers the version
 /// and completes the job in one SQL transaction: a version is registered whole or not at all.
+#[utoipa::path(post, path = "/api/worker/jobs/{id}/complete", tag = "worker", params(("id" = Uuid, Path, description = "The job's id")), request_body = CompleteJob, responses((status = 200, description = "The registered model version", body = ModelVersion), (status = 404, description = "No such job", body = inkset_protocol::api::ErrorBody), (status = 409, description = "The lease is lost, the job is not running, or no weights were uploaded", body = inkset_protocol::api::ErrorBody)))]
 pub async fn complete(
     State(state): State<AppState>,
     worker: Worker,
@@ -436,6 +442,7 @@ pub async fn complete(
 /// `POST /api/worker/jobs/{id}/release`: the worker holding the lease gives the job back
 /// (it is shutting down); the job is `pending` again and the next claim takes it without
 /// waiting for the lease to expire. 409 naming `attempt` when the lease is no longer held.
+#[utoipa::path(post, path = "/api/worker/jobs/{id}/release", tag = "worker", params(("id" = Uuid, Path, description = "The job's id")), request_body = ReleaseJob, responses((status = 204, description = "The job is pending again"), (status = 404, description = "No such job", body = inkset_protocol::api::ErrorBody), (status = 409, description = "The lease is lost, or the job is not running", body = inkset_protocol::api::ErrorBody)))]
 pub async fn release(
     State(state): State<AppState>,
     worker: Worker,
@@ -478,6 +485,7 @@ pub async fn release(
 }
 
 /// `POST /api/worker/jobs/{id}/fail`: ends the job as failed.
+#[utoipa::path(post, path = "/api/worker/jobs/{id}/fail", tag = "worker", params(("id" = Uuid, Path, description = "The job's id")), request_body = FailJob, responses((status = 204, description = "The job is failed"), (status = 404, description = "No such job", body = inkset_protocol::api::ErrorBody), (status = 409, description = "The lease is lost, or the job is not running", body = inkset_protocol::api::ErrorBody)))]
 pub async fn fail(
     State(state): State<AppState>,
     worker: Worker,
