@@ -128,6 +128,20 @@ pub async fn serve(
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
+    // Histograms keep their samples until upkeep drains them into buckets: without it a
+    // server nobody scrapes would grow by every request's latency sample.
+    let upkeep = handle.clone();
+    let mut upkeep_stop = stop.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => upkeep.run_upkeep(),
+                _ = upkeep_stop.wait_for(|s| *s) => return,
+            }
+        }
+    });
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
