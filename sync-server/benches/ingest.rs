@@ -9,7 +9,9 @@
 //!
 //! Environment: `BENCH_CLIENTS` (default 1000), `BENCH_SECONDS` (measured window, default
 //! 20), `BENCH_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`; `off` skips
-//! PostgreSQL), `INKSET_SHARED_DATA` (default `../shared/data`).
+//! PostgreSQL), `BENCH_METRICS` (default `on`; `off` runs the server without its Prometheus
+//! recorder, to measure what the metrics cost), `INKSET_SHARED_DATA` (default
+//! `../shared/data`).
 //!
 //! Every drawing is a real one from the shared data, sent as a player's client would send it
 //! in the seed's format (canvas, pressure, epoch timestamps, colour, width, device), each
@@ -141,9 +143,11 @@ async fn run_ingest(
     let metrics_port = inkset_testkit::free_port();
     // TestServer: a local object directory in a temp dir, rate limits off (one address plays
     // 1,000 players at many times a player's pace); SQLite there, or `database_url`.
+    let metrics = env_or("BENCH_METRICS", "on".to_owned()) != "off";
     let mut server = TestServer::start_with(Storage::SqliteLocal, |s| {
         s.database_url.clone_from(&database_url);
-        s.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], metrics_port)));
+        s.metrics_listen =
+            metrics.then(|| std::net::SocketAddr::from(([127, 0, 0, 1], metrics_port)));
     })
     .await;
     let settings = server.settings.clone();
@@ -232,10 +236,11 @@ async fn run_ingest(
         failed += f;
     }
     // The server's own account of the run (Prometheus metrics, buckets left out).
-    if let Ok(r) = http
-        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
-        .send()
-        .await
+    if metrics
+        && let Ok(r) = http
+            .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .send()
+            .await
         && let Ok(text) = r.text().await
     {
         eprintln!("/metrics after {label}:");
