@@ -11,8 +11,13 @@
 //! 3. The raster is the ink coverage: row-major `size * size` values, `f32` in `0..=1`,
 //!    0 = paper, 1 = ink. As a network input: `[batch, 1, size, size]`.
 //!
-//! Pressure and timing do not reach the raster. Drawings with no points, or whose extent is
-//! below [`MIN_EXTENT`] in a single stroke (a tap), are refused: they carry no shape.
+//! Pressure and timing do not reach the raster. Drawings with no points, or of one stroke
+//! that is a tap, are refused: they carry no shape. The tap rule is scale-free, as the
+//! raster is: one stroke with fewer than [`MIN_DISTINCT_POINTS`] distinct positions, or,
+//! where the canvas is known ([`check_on_canvas`]), one whose extent is below
+//! [`MIN_EXTENT_OF_CANVAS`] of the canvas's longer side. So the same shape drawn in CSS
+//! pixels, in a smart pen's page units (0..1) or in device units at any scale gets the same
+//! answer.
 
 use inkset_protocol::Stroke;
 use tiny_skia::{FillRule, LineCap, LineJoin, Paint, PathBuilder, Pixmap, Transform};
@@ -23,9 +28,12 @@ pub const RASTERIZER_VERSION: u32 = 1;
 pub const PADDING: f32 = 0.1;
 /// Line width, as a fraction of the raster side (2 px at 28 x 28).
 pub const LINE_WIDTH: f32 = 2.0 / 28.0;
-/// A single stroke whose bounding box's longer side is shorter than this (in input units,
-/// CSS pixels for uploads) is a tap, not a drawing.
-pub const MIN_EXTENT: f32 = 4.0;
+/// A single stroke with fewer distinct positions than this is a tap (a dot, or a press that
+/// jittered once), whatever its units.
+pub const MIN_DISTINCT_POINTS: usize = 3;
+/// Where the canvas is known: a single stroke whose bounding box's longer side is below this
+/// fraction of the canvas's longer side is a tap (4 CSS px on a 400 px canvas).
+pub const MIN_EXTENT_OF_CANVAS: f32 = 0.01;
 
 /// Why a drawing cannot be rasterized for recognition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -63,11 +71,21 @@ pub fn polylines(strokes: &[Stroke]) -> Vec<Polyline> {
         .collect()
 }
 
-/// Checks a drawing is something to recognise (not empty, not a tap, finite).
+/// Checks a drawing is something to recognise (not empty, not a tap, finite), with the
+/// scale-free tap rule (no canvas; see the module docs).
 ///
 /// # Errors
 /// The [`RasterError`] that applies.
 pub fn check(lines: &[Polyline]) -> Result<(), RasterError> {
+    check_on_canvas(lines, None)
+}
+
+/// As [`check`]; with `canvas_side` (the canvas's longer side, in the strokes' units), one
+/// stroke smaller than [`MIN_EXTENT_OF_CANVAS`] of it is a tap too.
+///
+/// # Errors
+/// The [`RasterError`] that applies.
+pub fn check_on_canvas(lines: &[Polyline], canvas_side: Option<f32>) -> Result<(), RasterError> {
     let mut any = false;
     for p in lines.iter().flatten() {
         any = true;
@@ -79,10 +97,24 @@ pub fn check(lines: &[Polyline]) -> Result<(), RasterError> {
         return Err(RasterError::Empty);
     }
     let drawn: Vec<&Polyline> = lines.iter().filter(|l| !l.is_empty()).collect();
-    if drawn.len() == 1 {
-        let (lo, hi) = bounds(lines);
-        if (hi[0] - lo[0]).max(hi[1] - lo[1]) < MIN_EXTENT {
+    if let [line] = drawn.as_slice() {
+        let mut seen: Vec<[f32; 2]> = Vec::with_capacity(MIN_DISTINCT_POINTS);
+        for p in line.iter() {
+            if !seen.contains(p) {
+                seen.push(*p);
+                if seen.len() >= MIN_DISTINCT_POINTS {
+                    break;
+                }
+            }
+        }
+        if seen.len() < MIN_DISTINCT_POINTS {
             return Err(RasterError::SingleTap);
+        }
+        if let Some(side) = canvas_side.filter(|s| s.is_finite() && *s > 0.0) {
+            let (lo, hi) = bounds(lines);
+            if (hi[0] - lo[0]).max(hi[1] - lo[1]) < MIN_EXTENT_OF_CANVAS * side {
+                return Err(RasterError::SingleTap);
+            }
         }
     }
     Ok(())
@@ -247,6 +279,47 @@ mod tests {
     }
 
     #[test]
+    fn the_same_shape_at_any_scale_gets_the_same_raster() {
+        let lines = first_record("quickdraw/raw/circle.ndjson");
+        let (lo, hi) = bounds(&lines);
+        let extent = (hi[0] - lo[0]).max(hi[1] - lo[1]);
+        // In page units (0..1, as a smart pen exports), then at 1e-3, 1, 1e3 and 1e5 of that.
+        let at = |scale: f32| -> Vec<Polyline> {
+            lines
+                .iter()
+                .map(|l| {
+                    l.iter()
+                        .map(|p| {
+                            [
+                                (p[0] - lo[0]) / extent * scale,
+                                (p[1] - lo[1]) / extent * scale,
+                            ]
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let reference = rasterize(&at(1.0), 28).unwrap();
+        for scale in [1e-3, 1.0, 1e3, 1e5] {
+            let lines = at(scale);
+            assert_eq!(check(&lines), Ok(()), "scale {scale}");
+            // On a canvas in the same units, too.
+            assert_eq!(
+                check_on_canvas(&lines, Some(scale * 1.2)),
+                Ok(()),
+                "scale {scale}"
+            );
+            let raster = rasterize(&lines, 28).unwrap();
+            let diff = reference
+                .iter()
+                .zip(&raster)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(diff < 0.02, "scale {scale}: {diff}");
+        }
+    }
+
+    #[test]
     fn refuses_empty_and_taps() {
         assert_eq!(rasterize(&[], 28), Err(RasterError::Empty));
         assert_eq!(rasterize(&[vec![]], 28), Err(RasterError::Empty));
@@ -258,6 +331,19 @@ mod tests {
             rasterize(&[vec![[5.0, 5.0], [6.0, 7.0]]], 28),
             Err(RasterError::SingleTap)
         );
+        // Repeats of two positions are still a tap.
+        assert_eq!(
+            rasterize(&[vec![[5.0, 5.0], [6.0, 7.0], [5.0, 5.0], [6.0, 7.0]]], 28),
+            Err(RasterError::SingleTap)
+        );
+        // A press that jittered over three pixels: a tap on a 400 px canvas, and a drawing
+        // where nothing says how large the surface was.
+        let jitter = [vec![[5.0, 5.0], [6.0, 7.0], [5.0, 6.0]]];
+        assert_eq!(
+            check_on_canvas(&jitter, Some(400.0)),
+            Err(RasterError::SingleTap)
+        );
+        assert_eq!(check(&jitter), Ok(()));
         assert_eq!(
             rasterize(&[vec![[f32::NAN, 5.0], [60.0, 7.0]]], 28),
             Err(RasterError::NotFinite)

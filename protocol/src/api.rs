@@ -105,8 +105,9 @@ pub struct BatchResult {
 /// The outcome of one drawing of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchItemResult {
-    /// The drawing's id.
-    pub id: Uuid,
+    /// The drawing's id; `None` only for a drawing whose `id` itself could not be read
+    /// (results are in the order of the uploaded drawings).
+    pub id: Option<Uuid>,
     /// The HTTP status the drawing would have got alone (201, 409, 422, ...).
     pub status: u16,
     /// Set when stored (now or before).
@@ -444,6 +445,10 @@ pub struct DrawingDetail {
     pub summary: DrawingSummary,
     /// The full drawing, exactly as accepted.
     pub drawing: Drawing,
+    /// Whether a point's pressure is above the nominal 0..=1 (stored as the device reported
+    /// it; [`Drawing::pressure_above_nominal`]).
+    #[serde(default)]
+    pub pressure_above_nominal: bool,
 }
 
 /// `POST /api/admin/drawings/:id/flag` body (optional).

@@ -129,20 +129,77 @@ pub struct Stroke {
 }
 
 /// One pointer sample.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+///
+/// Beside position, pressure and time, a pen or touch screen reports its tilt, twist and
+/// contact size (W3C Pointer Events: `tiltX`, `tiltY`, `twist`, `width`, `height`); they
+/// are kept when sent, each on every point of a stroke or on none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Point {
     /// Canvas x in CSS pixels (y down, origin top-left).
     pub x: f64,
     /// Canvas y in CSS pixels.
     pub y: f64,
-    /// `PointerEvent.pressure` in 0..=1 as reported; absent when nothing was reported.
+    /// `PointerEvent.pressure` as reported: nominally 0..=1 (W3C Pointer Events), but
+    /// some Android devices report more than 1 (1.0875 seen); any finite value >= 0 is
+    /// kept exactly. Absent when nothing was reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pressure: Option<f64>,
     /// Client time in ms since the Unix epoch; for imports, ms since the first point.
     /// Absent only for imports without timing (Quick, Draw! simplified).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<i64>,
+    /// `PointerEvent.tiltX`: the pen's tilt in the x-z plane, degrees in -90..=90 (0 =
+    /// upright).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tilt_x: Option<f64>,
+    /// `PointerEvent.tiltY`: the pen's tilt in the y-z plane, degrees in -90..=90.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tilt_y: Option<f64>,
+    /// `PointerEvent.twist`: the pen's rotation about its own axis, degrees in 0..360.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twist: Option<f64>,
+    /// `PointerEvent.width`: the contact's width in CSS px (a finger's, or 1 where the
+    /// device has no contact geometry). Not the ink width, which is [`Stroke::width`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<f64>,
+    /// `PointerEvent.height`: the contact's height in CSS px.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<f64>,
+}
+
+impl Point {
+    /// A point at `x`, `y` with nothing else reported.
+    pub fn at(x: f64, y: f64) -> Self {
+        Self {
+            x,
+            y,
+            ..Self::default()
+        }
+    }
+
+    /// The pointer channels beside position, pressure and time, by wire name, in the order
+    /// the packed format stores them.
+    pub fn extras(&self) -> [(&'static str, Option<f64>); 5] {
+        [
+            ("tilt_x", self.tilt_x),
+            ("tilt_y", self.tilt_y),
+            ("twist", self.twist),
+            ("width", self.width),
+            ("height", self.height),
+        ]
+    }
+
+    /// Sets the `i`th channel of [`Self::extras`].
+    pub fn set_extra(&mut self, i: usize, v: Option<f64>) {
+        match i {
+            0 => self.tilt_x = v,
+            1 => self.tilt_y = v,
+            2 => self.twist = v,
+            3 => self.width = v,
+            _ => self.height = v,
+        }
+    }
 }
 
 /// The input device class, as in the seed format.
@@ -196,12 +253,27 @@ pub struct SourceMeta {
     /// Free-form provenance of derived sets (e.g. `detexify/heart/...#1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// The coordinates the source line wrote as floats although whole (`255.0`, as Python's
+    /// `json.dumps` writes them), so an export writes them the same way: indices over the
+    /// strokes in order, each stroke taking `2 * points` (its x values, then its y values),
+    /// ascending. Absent when there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub float_form: Option<Vec<u32>>,
 }
 
 impl Drawing {
     /// Number of points over all strokes.
     pub fn point_count(&self) -> usize {
         self.strokes.iter().map(|s| s.points.len()).sum()
+    }
+
+    /// Whether a point reports a pressure above the nominal maximum of 1 (kept as reported;
+    /// see [`Point::pressure`]).
+    pub fn pressure_above_nominal(&self) -> bool {
+        self.strokes
+            .iter()
+            .flat_map(|s| &s.points)
+            .any(|p| p.pressure.is_some_and(|pr| pr > 1.0))
     }
 
     /// The first point's timestamp, if the drawing has timing.

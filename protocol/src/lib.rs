@@ -3,6 +3,8 @@
 //! * [`drawing`]: the drawing format of the API (`POST /api/drawings`), as JSON.
 //! * [`validate`]: the limits every drawing must meet, with errors that name the field.
 //! * [`quickdraw`]: Google's Quick, Draw! ndjson, raw and simplified, both ways.
+//! * [`reduce`]: fitting a very detailed drawing (a 1,000 Hz mouse) within the limits on
+//!   the client, losslessly where possible.
 //! * [`api`]: request and response bodies of the HTTP API, and its error envelope.
 //! * [`ml`]: training jobs, the trainer worker protocol, the model registry, inference and
 //!   the Open Inference Protocol v2's metadata types.
@@ -17,6 +19,7 @@ pub mod ml;
 pub mod oip;
 pub mod packed;
 pub mod quickdraw;
+pub mod reduce;
 pub mod validate;
 
 pub use drawing::{Canvas, Device, Drawing, Guess, Point, SourceMeta, Stroke};

@@ -11,13 +11,17 @@
 //! str shape
 //! varint presence bits (canvas, duration, device, user_agent, dpr, prompt, session, source,
 //!        guess, dropped_samples)
-//! ... present scalar fields, in that order (guess: varint model_version, f64 confidence,
-//!     u8 bits recognized/has-top, optional str top)
+//! ... present scalar fields, in that order (source: varint key_id, varint bits recognized /
+//!     its value / countrycode / timestamp / origin / float_form, the present strings, then
+//!     float_form as a varint count and ascending varint deltas; guess: varint
+//!     model_version, f64 confidence, u8 bits recognized/has-top, optional str top)
 //! u8 xy_codec, u8 pressure_codec, u8 time_codec
 //! varint n_strokes
-//! per stroke: varint n_points, u8 stroke bits (pressure, time, color, width, pointer type,
-//!             pressure_measured, its value), optional color/width/pointer_type,
-//!             then the x, y, t and pressure channels of its points
+//! per stroke: varint n_points, varint stroke bits (pressure, time, color, width, pointer
+//!             type, pressure_measured, its value, then tilt_x, tilt_y, twist, contact
+//!             width, contact height), optional color/width/pointer_type,
+//!             then the x, y, t and pressure channels of its points, then each present
+//!             pen/touch channel as a u8 codec tag and its values (codec chosen per stroke)
 //! ```
 //!
 //! Each numeric channel (x and y share one codec, t and pressure have their own) picks the
@@ -341,6 +345,7 @@ pub fn encode(drawing: &Drawing) -> Vec<u8> {
             src.countrycode.is_some(),
             src.timestamp.is_some(),
             src.origin.is_some(),
+            src.float_form.is_some(),
         ];
         put_varint(&mut out, bits(&sp));
         for s in [&src.countrycode, &src.timestamp, &src.origin]
@@ -348,6 +353,15 @@ pub fn encode(drawing: &Drawing) -> Vec<u8> {
             .flatten()
         {
             put_str(&mut out, s);
+        }
+        if let Some(ff) = &src.float_form {
+            // Count, then ascending indices as deltas.
+            put_varint(&mut out, ff.len() as u64);
+            let mut last = 0u32;
+            for &i in ff {
+                put_varint(&mut out, u64::from(i.wrapping_sub(last)));
+                last = i;
+            }
         }
     }
     if let Some(g) = &drawing.guess {
@@ -375,6 +389,9 @@ pub fn encode(drawing: &Drawing) -> Vec<u8> {
         put_varint(&mut out, s.points.len() as u64);
         let has_pressure = s.points.iter().all(|p| p.pressure.is_some());
         let has_time = s.points.iter().all(|p| p.timestamp.is_some());
+        let has_extra: [bool; 5] = std::array::from_fn(|i| {
+            !s.points.is_empty() && s.points.iter().all(|p| p.extras()[i].1.is_some())
+        });
         let sb = [
             has_pressure,
             has_time,
@@ -383,6 +400,11 @@ pub fn encode(drawing: &Drawing) -> Vec<u8> {
             s.pointer_type.is_some(),
             s.pressure_measured.is_some(),
             s.pressure_measured == Some(true),
+            has_extra[0],
+            has_extra[1],
+            has_extra[2],
+            has_extra[3],
+            has_extra[4],
         ];
         put_varint(&mut out, bits(&sb));
         if let Some(c) = &s.color {
@@ -410,6 +432,16 @@ pub fn encode(drawing: &Drawing) -> Vec<u8> {
         if has_pressure {
             for p in &s.points {
                 cp.put(&mut out, p.pressure.unwrap_or(0.0));
+            }
+        }
+        // Pen and touch channels: each with its own codec, chosen over this stroke.
+        for (i, _) in has_extra.iter().enumerate().filter(|(_, h)| **h) {
+            let values = || s.points.iter().map(|p| p.extras()[i].1.unwrap_or(0.0));
+            let codec = Codec::choose(values());
+            out.push(codec.tag());
+            let mut ch = Channel::new(codec);
+            for v in values() {
+                ch.put(&mut out, v);
             }
         }
     }
@@ -472,6 +504,20 @@ pub fn decode(bytes: &[u8]) -> Result<Drawing, DecodeError> {
             countrycode: bit(sp, 2).then(|| r.str()).transpose()?,
             timestamp: bit(sp, 3).then(|| r.str()).transpose()?,
             origin: bit(sp, 4).then(|| r.str()).transpose()?,
+            float_form: if bit(sp, 5) {
+                let n = r.varint()?;
+                let mut out = Vec::new();
+                let mut last = 0u32;
+                for _ in 0..n {
+                    let delta = u32::try_from(r.varint()?)
+                        .map_err(|_| DecodeError::Malformed("float_form"))?;
+                    last = last.wrapping_add(delta);
+                    out.push(last);
+                }
+                Some(out)
+            } else {
+                None
+            },
         })
     } else {
         None
@@ -516,6 +562,7 @@ pub fn decode(bytes: &[u8]) -> Result<Drawing, DecodeError> {
                 y: 0.0,
                 pressure: None,
                 timestamp: None,
+                ..Default::default()
             };
             n
         ];
@@ -534,6 +581,14 @@ pub fn decode(bytes: &[u8]) -> Result<Drawing, DecodeError> {
         if bit(sb, 0) {
             for p in &mut points {
                 p.pressure = Some(cp.get(&mut r)?);
+            }
+        }
+        for i in 0..5 {
+            if bit(sb, 7 + i) {
+                let mut ch = Channel::new(Codec::from_tag(r.byte()?)?);
+                for p in &mut points {
+                    p.set_extra(i as usize, Some(ch.get(&mut r)?));
+                }
             }
         }
         strokes.push(Stroke {
@@ -623,162 +678,4 @@ pub fn unframe(frame: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn drawing(points: Vec<Point>) -> Drawing {
-        Drawing {
-            id: Uuid::from_u128(7),
-            shape: "line".into(),
-            canvas: Some(Canvas {
-                width: 390.5,
-                height: 844.0,
-            }),
-            strokes: vec![
-                Stroke {
-                    points: points.clone(),
-                    color: Some("#112233".into()),
-                    width: Some(4.25),
-                    pointer_type: Some("touch".into()),
-                    pressure_measured: Some(false),
-                },
-                Stroke {
-                    points,
-                    color: None,
-                    width: None,
-                    pointer_type: None,
-                    pressure_measured: None,
-                },
-            ],
-            duration_ms: Some(1234),
-            device: Some(Device::Touch),
-            user_agent: Some("Mozilla/5.0".into()),
-            device_pixel_ratio: Some(3.0),
-            prompt_to_first_point_ms: Some(99),
-            session_id: Some(Uuid::from_u128(9)),
-            source: Some(SourceMeta {
-                key_id: u64::MAX,
-                recognized: Some(false),
-                countrycode: Some("DE".into()),
-                timestamp: Some("2017-01-25 03:11:35.55071 UTC".into()),
-                origin: None,
-            }),
-            guess: Some(Guess {
-                recognized: true,
-                confidence: 0.875,
-                top: Some("line".into()),
-                model_version: 4,
-            }),
-            dropped_samples: Some(3),
-        }
-    }
-
-    fn round_trip(d: &Drawing) -> usize {
-        let bytes = encode(d);
-        let back = decode(&bytes).unwrap();
-        // Compare bit patterns: PartialEq on f64 would accept -0.0 == 0.0.
-        assert!(
-            format!("{back:?}") == format!("{d:?}"),
-            "round trip changed the drawing"
-        );
-        for (a, b) in back.strokes.iter().zip(&d.strokes) {
-            for (p, q) in a.points.iter().zip(&b.points) {
-                assert_eq!(p.x.to_bits(), q.x.to_bits());
-                assert_eq!(p.y.to_bits(), q.y.to_bits());
-                assert_eq!(p.pressure.map(f64::to_bits), q.pressure.map(f64::to_bits));
-            }
-        }
-        bytes.len()
-    }
-
-    #[test]
-    fn every_codec_round_trips() {
-        let cases: Vec<Vec<Point>> = vec![
-            (0..50)
-                .map(|i| Point {
-                    x: f64::from(i * 3),
-                    y: 400.0 - f64::from(i),
-                    pressure: Some(0.5),
-                    timestamp: Some(1_700_000_000_000 + i64::from(i) * 8),
-                })
-                .collect(),
-            (0..50)
-                .map(|i| Point {
-                    x: f64::from(i) * 0.25 + 0.1,
-                    y: -f64::from(i) * 1.375,
-                    pressure: Some(f64::from(i) / 50.0),
-                    timestamp: None,
-                })
-                .collect(),
-            (0..50)
-                .map(|i| Point {
-                    x: f64::from(48.565_f32 + i as f32),
-                    y: -0.0,
-                    pressure: None,
-                    timestamp: Some(i64::from(i)),
-                })
-                .collect(),
-            (0..50)
-                .map(|i| Point {
-                    x: std::f64::consts::PI * f64::from(i),
-                    y: f64::MAX / f64::from(i + 1),
-                    pressure: Some(1.0 / 3.0),
-                    timestamp: Some(1 << 53),
-                })
-                .collect(),
-        ];
-        for points in cases {
-            round_trip(&drawing(points));
-        }
-    }
-
-    #[test]
-    fn integer_strokes_are_small() {
-        let points: Vec<Point> = (0..100)
-            .map(|i| Point {
-                x: 100.0 + f64::from(i),
-                y: 200.0 + f64::from(i % 7),
-                pressure: Some(0.5),
-                timestamp: Some(1_700_000_000_000 + i64::from(i) * 16),
-            })
-            .collect();
-        let size = round_trip(&drawing(points));
-        // 200 points: ~4 bytes each, plus metadata.
-        assert!(size < 1000, "{size} bytes");
-    }
-
-    #[test]
-    fn garbage_is_an_error_not_a_panic() {
-        let bytes = encode(&drawing(vec![Point {
-            x: 1.0,
-            y: 2.0,
-            pressure: None,
-            timestamp: None,
-        }]));
-        for cut in 0..bytes.len() {
-            assert!(decode(&bytes[..cut]).is_err());
-        }
-        let mut seg = Vec::new();
-        let (off, len) = push_framed(&mut seg, COMPRESSION_NONE, &bytes);
-        let (tag, rec) = unframe(&seg[off..off + len]).unwrap();
-        assert_eq!((tag, rec), (COMPRESSION_NONE, bytes.as_slice()));
-        let all: Vec<_> = segment_records(&seg).unwrap().collect();
-        assert_eq!(all.len(), 1);
-    }
-
-    /// Found by `cargo fuzz run packed_record` (fuzz/fuzz_targets/packed_record.rs): a
-    /// forged record with a `NaN` canvas width decoded into a drawing no validation would
-    /// accept.
-    #[test]
-    fn a_forged_non_finite_number_is_refused() {
-        let forged = [
-            0x01, 0x3f, 0x00, 0x00, 0x00, 0x25, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf0, 0x01,
-            0x3f, 0x00, 0x00, 0x00, 0x25, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff,
-            0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-        ];
-        assert!(matches!(
-            decode(&forged),
-            Err(DecodeError::Malformed("non-finite number"))
-        ));
-    }
-}
+mod tests;

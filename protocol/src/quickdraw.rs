@@ -63,6 +63,10 @@ pub struct QdStroke {
     pub y: Vec<f64>,
     /// ms since the drawing's first point, as many as `x`; `None` in simplified data.
     pub t: Option<Vec<i64>>,
+    /// Which whole-number coordinates the line wrote as floats (`255.0` rather than `255`,
+    /// as Python's `json.dumps` writes floats): index `i` for `x[i]`, `x.len() + i` for
+    /// `y[i]`, ascending. Written back the same way, so such lines export byte for byte.
+    pub float_form: Vec<u32>,
 }
 
 impl Record {
@@ -114,6 +118,12 @@ impl Record {
     /// timestamps stay ms since the first point; the metadata goes to [`SourceMeta`].
     pub fn into_drawing(self) -> Drawing {
         let id = self.drawing_id();
+        let mut float_form = Vec::new();
+        let mut offset = 0u32;
+        for s in &self.drawing {
+            float_form.extend(s.float_form.iter().map(|i| offset + i));
+            offset += u32::try_from(2 * s.x.len()).unwrap_or(u32::MAX);
+        }
         let strokes: Vec<Stroke> = self
             .drawing
             .into_iter()
@@ -124,6 +134,7 @@ impl Record {
                         y: s.y[i],
                         pressure: None,
                         timestamp: s.t.as_ref().map(|t| t[i]),
+                        ..Default::default()
                     })
                     .collect(),
                 color: None,
@@ -154,6 +165,7 @@ impl Record {
                 countrycode: self.countrycode,
                 timestamp: self.timestamp,
                 origin: self.source,
+                float_form: (!float_form.is_empty()).then_some(float_form),
             }),
             guess: None,
             dropped_samples: None,
@@ -164,22 +176,47 @@ impl Record {
     ///
     /// Imported drawings get back their `key_id`, metadata and exact x, y, t (and no
     /// timestamp if they had none). Drawings uploaded through the API get the `key_id` of
-    /// [`api_key_id`], `t` relative to their first point, and `fallback_timestamp` (the
+    /// [`api_key_id`], `t` relative to their earliest point (their first, unless the device
+    /// clock stepped back between strokes), and `fallback_timestamp` (the
     /// server's receive time, in the dataset's format) as `timestamp`. Drawings without
     /// timing come out in the simplified shape `[x[], y[]]`.
     pub fn from_drawing(drawing: &Drawing, fallback_timestamp: Option<String>) -> Self {
         let imported = drawing.source.as_ref();
+        // Relative to the earliest point, not the first: a device clock that stepped back
+        // between strokes must not make a `t` negative (the format's `t` is never).
         let t0 = if imported.is_some() {
             0
         } else {
-            drawing.first_timestamp().unwrap_or(0)
+            drawing
+                .strokes
+                .iter()
+                .flat_map(|s| &s.points)
+                .filter_map(|p| p.timestamp)
+                .min()
+                .unwrap_or(0)
         };
+        let mut float_form = imported
+            .and_then(|s| s.float_form.as_deref())
+            .unwrap_or_default()
+            .iter()
+            .copied()
+            .peekable();
+        let mut offset = 0u32;
         let strokes = drawing
             .strokes
             .iter()
             .map(|s| {
                 let timed = s.points.iter().all(|p| p.timestamp.is_some());
+                let n = u32::try_from(2 * s.points.len()).unwrap_or(u32::MAX);
+                let mut mine = Vec::new();
+                while let Some(i) = float_form.next_if(|i| *i < offset + n) {
+                    if i >= offset {
+                        mine.push(i - offset);
+                    }
+                }
+                offset += n;
                 QdStroke {
+                    float_form: mine,
                     x: s.points.iter().map(|p| p.x).collect(),
                     y: s.points.iter().map(|p| p.y).collect(),
                     t: timed.then(|| {
@@ -327,6 +364,15 @@ pub fn format_timestamp_ms(ms: i64) -> String {
 
 /// Google's simplification: align to (0, 0), scale uniformly so the longer side is 255,
 /// resample at 1 px spacing, Ramer–Douglas–Peucker with ε = 2.0, round to integers.
+///
+/// Its cost is bounded for any input: a stroke longer than [`MAX_RESAMPLED`] px (after
+/// scaling; real strokes are a few hundred) is resampled at the coarser spacing that gives
+/// that many points, and Ramer–Douglas–Peucker stops refining after
+/// [`RDP_WORK_PER_POINT`] distance evaluations per point, keeping every point of the ranges
+/// it has not resolved. So a pathological stroke (a sawtooth of 10,000 teeth, whose
+/// Ramer–Douglas–Peucker is quadratic) costs O(points) and keeps more points than
+/// necessary, never fewer: every input point stays within ε of the output. Real drawings
+/// never reach either bound (their simplification is Google's exactly).
 pub fn simplify(strokes: &[QdStroke]) -> Vec<QdStroke> {
     let all = || strokes.iter().flat_map(|s| s.x.iter().zip(&s.y));
     let (min_x, min_y) = all().fold((f64::INFINITY, f64::INFINITY), |(a, b), (x, y)| {
@@ -349,8 +395,14 @@ pub fn simplify(strokes: &[QdStroke]) -> Vec<QdStroke> {
                     .zip(&s.y)
                     .map(|(x, y)| ((x - min_x) * scale, (y - min_y) * scale))
                     .collect();
-            let resampled = resample(&pts, 1.0);
-            let kept = rdp(&resampled, 2.0);
+            let length: f64 = pts
+                .windows(2)
+                .map(|w| (w[1].0 - w[0].0).hypot(w[1].1 - w[0].1))
+                .sum();
+            #[allow(clippy::cast_precision_loss)]
+            let spacing = (length / MAX_RESAMPLED as f64).max(1.0);
+            let resampled = resample(&pts, spacing);
+            let (kept, _) = rdp(&resampled, 2.0);
             let mut out = QdStroke::default();
             for (x, y) in kept {
                 out.x.push(x.round().clamp(0.0, 255.0));
@@ -387,15 +439,33 @@ fn resample(pts: &[(f64, f64)], spacing: f64) -> Vec<(f64, f64)> {
     out
 }
 
-fn rdp(pts: &[(f64, f64)], epsilon: f64) -> Vec<(f64, f64)> {
+/// Most resampled points of one stroke in [`simplify`].
+pub const MAX_RESAMPLED: usize = 100_000;
+/// Distance evaluations per point after which [`simplify`]'s Ramer–Douglas–Peucker stops
+/// refining (a balanced run needs about log2(points) per point: 17 at 100,000).
+pub const RDP_WORK_PER_POINT: usize = 64;
+
+/// Ramer–Douglas–Peucker with a work bound (see [`simplify`]); the kept points and the
+/// distance evaluations spent.
+fn rdp(pts: &[(f64, f64)], epsilon: f64) -> (Vec<(f64, f64)>, usize) {
     if pts.len() < 3 {
-        return pts.to_vec();
+        return (pts.to_vec(), 0);
     }
+    let mut budget = pts.len().saturating_mul(RDP_WORK_PER_POINT);
+    let mut work = 0;
     let mut keep = vec![false; pts.len()];
     keep[0] = true;
     keep[pts.len() - 1] = true;
     let mut stack = vec![(0usize, pts.len() - 1)];
     while let Some((a, b)) = stack.pop() {
+        let inner = b - a - 1;
+        if inner > budget {
+            // Out of work: keep the whole range (a superset of what RDP would keep).
+            keep[a..=b].iter_mut().for_each(|k| *k = true);
+            continue;
+        }
+        budget -= inner;
+        work += inner;
         let (ax, ay) = pts[a];
         let (bx, by) = pts[b];
         let len = ((bx - ax).powi(2) + (by - ay).powi(2)).sqrt();
@@ -416,10 +486,12 @@ fn rdp(pts: &[(f64, f64)], epsilon: f64) -> Vec<(f64, f64)> {
             stack.push((best.1, b));
         }
     }
-    pts.iter()
+    let kept = pts
+        .iter()
         .zip(keep)
         .filter_map(|(p, k)| k.then_some(*p))
-        .collect()
+        .collect();
+    (kept, work)
 }
 
 /// Writes an f64 as an integer when it is one (as the dataset does), else in its shortest
@@ -439,15 +511,55 @@ impl Serialize for Num {
     }
 }
 
-struct Nums<'a>(&'a [f64]);
+/// Numbers of one coordinate array; those at `floats` (indices shifted by `base`) are
+/// whole numbers the source wrote as floats.
+struct Nums<'a> {
+    values: &'a [f64],
+    floats: &'a [u32],
+    base: usize,
+}
 
 impl Serialize for Nums<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for v in self.0 {
-            seq.serialize_element(&Num(*v))?;
+        let mut seq = s.serialize_seq(Some(self.values.len()))?;
+        let mut floats = self.floats.iter().peekable();
+        for (i, v) in self.values.iter().enumerate() {
+            let at = u32::try_from(self.base + i).unwrap_or(u32::MAX);
+            while floats.next_if(|f| **f < at).is_some() {}
+            if floats.next_if(|f| **f == at).is_some() && v.fract() == 0.0 {
+                seq.serialize_element(v)?;
+            } else {
+                seq.serialize_element(&Num(*v))?;
+            }
         }
         seq.end()
+    }
+}
+
+/// One number as read, and whether it was a whole number written as a float (`255.0`).
+struct FormNum(f64, bool);
+
+impl<'de> Deserialize<'de> for FormNum {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = FormNum;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<FormNum, E> {
+                Ok(FormNum(v as f64, false))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<FormNum, E> {
+                Ok(FormNum(v as f64, false))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<FormNum, E> {
+                Ok(FormNum(v, v.fract() == 0.0))
+            }
+        }
+        d.deserialize_f64(V)
     }
 }
 
@@ -455,8 +567,16 @@ impl Serialize for QdStroke {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let n = if self.t.is_some() { 3 } else { 2 };
         let mut seq = s.serialize_seq(Some(n))?;
-        seq.serialize_element(&Nums(&self.x))?;
-        seq.serialize_element(&Nums(&self.y))?;
+        seq.serialize_element(&Nums {
+            values: &self.x,
+            floats: &self.float_form,
+            base: 0,
+        })?;
+        seq.serialize_element(&Nums {
+            values: &self.y,
+            floats: &self.float_form,
+            base: self.x.len(),
+        })?;
         if let Some(t) = &self.t {
             seq.serialize_element(t)?;
         }
@@ -473,17 +593,29 @@ impl<'de> Deserialize<'de> for QdStroke {
                 f.write_str("a stroke [x[], y[]] or [x[], y[], t[]]")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<QdStroke, A::Error> {
-                let x: Vec<f64> = seq
+                let x: Vec<FormNum> = seq
                     .next_element()?
                     .ok_or_else(|| de::Error::invalid_length(0, &self))?;
-                let y: Vec<f64> = seq
+                let y: Vec<FormNum> = seq
                     .next_element()?
                     .ok_or_else(|| de::Error::invalid_length(1, &self))?;
                 let t: Option<Vec<i64>> = seq.next_element()?;
                 if seq.next_element::<de::IgnoredAny>()?.is_some() {
                     return Err(de::Error::invalid_length(4, &self));
                 }
-                Ok(QdStroke { x, y, t })
+                let float_form = x
+                    .iter()
+                    .chain(&y)
+                    .enumerate()
+                    .filter(|(_, n)| n.1)
+                    .map(|(i, _)| u32::try_from(i).unwrap_or(u32::MAX))
+                    .collect();
+                Ok(QdStroke {
+                    x: x.iter().map(|n| n.0).collect(),
+                    y: y.iter().map(|n| n.0).collect(),
+                    t,
+                    float_form,
+                })
             }
         }
         d.deserialize_seq(V)
@@ -512,96 +644,4 @@ mod key_id_string {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const RAW: &str = r#"{"word":"circle","countrycode":"US","timestamp":"2017-01-25 03:11:35.55071 UTC","recognized":true,"key_id":"5266005389475840","drawing":[[[635,48.564998626708984,-3.5],[265,265,1001],[0,16,33]]]}"#;
-
-    #[test]
-    fn raw_round_trips_byte_for_byte() {
-        let rec = Record::parse_line(RAW).unwrap();
-        assert_eq!(rec.key_id, 5_266_005_389_475_840);
-        assert_eq!(rec.to_line(), RAW);
-        let drawing = rec.clone().into_drawing();
-        let back = Record::from_drawing(&drawing, None);
-        assert_eq!(back.to_line(), RAW);
-    }
-
-    #[test]
-    fn key_id_survives_past_2_pow_53() {
-        let line = RAW.replace("5266005389475840", "18446744073709551615");
-        let rec = Record::parse_line(&line).unwrap();
-        assert_eq!(rec.key_id, u64::MAX);
-        assert_eq!(rec.to_line(), line);
-    }
-
-    #[test]
-    fn bad_records_name_the_field() {
-        let err = Record::parse_line(&RAW.replace("UTC", "CET")).unwrap_err();
-        assert_eq!(err.field, "timestamp");
-        let err = Record::parse_line(&RAW.replace("[0,16,33]", "[0,16]")).unwrap_err();
-        assert_eq!(err.field, "drawing[0]");
-        let err = Record::parse_line(&RAW.replace("\"5266005389475840\"", "\"12x\"")).unwrap_err();
-        assert_eq!(err.field, "key_id");
-    }
-
-    #[test]
-    fn timestamps_parse() {
-        assert_eq!(
-            parse_timestamp("1970-01-01 00:00:01.5 UTC").unwrap(),
-            1_500_000
-        );
-        assert_eq!(format_timestamp_ms(1_500), "1970-01-01 00:00:01.500000 UTC");
-    }
-
-    #[test]
-    fn tiny_extents_and_dots_simplify_to_finite_points() {
-        let tiny = QdStroke {
-            x: vec![0.0, 1e-310],
-            y: vec![0.0, 0.0],
-            t: None,
-        };
-        let out = simplify(&[tiny]);
-        assert!(out[0].x.iter().chain(&out[0].y).all(|v| v.is_finite()));
-        let dot = QdStroke {
-            x: vec![86.0, 86.0],
-            y: vec![50.0, 50.0],
-            t: None,
-        };
-        let wide = QdStroke {
-            x: vec![0.0, 255.0],
-            y: vec![0.0, 0.0],
-            t: None,
-        };
-        let out = simplify(&[dot, wide]);
-        assert_eq!(out[0].x.len(), 2, "a dot stays two points");
-    }
-
-    #[test]
-    fn simplified_records_pass_through_and_api_key_ids_differ() {
-        let line = r#"{"word":"line","key_id":"7","drawing":[[[0,255],[3,3]]]}"#;
-        let rec = Record::parse_line(line).unwrap();
-        assert!(rec.is_simplified());
-        assert_eq!(rec.simplified().to_line(), line);
-        let a = api_key_id(Uuid::from_u128(1));
-        let b = api_key_id(Uuid::from_u128(1 << 64 | 1));
-        assert_ne!(a, b);
-        assert!(a < 1 << 63);
-        let err = Record::parse_line(&RAW.replace("\"word\"", "\"extra\":1,\"word\"")).unwrap_err();
-        assert_eq!(err.code, "invalid_type");
-    }
-
-    #[test]
-    fn simplify_fits_0_to_255() {
-        let s = QdStroke {
-            x: (0..100).map(f64::from).collect(),
-            y: (0..100).map(|i| f64::from(i) * 0.5 + 3.0).collect(),
-            t: None,
-        };
-        let out = simplify(&[s]);
-        assert_eq!(out[0].x.first(), Some(&0.0));
-        assert_eq!(out[0].x.last(), Some(&255.0));
-        // A straight line keeps only its end points.
-        assert_eq!(out[0].x.len(), 2);
-    }
-}
+mod tests;

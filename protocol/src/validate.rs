@@ -5,10 +5,15 @@
 //! The real drawings in the project's test data (6,502 Quick, Draw!, $1, Detexify and
 //! Momocs drawings) have at most 15 strokes, 404 points in one stroke and 1,115 points in
 //! one drawing (median 62, 99th percentile 176); the largest Quick, Draw! raw record is
-//! 19.7 KB of ndjson, and the seed estimates 5–50 KB of JSON per drawing. Pens report up to
-//! 240 samples/s through `getCoalescedEvents()`, so a 20 s round drawn without lifting the
-//! pen is 4,800 points. The defaults ([`Limits::DEFAULT`]) leave room above all of that
-//! without letting one upload cost the server more than a few milliseconds:
+//! 19.7 KB of ndjson, and the seed estimates 5–50 KB of JSON per drawing. The highest rate
+//! sustained over one second in that data is 283 points/s (Quick, Draw!, 2017 devices).
+//! Pens report up to 240 samples/s through `getCoalescedEvents()`, so a 20 s round drawn
+//! without lifting the pen is 4,800 points; but USB mice poll at up to 1,000 Hz (8,000 Hz on
+//! some gaming mice), so a 12 s mouse stroke can be 12,000 points. The defaults
+//! ([`Limits::DEFAULT`]) leave room above real hands without letting one upload cost the
+//! server more than a few milliseconds; a client reduces a drawing over them before upload
+//! ([`crate::reduce::fit_to_limits`]: losslessly where it can, else by a sub-pixel
+//! Ramer–Douglas–Peucker), so a player's drawing always reaches the dataset:
 //!
 //! | limit | default | why |
 //! |---|---|---|
@@ -20,7 +25,8 @@
 //! | canvas side | 1..=16,384 CSS px | the largest canvas browsers allocate |
 //! | coordinate margin | one canvas side beyond each edge | pointer capture keeps a stroke alive off-canvas |
 //! | coordinates without a canvas (imports) | ±100,000 | Quick, Draw! raw spans −1,013..2,232 device px |
-//! | pressure | 0..=1 | `PointerEvent.pressure` range |
+//! | tilt_x, tilt_y / twist / width, height (pen and touch) | -90..=90 deg / 0..360 deg / 0..=16,384 CSS px, on every point of a stroke or none | W3C Pointer Events ranges |
+//! | pressure | finite, >= 0 | `PointerEvent.pressure` is nominally 0..=1, but Android devices report touch pressures above their advertised maximum (1.0875 seen): values above 1 are stored as reported and marked ([`Drawing::pressure_above_nominal`]); a negative pressure is no measurement |
 //! | timestamps | 0..=2^53 ms, non-decreasing inside a stroke | JS `Date.now()` range |
 //! | duration, prompt-to-first-point | at most 1 hour | a round lasts seconds |
 //! | stroke width | (0, 256] CSS px | |
@@ -172,6 +178,58 @@ pub fn parse_json<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T,
     de.end()
         .map_err(|e| FieldError::new("body", "invalid_json", e.to_string()))?;
     Ok(value)
+}
+
+/// A dataset's `word` as Inkset matches and stores it: Unicode NFC (the composed form), no
+/// whitespace around it, each inner run of whitespace one space, lower case. `"Circle"`,
+/// `"circle "`, `"CIRCLE"` and `"circle"` are one word, and so are a composed and a
+/// decomposed `"cœur"`. Quick, Draw!'s own words are lower case but for three ("The Eiffel
+/// Tower", "The Great Wall of China", "The Mona Lisa", in its `categories.txt`); they are
+/// stored in lower case.
+pub fn normalize_word(word: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let composed: String = word.nfc().collect();
+    composed
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Checks a word (as [`normalize_word`] gives it) of an imported record: 1 to
+/// `limits.max_shape_name_bytes` bytes of letters and digits of any script, spaces, `-`,
+/// `_` and `'`. Quick, Draw!'s 345 words ("hot air balloon", "t-shirt") and the $1
+/// gesture set's ("left_curly_brace") all pass; path
+/// separators, commas, dots, quotes and control characters do not, so a word is safe as a
+/// file name, an archive directory and a CSV cell.
+///
+/// # Errors
+/// A [`FieldError`] on `word`: `missing` when empty, `too_long`, or `invalid_word` naming
+/// the first character that is not allowed.
+pub fn check_word(word: &str, limits: &Limits) -> Result<(), FieldError> {
+    if word.is_empty() {
+        return Err(FieldError::new("word", "missing", "word is empty"));
+    }
+    if word.len() > limits.max_shape_name_bytes {
+        return Err(FieldError::new(
+            "word",
+            "too_long",
+            format!("word is longer than {} bytes", limits.max_shape_name_bytes),
+        ));
+    }
+    if let Some(c) = word
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '\'')))
+    {
+        return Err(FieldError::new(
+            "word",
+            "invalid_word",
+            format!(
+                "word {word:?} contains {c:?}: a word is letters, digits, spaces, '-', '_' and \"'\""
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks `drawing` against `limits`.
@@ -465,11 +523,12 @@ fn validate_stroke(
             }
         }
         match p.pressure {
-            Some(pr) if !pr.is_finite() || !(0.0..=1.0).contains(&pr) => {
+            Some(pr) if !pr.is_finite() || pr < 0.0 => {
                 return Err(FieldError::new(
                     field("pressure"),
                     "out_of_range",
-                    "pressure must be within 0..=1",
+                    "pressure must be a finite number >= 0 (nominally 0..=1; higher values \
+                     are kept as reported)",
                 ));
             }
             _ => {}
@@ -480,6 +539,28 @@ fn validate_stroke(
                 "inconsistent",
                 "pressure must be given on every point of a stroke or on none",
             ));
+        }
+        for ((name, v), first) in p.extras().into_iter().zip(stroke.points[0].extras()) {
+            if v.is_some() != first.1.is_some() {
+                return Err(FieldError::new(
+                    field(name),
+                    "inconsistent",
+                    format!("{name} must be given on every point of a stroke or on none"),
+                ));
+            }
+            let Some(v) = v else { continue };
+            let (ok, range) = match name {
+                "tilt_x" | "tilt_y" => ((-90.0..=90.0).contains(&v), "-90..=90 degrees"),
+                "twist" => ((0.0..360.0).contains(&v), "0..360 degrees"),
+                _ => (v >= 0.0 && v <= limits.max_canvas_side, "0..=16384 CSS px"),
+            };
+            if !v.is_finite() || !ok {
+                return Err(FieldError::new(
+                    field(name),
+                    "out_of_range",
+                    format!("{name} must be within {range}"),
+                ));
+            }
         }
         match p.timestamp {
             Some(t) => {
@@ -531,171 +612,4 @@ fn is_css_hex_color(s: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::drawing::{Canvas, Device, Point};
-    use uuid::Uuid;
-
-    fn sample() -> Drawing {
-        Drawing {
-            id: Uuid::nil(),
-            shape: "circle".into(),
-            canvas: Some(Canvas {
-                width: 400.0,
-                height: 300.0,
-            }),
-            strokes: vec![Stroke {
-                points: (0..20)
-                    .map(|i| Point {
-                        x: 10.0 + f64::from(i),
-                        y: 20.0,
-                        pressure: Some(0.5),
-                        timestamp: Some(1_700_000_000_000 + i64::from(i) * 16),
-                    })
-                    .collect(),
-                color: Some("#000000".into()),
-                width: Some(3.0),
-                pointer_type: Some("pen".into()),
-                pressure_measured: Some(true),
-            }],
-            duration_ms: Some(304),
-            device: Some(Device::Pen),
-            user_agent: Some("test".into()),
-            device_pixel_ratio: Some(2.0),
-            prompt_to_first_point_ms: Some(400),
-            session_id: None,
-            source: None,
-            guess: None,
-            dropped_samples: None,
-        }
-    }
-
-    fn check(d: &Drawing) -> Result<(), FieldError> {
-        validate(d, Origin::Api, &Limits::DEFAULT, |s| s == "circle")
-    }
-
-    #[test]
-    fn a_missing_field_is_named() {
-        let e = parse_json::<Drawing>(
-            br#"{"id": "6f1c3f5e-3f1b-4f52-8d2a-4a8f2f0f7c11", "strokes": []}"#,
-        )
-        .unwrap_err();
-        assert_eq!((e.field.as_str(), e.code), ("shape", "invalid_type"));
-        let e = parse_json::<Drawing>(
-            br#"{"id": "6f1c3f5e-3f1b-4f52-8d2a-4a8f2f0f7c11", "shape": "circle",
-                 "strokes": [{"points": [{"x": 1}]}]}"#,
-        )
-        .unwrap_err();
-        assert_eq!(e.field, "strokes[0].points[0].y");
-    }
-
-    #[test]
-    fn guess_fields_are_checked_by_name() {
-        let mut d = sample();
-        d.guess = Some(crate::Guess {
-            recognized: true,
-            confidence: 0.93,
-            top: Some("circle".into()),
-            model_version: 3,
-        });
-        d.dropped_samples = Some(2);
-        assert_eq!(check(&d), Ok(()));
-        for bad in [f64::NAN, -0.1, 1.5] {
-            if let Some(g) = d.guess.as_mut() {
-                g.confidence = bad;
-            }
-            assert_eq!(
-                check(&d).map_err(|e| e.field),
-                Err("guess.confidence".to_owned())
-            );
-        }
-        if let Some(g) = d.guess.as_mut() {
-            g.confidence = 0.5;
-            g.top = Some(String::new());
-        }
-        assert_eq!(check(&d).map_err(|e| e.field), Err("guess.top".to_owned()));
-        d.guess = None;
-        d.dropped_samples = Some(u32::MAX);
-        assert_eq!(
-            check(&d).map_err(|e| e.field),
-            Err("dropped_samples".to_owned())
-        );
-    }
-
-    #[test]
-    fn valid_drawing_passes() {
-        assert_eq!(check(&sample()), Ok(()));
-    }
-
-    #[test]
-    fn errors_name_the_field() {
-        let mut d = sample();
-        d.strokes[0].points[17].x = f64::NAN;
-        assert_eq!(check(&d).unwrap_err().field, "strokes[0].points[17].x");
-
-        let mut d = sample();
-        d.strokes[0].points[3].y = 1000.0;
-        let err = check(&d).unwrap_err();
-        assert_eq!(
-            (err.field.as_str(), err.code),
-            ("strokes[0].points[3].y", "out_of_range")
-        );
-
-        let mut d = sample();
-        d.strokes[0].points[5].timestamp = Some(1);
-        assert_eq!(check(&d).unwrap_err().code, "decreasing");
-
-        let mut d = sample();
-        d.strokes[0].points[2].pressure = Some(1.5);
-        assert_eq!(
-            check(&d).unwrap_err().field,
-            "strokes[0].points[2].pressure"
-        );
-
-        let mut d = sample();
-        d.shape = "dog".into();
-        assert_eq!(check(&d).unwrap_err().code, "unknown_shape");
-
-        let mut d = sample();
-        d.strokes.clear();
-        assert_eq!(check(&d).unwrap_err().field, "strokes");
-
-        let mut d = sample();
-        d.canvas = None;
-        assert_eq!(check(&d).unwrap_err().field, "canvas");
-
-        let mut d = sample();
-        d.strokes[0].color = Some("red".into());
-        assert_eq!(check(&d).unwrap_err().field, "strokes[0].color");
-    }
-
-    #[test]
-    fn point_limits_are_enforced() {
-        let mut d = sample();
-        let p = d.strokes[0].points[0];
-        d.strokes = (0..3)
-            .map(|_| Stroke {
-                points: vec![p; 9_000],
-                ..d.strokes[0].clone()
-            })
-            .collect();
-        let err = check(&d).unwrap_err();
-        assert_eq!(
-            (err.field.as_str(), err.code),
-            ("strokes", "too_many_points")
-        );
-    }
-
-    #[test]
-    fn parse_errors_name_the_field() {
-        let body = br#"{"id":"00000000-0000-0000-0000-000000000000","shape":"circle","strokes":[{"points":[{"x":1,"y":"two"}]}]}"#;
-        let err = parse_json::<Drawing>(body).unwrap_err();
-        assert_eq!(err.field, "strokes[0].points[0].y");
-        let body = br#"{"id":"00000000-0000-0000-0000-000000000000","shape":"circle","strokes":[{"points":[{"x":1e309,"y":1}]}]}"#;
-        let err = parse_json::<Drawing>(body).unwrap_err();
-        assert_eq!(err.field, "strokes[0].points[0].x");
-        let body = br#"{"id":"00000000-0000-0000-0000-000000000000","shape":"circle","strokes":[{"points":[{"x":NaN,"y":1}]}]}"#;
-        let err = parse_json::<Drawing>(body).unwrap_err();
-        assert_eq!(err.field, "strokes[0].points[0].x");
-    }
-}
+mod tests;

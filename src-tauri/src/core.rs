@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use inkset_protocol::api::{LoginRequest, ShapeInfo, UserStats};
+use inkset_protocol::reduce::fit_to_limits;
 use inkset_protocol::validate::validate;
 use inkset_protocol::{Drawing, Limits, Origin, Stroke};
 use serde::{Deserialize, Serialize};
@@ -251,6 +252,20 @@ impl Core {
     pub fn submit(&self, mut drawing: Drawing) -> Result<SubmitReceipt, CommandError> {
         // The server binds the drawing to the uploading session.
         drawing.session_id = None;
+        // A very detailed drawing (a 1,000 Hz mouse) is reduced to the upload limits here,
+        // before it is stored, so it reaches the dataset (inkset_protocol::reduce).
+        let reduction = fit_to_limits(&mut drawing, &Limits::DEFAULT);
+        if reduction.changed() {
+            tracing::info!(
+                id = %drawing.id,
+                before = reduction.points_before,
+                after = reduction.points_after,
+                repeats = reduction.duplicates_dropped,
+                epsilon = ?reduction.epsilon,
+                decimated = reduction.decimated,
+                "drawing reduced to the upload limits"
+            );
+        }
         let shapes = self.shapes();
         validate(&drawing, Origin::Api, &Limits::DEFAULT, |s| {
             shapes.iter().any(|k| k.name == s)

@@ -402,12 +402,14 @@ mod tests {
                         y: 2.0,
                         pressure: Some(0.5),
                         timestamp: Some(1),
+                        ..Default::default()
                     },
                     Point {
                         x: 3.0,
                         y: 4.0,
                         pressure: Some(0.5),
                         timestamp: Some(2),
+                        ..Default::default()
                     },
                 ],
                 color: None,

@@ -28,8 +28,14 @@ pub const SESSION_ID: &str = "session_id";
 /// Sync timing and sizes.
 #[derive(Debug, Clone, Copy)]
 pub struct SyncConfig {
-    /// Drawings per `POST /api/drawings/batch`.
+    /// Most drawings per `POST /api/drawings/batch`.
     pub batch_size: usize,
+    /// Most bytes of JSON per batch body. The server refuses a larger body as a whole
+    /// (413; `Limits::max_batch_body_bytes`, 16 MiB by default), so a batch is cut to fit,
+    /// and a batch that is refused as too large anyway (a server with a lower limit) is
+    /// halved until it fits; a single drawing that no server limit admits is marked
+    /// rejected, so no upload can jam the outbox.
+    pub batch_bytes: usize,
     /// Delay after the first failure; doubles with each further one.
     pub base_backoff: Duration,
     /// Longest delay between attempts.
@@ -45,6 +51,7 @@ impl Default for SyncConfig {
     fn default() -> Self {
         Self {
             batch_size: 25,
+            batch_bytes: inkset_protocol::Limits::DEFAULT.max_batch_body_bytes,
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             idle_poll: Duration::from_secs(30),
@@ -91,6 +98,29 @@ pub struct Syncer {
     status: watch::Sender<SyncStatus>,
     /// Serialises rounds so "sync now" and the loop never upload the same rows at once.
     round: tokio::sync::Mutex<()>,
+    /// Drawings per batch now: halved when a batch is refused as too large (413) or lost in
+    /// transit, doubled back towards `batch_size` after each delivered batch.
+    cap: std::sync::atomic::AtomicUsize,
+}
+
+/// Bytes the batch envelope adds around its drawings (`{"drawings":[...],"sent_at":N}`
+/// with commas), rounded up.
+const ENVELOPE_BYTES: usize = 64;
+
+/// Cuts `batch` (oldest first) to the longest prefix whose JSON body fits in `max_bytes`;
+/// the first drawing always stays (the server judges it alone).
+fn fit_bytes(batch: &mut Vec<inkset_protocol::Drawing>, max_bytes: usize) {
+    let mut total = ENVELOPE_BYTES;
+    let mut keep = 0;
+    for d in batch.iter() {
+        let size = serde_json::to_vec(d).map_or(usize::MAX, |v| v.len() + 1);
+        if keep > 0 && total.saturating_add(size) > max_bytes {
+            break;
+        }
+        total = total.saturating_add(size);
+        keep += 1;
+    }
+    batch.truncate(keep.max(1));
 }
 
 /// Time now, ms since the Unix epoch (device clock).
@@ -115,6 +145,7 @@ impl Syncer {
             })
             .0,
             round: tokio::sync::Mutex::new(()),
+            cap: std::sync::atomic::AtomicUsize::new(config.batch_size.max(1)),
         }
     }
 
@@ -169,10 +200,12 @@ impl Syncer {
         let mut stored = 0;
         let mut reauthenticated = false;
         loop {
-            let batch = self.store.pending(self.config.batch_size)?;
+            let cap = self.cap.load(std::sync::atomic::Ordering::Relaxed).max(1);
+            let mut batch = self.store.pending(cap)?;
             if batch.is_empty() {
                 return Ok(stored);
             }
+            fit_bytes(&mut batch, self.config.batch_bytes);
             let token = self.session_token().await?;
             let ids: Vec<Uuid> = batch.iter().map(|d| d.id).collect();
             self.publish(|s| s.syncing = true);
@@ -189,17 +222,52 @@ impl Syncer {
                     reauthenticated = true;
                     continue;
                 }
+                Err(e) if e.status() == Some(413) && ids.len() > 1 => {
+                    let half = ids.len() / 2;
+                    self.cap.store(half, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(
+                        drawings = ids.len(),
+                        half,
+                        "batch too large for the server; splitting it"
+                    );
+                    continue;
+                }
+                Err(e) if e.status() == Some(413) => {
+                    let why = format!("413: too large for the server even alone: {}", e.message());
+                    tracing::warn!(id = %ids[0], %why, "server refused a drawing");
+                    self.store.mark_rejected(ids[0], &why)?;
+                    continue;
+                }
                 Err(e) => {
+                    // A server that closes the connection on a body over its limit reads as a
+                    // transport error: smaller batches next time, as after a 413.
+                    if e.is_transport() && ids.len() > 1 {
+                        self.cap
+                            .store(ids.len() / 2, std::sync::atomic::Ordering::Relaxed);
+                    }
                     self.store.record_failure(&ids, &e.to_string())?;
                     return Err(e.into());
                 }
             };
+            let grown = (ids.len() * 2).min(self.config.batch_size.max(1));
+            self.cap
+                .fetch_max(grown, std::sync::atomic::Ordering::Relaxed);
             let mut done = Vec::new();
             let mut retry_later = Vec::new();
-            for item in result.results {
+            // Results come in the order of the batch; a result without an id is the
+            // drawing at its position.
+            if result.results.len() != ids.len() {
+                tracing::warn!(
+                    sent = ids.len(),
+                    answered = result.results.len(),
+                    "batch answer does not match the batch"
+                );
+            }
+            for (sent, item) in ids.iter().zip(result.results) {
+                let id = item.id.unwrap_or(*sent);
                 match (item.status, item.received_at) {
-                    (201, Some(at)) => done.push((item.id, at)),
-                    (s, _) if s == 408 || s == 429 || s >= 500 => retry_later.push(item.id),
+                    (201, Some(at)) => done.push((id, at)),
+                    (s, _) if s == 408 || s == 429 || s >= 500 => retry_later.push(id),
                     (s, _) => {
                         let why = item.error.map_or_else(
                             || format!("refused with status {s}"),
@@ -208,8 +276,8 @@ impl Syncer {
                                 None => format!("{s}: {}", e.message),
                             },
                         );
-                        tracing::warn!(id = %item.id, %why, "server refused a drawing");
-                        self.store.mark_rejected(item.id, &why)?;
+                        tracing::warn!(%id, %why, "server refused a drawing");
+                        self.store.mark_rejected(id, &why)?;
                     }
                 }
             }

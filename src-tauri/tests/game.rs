@@ -8,6 +8,8 @@
 //! - An app process killed with unsynced drawings: on restart they sync.
 //! - Accounts and progress through the commands, with a device clock 3 days ahead.
 //! - Live guesses with the server's production recognizer, cached and used offline.
+//! - A 1,000 Hz mouse round (12,000 points) and offline batches of 10,000-point rounds
+//!   (22 MB as one batch): all reach the server, nothing stays pending.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::HashMap;
@@ -230,8 +232,12 @@ impl Drop for Game {
 }
 
 fn fast_sync() -> SyncConfig {
+    fast_sync_batches_of(5)
+}
+
+fn fast_sync_batches_of(batch_size: usize) -> SyncConfig {
     SyncConfig {
-        batch_size: 5,
+        batch_size,
         base_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(800),
         idle_poll: Duration::from_millis(500),
@@ -368,6 +374,56 @@ fn as_submitted(records: Vec<Record>, start: i64) -> Vec<Drawing> {
 
 fn now_ms() -> i64 {
     inkset_draw::sync::now_ms()
+}
+
+/// A real one-stroke drawing replayed as a mouse polled every millisecond would report it:
+/// stretched to last `ms`, linearly interpolated at each millisecond (`ms + 1` points, at
+/// fractional CSS px, as a zoomed canvas reports them).
+fn at_one_khz(d: &Drawing, ms: i64) -> Drawing {
+    assert_eq!(d.strokes.len(), 1);
+    let mut d = d.clone();
+    let pts = std::mem::take(&mut d.strokes[0].points);
+    assert!(pts.len() >= 2);
+    let time = |p: &inkset_protocol::Point| {
+        #[allow(clippy::cast_precision_loss)]
+        let t = p.timestamp.unwrap() as f64;
+        t
+    };
+    let (t0, t1) = (time(&pts[0]), time(pts.last().unwrap()));
+    let start = pts[0].timestamp.unwrap();
+    let mut j = 0;
+    for k in 0..=ms {
+        #[allow(clippy::cast_precision_loss)]
+        let t = t0 + k as f64 / ms as f64 * (t1 - t0);
+        while j + 2 < pts.len() && time(&pts[j + 1]) <= t {
+            j += 1;
+        }
+        let (a, b) = (pts[j], pts[j + 1]);
+        let f = if time(&b) > time(&a) {
+            ((t - time(&a)) / (time(&b) - time(&a))).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        d.strokes[0].points.push(inkset_protocol::Point {
+            x: a.x + (b.x - a.x) * f + 0.123_456_789,
+            y: a.y + (b.y - a.y) * f + 0.987_654_321,
+            pressure: a.pressure,
+            timestamp: Some(start + k),
+            ..Default::default()
+        });
+    }
+    d.duration_ms = Some(u64::try_from(ms).unwrap());
+    let (mut w, mut h) = (1.0f64, 1.0f64);
+    for p in &d.strokes[0].points {
+        w = w.max(p.x + 1.0);
+        h = h.max(p.y + 1.0);
+    }
+    d.canvas = Some(Canvas {
+        width: w,
+        height: h,
+    });
+    d.id = Uuid::new_v4();
+    d
 }
 
 // ------------------------------------------------------------------ tests
@@ -795,5 +851,123 @@ fn live_guesses_use_the_production_recognizer_offline() {
     let detail = rt.block_on(server.get(&format!("/api/admin/drawings/{}", d.id)));
     let back: Drawing = serde_json::from_value(detail["drawing"].clone()).unwrap();
     assert_eq!(back.guess, d.guess);
+    rt.block_on(server.stop());
+}
+
+#[test]
+fn detailed_rounds_and_large_offline_batches_reach_the_server() {
+    let rt = rt();
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = free_port();
+    // One game sizes its batches by bytes (the default); the other believes any size goes
+    // and learns from the server's 413.
+    let sized = Game::open(
+        &tmp.path().join("sized"),
+        &format!("http://{addr}"),
+        SyncConfig {
+            batch_bytes: SyncConfig::default().batch_bytes,
+            ..fast_sync_batches_of(25)
+        },
+    );
+    let learning = Game::open(
+        &tmp.path().join("learning"),
+        &format!("http://{addr}"),
+        SyncConfig {
+            batch_bytes: usize::MAX,
+            ..fast_sync_batches_of(25)
+        },
+    );
+    // Single-stroke real circles, each replayed at 1 kHz.
+    let circles: Vec<Drawing> = real_drawings("circle", 40, now_ms() - 3_600_000)
+        .into_iter()
+        .filter(|d| d.strokes.len() == 1)
+        .collect();
+    // A 12-second stroke: 12,000 points, over the 10,000 a stroke may have.
+    let fast = at_one_khz(&circles[0], 12_000);
+    assert_eq!(fast.point_count(), 12_001);
+    let r = sized.ok("submit_drawing", json!({ "drawing": fast }));
+    assert_eq!(r["id"], json!(fast.id));
+    // 25 offline rounds of 10,000 points each, for each game.
+    let mut large = Vec::new();
+    for (game, n) in [(&sized, 0), (&learning, 25)] {
+        for i in 0..25 {
+            let d = at_one_khz(&circles[(n + i) % circles.len()], 9_999);
+            assert_eq!(d.point_count(), 10_000);
+            game.ok("submit_drawing", json!({ "drawing": d }));
+            large.push(d);
+        }
+    }
+    let one_batch: usize = large[..25]
+        .iter()
+        .map(|d| serde_json::to_vec(d).unwrap().len())
+        .sum();
+    eprintln!("25 large rounds are {one_batch} bytes of JSON");
+    assert!(
+        one_batch > 16 * 1024 * 1024,
+        "{one_batch} bytes fit one batch anyway"
+    );
+    for g in [&sized, &learning] {
+        let b = g.wait("a failed sync", 20, |b| {
+            b["sync"]["failures"].as_u64() > Some(0)
+        });
+        assert!(b["sync"]["pending"].as_u64().unwrap() >= 25, "{b}");
+    }
+
+    let server = rt.block_on(Server::start(&tmp.path().join("server"), addr, false));
+    for (g, total) in [(&sized, 26), (&learning, 25)] {
+        let b = g.wait("every drawing synced", 180, |b| {
+            b["sync"]["pending"] == 0 && b["sync"]["synced"] == total
+        });
+        assert_eq!(b["sync"]["rejected"], 0, "{b}");
+    }
+    let stored = rt.block_on(server.drawings());
+    assert_eq!(stored.len(), 51);
+    // The large rounds arrive exactly as drawn.
+    for d in large.iter().step_by(6) {
+        let detail = rt.block_on(server.get(&format!("/api/admin/drawings/{}", d.id)));
+        let back: Drawing = serde_json::from_value(detail["drawing"].clone()).unwrap();
+        assert_eq!(back.strokes, d.strokes);
+    }
+    // The fast round arrives reduced within a quarter pixel, its ends and duration exact.
+    let detail = rt.block_on(server.get(&format!("/api/admin/drawings/{}", fast.id)));
+    let back: Drawing = serde_json::from_value(detail["drawing"].clone()).unwrap();
+    let (before, after) = (&fast.strokes[0].points, &back.strokes[0].points);
+    eprintln!(
+        "the 1 kHz round: {} points drawn, {} stored",
+        before.len(),
+        after.len()
+    );
+    // The replay interpolates linearly between the real samples, so its extra points lie
+    // on straight runs: a quarter pixel keeps about the real samples' corners.
+    assert!(after.len() <= 10_000, "{}", after.len());
+    let distance = |p: &inkset_protocol::Point| {
+        after
+            .windows(2)
+            .map(|w| {
+                let (a, b) = (w[0], w[1]);
+                let (dx, dy) = (b.x - a.x, b.y - a.y);
+                let len2 = dx * dx + dy * dy;
+                let t = if len2 > 0.0 {
+                    (((p.x - a.x) * dx + (p.y - a.y) * dy) / len2).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                (p.x - (a.x + t * dx)).hypot(p.y - (a.y + t * dy))
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let worst = before.iter().map(distance).fold(0.0, f64::max);
+    assert!(
+        worst <= 0.25 + 1e-9,
+        "a drawn point is {worst} px from the stored stroke"
+    );
+    assert_eq!(before.first(), after.first());
+    assert_eq!(before.last(), after.last());
+    assert_eq!(back.duration_ms, fast.duration_ms);
+    let mut it = before.iter();
+    assert!(
+        after.iter().all(|p| it.any(|q| q == p)),
+        "every stored point was drawn"
+    );
     rt.block_on(server.stop());
 }

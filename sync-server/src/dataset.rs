@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use inkset_protocol::quickdraw::{Record, format_timestamp_ms};
-use inkset_protocol::validate::validate;
+use inkset_protocol::validate::{check_word, normalize_word, validate};
 use inkset_protocol::{Limits, Origin};
 
 use crate::drawings::ingest::{IngestError, Outcome};
@@ -38,6 +38,9 @@ pub struct ImportReport {
     pub rejected: BTreeMap<String, u64>,
     /// The first rejected records, `file:line: reason`.
     pub examples: Vec<String>,
+    /// Words written otherwise than Inkset stores them (case, spaces, Unicode form; see
+    /// `inkset_protocol::validate::normalize_word`), as `"written" -> stored`, with counts.
+    pub renamed_words: BTreeMap<String, u64>,
 }
 
 impl ImportReport {
@@ -61,6 +64,9 @@ impl ImportReport {
         }
         for (reason, n) in &self.rejected {
             s.push_str(&format!("  rejected {n}: {reason}\n"));
+        }
+        for (renamed, n) in &self.renamed_words {
+            s.push_str(&format!("  word {renamed}: {n}\n"));
         }
         for e in &self.examples {
             s.push_str(&format!("  e.g. {e}\n"));
@@ -121,33 +127,88 @@ pub async fn import(
 /// Imports the ndjson lines of `reader` (named `label` in rejection messages) into
 /// `report`; see [`import`].
 ///
+/// Text: UTF-8, with or without a byte-order mark; lines end in `\n` or `\r\n`, the last
+/// one possibly without. A line that is not UTF-8 (a Windows-1252 or Latin-1 line among
+/// UTF-8 ones) is rejected with its line number like any other bad line, and the rest is
+/// read on. A UTF-16 file (byte-order mark `FF FE` or `FE FF`) is rejected as a whole,
+/// saying so. Words are matched and stored as `normalize_word` gives them and must pass
+/// `check_word` (both `inkset_protocol::validate`).
+///
 /// # Errors
 /// When `reader` fails; bad records are counted, not fatal.
 pub async fn import_reader(
     state: &AppState,
     label: &str,
-    reader: impl BufRead,
+    mut reader: impl BufRead,
     distractors: bool,
     report: &mut ImportReport,
     bytes_read: &mut u64,
     progress: &mut impl FnMut(u64),
 ) -> anyhow::Result<()> {
     let mut pending = Vec::new();
-    for (n, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("{label}:{}", n + 1))?;
-        *bytes_read += line.len() as u64 + 1;
+    let mut buf = Vec::new();
+    let mut n = 0usize;
+    loop {
+        buf.clear();
+        let read = reader
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("{label}:{}", n + 1))?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        *bytes_read += read as u64;
+        let at = format!("{label}:{n}");
+        let mut bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if n == 1 {
+            if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+                report.records += 1;
+                reject(
+                    report,
+                    &at,
+                    "the file is UTF-16 text (byte-order mark at its start): convert it to \
+                     UTF-8"
+                        .to_owned(),
+                );
+                break;
+            }
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        let line = match std::str::from_utf8(bytes) {
+            Ok(line) => line,
+            Err(_) => {
+                report.records += 1;
+                reject(
+                    report,
+                    &at,
+                    "the line is not UTF-8 text (Windows-1252 or Latin-1?): the file must be \
+                     UTF-8"
+                        .to_owned(),
+                );
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
         report.records += 1;
-        let at = format!("{label}:{}", n + 1);
-        let parsed = Record::parse_line(&line);
+        let parsed = Record::parse_line(line).and_then(|mut r| {
+            let word = normalize_word(&r.word);
+            check_word(&word, &Limits::DEFAULT)?;
+            if word != r.word {
+                *report
+                    .renamed_words
+                    .entry(format!("{:?} -> {word}", r.word))
+                    .or_default() += 1;
+                r.word = word;
+            }
+            Ok(r)
+        });
         if distractors
             && let Ok(r) = &parsed
             && !state.is_known_shape(&r.word)
             && !state.is_distractor(&r.word)
-            && !r.word.is_empty()
-            && r.word.len() <= Limits::DEFAULT.max_shape_name_bytes
         {
             state.db.add_distractor(&r.word).await?;
             state.reload_shapes().await?;

@@ -4,7 +4,7 @@
 use crate::now_ms;
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, install_default_drivers};
 use sqlx::query::Query;
-use sqlx::{Any, AnyPool, ConnectOptions, Executor};
+use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
@@ -87,6 +87,24 @@ pub fn placeholders(start: usize, n: usize) -> String {
 pub struct Db {
     pub(crate) pool: AnyPool,
     backend: Backend,
+}
+
+/// Whether `e` only means "this transaction lost a race; run it again": PostgreSQL's
+/// serialization failure (SQLSTATE 40001) or deadlock (40P01); SQLite's `SQLITE_BUSY` (5)
+/// or `SQLITE_LOCKED` (6), with any extended code (the low byte is the primary code).
+pub fn is_retryable(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    match db.code().as_deref() {
+        Some("40001" | "40P01") => true,
+        // PostgreSQL's SQLSTATEs have five characters; SQLite's codes are decimal numbers
+        // below 10,000.
+        Some(code) if code.len() < 5 => {
+            code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+        }
+        _ => false,
+    }
 }
 
 /// A UUID stored as text.
@@ -176,6 +194,93 @@ impl Db {
     /// Which SQL server this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Begins a transaction that writes, so that it never fails for reading first.
+    ///
+    /// * SQLite: `BEGIN IMMEDIATE` takes the database's write lock at the start, waiting for
+    ///   it up to the connection's `busy_timeout` (10 s). A deferred `BEGIN` (sqlx's
+    ///   `begin()`) that reads and then writes fails at once with `SQLITE_BUSY` whenever
+    ///   another connection committed in between, since it cannot upgrade a stale read
+    ///   snapshot (SQLite's documentation, "BEGIN TRANSACTION" and "WAL mode": busy
+    ///   snapshot); waiting would not help, so the busy handler is not called.
+    /// * PostgreSQL: a `READ COMMITTED` transaction; a path that writes what it read first
+    ///   locks it ([`Self::lock_job`], [`Self::lock_model_versions`]).
+    ///
+    /// # Errors
+    /// When no connection is free within the pool's acquire timeout (30 s), or SQLite's
+    /// write lock stays taken past the busy timeout.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// In a [`Self::begin_write`] transaction on PostgreSQL, locks a training job's row
+    /// until the transaction ends, so appending its events (numbered by `MAX(seq) + 1`)
+    /// cannot race another writer of the same job. On SQLite the transaction already holds
+    /// the write lock: nothing to do.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub(crate) async fn lock_job(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        job: &str,
+    ) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT id FROM training_jobs WHERE id = $1 FOR UPDATE")
+                .bind(job)
+                .fetch_optional(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// In a [`Self::begin_write`] transaction on PostgreSQL, makes registrations of model
+    /// versions take turns (versions are numbered `MAX(version) + 1` per kind; readers are
+    /// not blocked). Nothing to do on SQLite.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub(crate) async fn lock_model_versions(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+    ) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("LOCK TABLE models IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `attempt` again (up to 5 times in all, after 10, 20, 40, 80 ms) while it fails
+    /// with an error that only means "try again": a PostgreSQL serialization failure
+    /// (SQLSTATE 40001) or deadlock (40P01), or SQLite's busy or locked error (codes 5
+    /// and 6, with their extended forms). `attempt` must be safe to repeat: a transaction
+    /// that rolled back, or one statement.
+    ///
+    /// # Errors
+    /// The last error, or the first that is not retryable.
+    pub async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, sqlx::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        let mut wait = Duration::from_millis(10);
+        for _ in 1..5 {
+            match attempt().await {
+                Err(e) if is_retryable(&e) => {
+                    tracing::debug!(error = %e, "retrying a write that lost a race");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                done => return done,
+            }
+        }
+        attempt().await
     }
 
     /// The pool, for queries outside this module.

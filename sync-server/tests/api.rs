@@ -3,6 +3,10 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
+#[path = "api/mixed_traffic.rs"]
+mod mixed_traffic;
+#[path = "api/real_input.rs"]
+mod real_input;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -10,7 +10,9 @@
 //   epoch (performance.timeOrigin + event.timeStamp, client clock). Per stroke: the
 //   reported pointerType, and `pressure_measured: false` when the pressure values are not a
 //   measurement (a mouse; a constant 0.5 or 0 from a webview that reports pen/touch without
-//   force). Pressure is never invented.
+//   force). Pressure is never invented. A pen's points also carry its tilt (`tilt_x`,
+//   `tilt_y`, degrees) and `twist`; pen and touch points carry the contact's `width` and
+//   `height` (canvas CSS px), all as the Pointer Event reported them.
 // - A sample with a non-finite number, or beyond the canvas plus its margin (the server's
 //   validation bound: one canvas side around it), is dropped and counted, never stored.
 
@@ -19,6 +21,11 @@ export interface Point {
   y: number;
   pressure: number;
   timestamp: number;
+  tilt_x?: number;
+  tilt_y?: number;
+  twist?: number;
+  width?: number;
+  height?: number;
 }
 
 export interface Stroke {
@@ -118,14 +125,27 @@ export class Capture {
     const [sx, sy] = this.scale(rect);
     const width = rect.width * sx;
     const height = rect.height * sy;
-    const p = {
+    const p: Point = {
       x: (e.clientX - rect.left) * sx,
       y: (e.clientY - rect.top) * sy,
       pressure: e.pressure,
       timestamp: eventTime(e),
     };
+    // The stroke's pointer type decides which channels its points carry, so each channel
+    // is on every point of a stroke or on none.
+    const kind = this.active?.stroke.pointer_type ?? e.pointerType;
+    if (kind === 'pen' && typeof e.tiltX === 'number') {
+      p.tilt_x = e.tiltX;
+      p.tilt_y = e.tiltY;
+      p.twist = e.twist;
+    }
+    if ((kind === 'pen' || kind === 'touch') && typeof e.width === 'number') {
+      p.width = e.width * sx;
+      p.height = e.height * sy;
+    }
     const margin = Math.max(width, height);
-    const finite = [p.x, p.y, p.pressure, p.timestamp].every(Number.isFinite);
+    const extras = [p.tilt_x, p.tilt_y, p.twist, p.width, p.height].filter((v) => v !== undefined);
+    const finite = [p.x, p.y, p.pressure, p.timestamp, ...extras].every(Number.isFinite);
     const inside =
       p.x >= -margin && p.x <= width + margin && p.y >= -margin && p.y <= height + margin;
     if (!finite || !inside) {
@@ -203,6 +223,13 @@ export class Capture {
     if (!a || e.pointerId !== a.id) return;
     this.active = null;
     a.stroke.pressure_measured = pressureMeasured(a.stroke.pointer_type, a.pressures);
+    // A channel some samples lacked is dropped from the whole stroke: each is on every
+    // point of a stroke or on none.
+    for (const key of ['tilt_x', 'tilt_y', 'twist', 'width', 'height'] as const) {
+      if (a.stroke.points.some((q) => q[key] === undefined)) {
+        for (const q of a.stroke.points) delete q[key];
+      }
+    }
     if (a.stroke.points.length === 0) {
       // Every sample was dropped: nothing the hand did is left to keep.
       this.strokes.pop();

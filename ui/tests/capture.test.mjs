@@ -221,3 +221,25 @@ test('coordinates are CSS pixels at device pixel ratio 2 and under CSS scaling',
   ]);
   assert.deepEqual([scaled.strokes[0].points[0].x, scaled.strokes[0].points[0].y], [100, 50]);
 });
+
+test("a pen's tilt and twist and a finger's contact size are kept; a mouse's are not", async () => {
+  const p = await page();
+  const { strokes } = await drive(p, [
+    ['pointerdown', at(10, 10, { pointerType: 'pen', pressure: 0.4, tiltX: -30, tiltY: 12, twist: 90, width: 1, height: 1 })],
+    ['pointermove', at(20, 15, { pointerType: 'pen', pressure: 0.5, tiltX: -31, tiltY: 13, twist: 91, width: 1, height: 1 })],
+    ['pointerup', at(20, 15, { pointerType: 'pen', pressure: 0 })],
+    ['pointerdown', at(50, 50, { pointerType: 'touch', pressure: 0.6, width: 23.5, height: 19.25, pointerId: 2 })],
+    ['pointermove', at(60, 52, { pointerType: 'touch', pressure: 0.7, width: 24, height: 20, pointerId: 2 })],
+    ['pointerup', at(60, 52, { pointerType: 'touch', pressure: 0, pointerId: 2 })],
+    ['pointerdown', at(5, 5, { pressure: 0.5, tiltX: 10 })],
+    ['pointermove', at(9, 9, { pressure: 0.5, tiltX: 10 })],
+    ['pointerup', at(9, 9, { pressure: 0 })],
+  ]);
+  assert.equal(strokes.length, 3);
+  assert.deepEqual(
+    strokes[0].points.map((q) => [q.tilt_x, q.tilt_y, q.twist, q.width, q.height]),
+    [[-30, 12, 90, 1, 1], [-31, 13, 91, 1, 1]],
+  );
+  assert.deepEqual(strokes[1].points.map((q) => [q.width, q.height, q.tilt_x]), [[23.5, 19.25, undefined], [24, 20, undefined]]);
+  assert.ok(strokes[2].points.every((q) => q.tilt_x === undefined && q.width === undefined));
+});

@@ -202,6 +202,7 @@ pub fn lines_to_stroke5(lines: &[crate::raster::Polyline]) -> Option<Vec<[f32; 5
                 x: l.iter().map(|p| f64::from(p[0])).collect(),
                 y: l.iter().map(|p| f64::from(p[1])).collect(),
                 t: None,
+                float_form: Vec::new(),
             })
             .collect(),
         source: None,

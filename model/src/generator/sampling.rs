@@ -152,6 +152,7 @@ pub fn to_quickdraw(steps: &[[f32; 5]], scale: f32) -> Vec<QdStroke> {
                 .map(|p| f64::from(((p[1] - lo[1]) * k).round()))
                 .collect(),
             t: None,
+            float_form: Vec::new(),
         })
         .collect()
 }

@@ -391,7 +391,11 @@ pub async fn get_drawing(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no drawing {id}")))?;
     let drawing = segments::read_at(&state.objects, &loc).await?;
-    Ok(Json(DrawingDetail { summary, drawing }))
+    Ok(Json(DrawingDetail {
+        summary,
+        pressure_above_nominal: drawing.pressure_above_nominal(),
+        drawing,
+    }))
 }
 
 async fn curate_one(

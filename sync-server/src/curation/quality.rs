@@ -8,7 +8,8 @@
 //!   - points: 0.2 when the drawing has fewer than [`MIN_POINTS`] points, else 1;
 //!   - extent: the diagonal of the strokes' bounding box relative to the canvas diagonal
 //!     (API drawings) is below 3 %: 0.2, below 8 %: 0.6, else 1; for imports without a
-//!     canvas, a diagonal below 10 units: 0.2;
+//!     canvas, whose units are unknown (device pixels, a smart pen's 0..1 page units), a
+//!     diagonal of 0: 0.2 (scale-free, as the rasterizer is);
 //!   - speed: a drawing of two or more points finished in under 120 ms: 0.5 (no timing: 1);
 //! - `m`, the model factor, is the `production` recognizer's probability for the prompted
 //!   shape; 0.5 (no opinion) when no recognizer is served or it does not know the shape.
@@ -75,7 +76,9 @@ pub fn heuristic_factor(d: &Drawing) -> f64 {
                 1.0
             }
         }
-        None if diag < 10.0 => 0.2,
+        // Without a canvas the units are unknown (device pixels, a pen's page units):
+        // only a drawing without any extent is judged a speck.
+        None if diag <= 0.0 => 0.2,
         None => 1.0,
     };
     let fast = points >= 2
@@ -228,6 +231,7 @@ mod tests {
                         y,
                         pressure: None,
                         timestamp: None,
+                        ..Default::default()
                     })
                     .collect(),
                 color: None,
@@ -264,6 +268,16 @@ mod tests {
             .map(|i| (100.0 + f64::from(i) * 0.5, 100.0))
             .collect();
         assert!((heuristic_factor(&drawing(&speck, 900)) - 0.2).abs() < 1e-9);
+        // Without a canvas, the same circle scores the same in any units.
+        for scale in [1e-3, 1.0, 1e3] {
+            let scaled: Vec<(f64, f64)> = circle
+                .iter()
+                .map(|&(x, y)| (x * scale, y * scale))
+                .collect();
+            let mut d = drawing(&scaled, 900);
+            d.canvas = None;
+            assert!((heuristic_factor(&d) - 1.0).abs() < 1e-9, "scale {scale}");
+        }
         assert!((score(1.0, Some(0.9)) - 0.9).abs() < 1e-6);
         assert!((score(0.2, None) - 0.1).abs() < 1e-9);
     }

@@ -279,8 +279,10 @@ impl Db {
             args.push(Arg::Int(i64::try_from(n).unwrap_or(i64::MAX)));
             sql.push_str(&format!(") = ${}", args.len()));
         }
-        let affected = query_with(&sql, &args)
-            .execute(&self.pool)
+        // Several rows in one statement: PostgreSQL may end it as a deadlock's victim
+        // against another multi-row write; then it runs again.
+        let affected = self
+            .retrying(|| query_with(&sql, &args).execute(&self.pool))
             .await?
             .rows_affected();
         if affected == 0
@@ -335,8 +337,8 @@ impl Db {
                 "UPDATE drawings SET {set} WHERE id IN ({}) AND removed_at IS NULL{guard}",
                 self.placeholders(start, chunk.len())
             );
-            affected += query_with(&sql, &args)
-                .execute(&self.pool)
+            affected += self
+                .retrying(|| query_with(&sql, &args).execute(&self.pool))
                 .await?
                 .rows_affected();
         }
@@ -466,23 +468,28 @@ impl Db {
     /// # Errors
     /// On SQL failure.
     pub async fn set_quality(&self, scores: &[Scored], model_key: &str) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        for s in scores {
-            // The recognizer's answer is kept even under an admin's score override.
-            sqlx::query(
-                "UPDATE drawings SET quality_score = CASE WHEN quality_override = 0 THEN $1 \
-                 ELSE quality_score END, quality_model_id = $2, model_guess = $3, \
-                 model_confidence = $4 WHERE id = $5",
-            )
-            .bind(s.score)
-            .bind(model_key)
-            .bind(s.guess.as_deref())
-            .bind(s.confidence)
-            .bind(s.id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await
+        // One batch in one transaction; PostgreSQL may pick it as a deadlock's victim against
+        // a bulk curation touching the same rows, and then it runs again.
+        self.retrying(move || async move {
+            let mut tx = self.begin_write().await?;
+            for s in scores {
+                // The recognizer's answer is kept even under an admin's score override.
+                sqlx::query(
+                    "UPDATE drawings SET quality_score = CASE WHEN quality_override = 0 THEN $1 \
+                     ELSE quality_score END, quality_model_id = $2, model_guess = $3, \
+                     model_confidence = $4 WHERE id = $5",
+                )
+                .bind(s.score)
+                .bind(model_key)
+                .bind(s.guess.as_deref())
+                .bind(s.confidence)
+                .bind(s.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        })
+        .await
     }
 
     /// An admin's quality score for a drawing (`Some`), or back to the automatic score

@@ -293,8 +293,22 @@ enum Sink {
     Lines(BufWriter<std::fs::File>),
     Tar {
         tar: tar::Builder<BufWriter<std::fs::File>>,
-        labels: String,
+        labels: Box<csv::Writer<Vec<u8>>>,
     },
+}
+
+/// Bytes of a shape name kept as they are in an archive path; the rest is percent-encoded.
+const PATH_KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b' ')
+    .remove(b'_')
+    .remove(b'-');
+
+/// The PNG archive's directory for a shape: its name with every byte outside
+/// `A-Z a-z 0-9 space _ -` percent-encoded (`a,b` is `a%2Cb`, `../x` is `%2E%2E%2Fx`), so no
+/// stored name can make a path separator, a `.` or `..` component, an absolute path or a
+/// control character, and distinct names stay distinct.
+fn archive_dir(shape: &str) -> String {
+    percent_encoding::utf8_percent_encode(shape, PATH_KEEP).to_string()
 }
 
 fn tar_append(
@@ -325,7 +339,12 @@ async fn run(
     let mut sink = match format {
         ExportFormat::Png => Sink::Tar {
             tar: tar::Builder::new(writer),
-            labels: String::from("file,shape,id\n"),
+            labels: {
+                // RFC 4180: a cell with a comma, quote or line break is quoted.
+                let mut w = csv::Writer::from_writer(Vec::new());
+                w.write_record(["file", "shape", "id"])?;
+                Box::new(w)
+            },
         },
         _ => Sink::Lines(writer),
     };
@@ -354,9 +373,14 @@ async fn run(
                 let lines = inkset_model::raster::polylines(&drawing.strokes);
                 match inkset_model::raster::rasterize(&lines, raster_size) {
                     Ok(raster) => {
-                        let name = format!("{}/{drawing_id}.png", drawing.shape);
+                        let name = format!("{}/{drawing_id}.png", archive_dir(&drawing.shape));
                         tar_append(tar, &name, &png(&raster, raster_size)?)?;
-                        labels.push_str(&format!("{name},{},{drawing_id}\n", drawing.shape));
+                        let id = drawing_id.to_string();
+                        labels.write_record([
+                            name.as_str(),
+                            drawing.shape.as_str(),
+                            id.as_str(),
+                        ])?;
                     }
                     Err(e) => tracing::warn!(%drawing_id, error = %e, "not rasterized"),
                 }
@@ -369,7 +393,8 @@ async fn run(
     match sink {
         Sink::Lines(mut out) => out.flush()?,
         Sink::Tar { mut tar, labels } => {
-            tar_append(&mut tar, "labels.csv", labels.as_bytes())?;
+            let labels = labels.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+            tar_append(&mut tar, "labels.csv", &labels)?;
             tar.into_inner()?.flush()?;
         }
     }
@@ -404,4 +429,28 @@ async fn upload(state: &AppState, key: &str, path: &std::path::Path) -> anyhow::
         .await
         .with_context(|| format!("finishing the upload of {key}"))?;
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::archive_dir;
+
+    #[test]
+    fn archive_paths_cannot_escape_or_collide() {
+        for (shape, dir) in [
+            ("circle", "circle"),
+            ("hot air balloon", "hot air balloon"),
+            ("t-shirt", "t-shirt"),
+            ("a,b", "a%2Cb"),
+            ("up/down", "up%2Fdown"),
+            ("../x", "%2E%2E%2Fx"),
+            ("/abs", "%2Fabs"),
+            ("..", "%2E%2E"),
+            ("tab\there", "tab%09here"),
+            ("cœur", "c%C5%93ur"),
+        ] {
+            assert_eq!(archive_dir(shape), dir, "{shape}");
+        }
+        assert_ne!(archive_dir("a/b"), archive_dir("a%2Fb"));
+    }
 }

@@ -132,7 +132,7 @@ impl Db {
         rows: &[NewDrawingRow],
     ) -> Result<Vec<Uuid>, sqlx::Error> {
         const COLUMNS: usize = 24;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO segments (object_key, drawing_count, byte_count, created_at) \
              VALUES ($1, $2, $3, $4)",

@@ -46,6 +46,10 @@ pub async fn classify(
     let m = model.clone();
     let raster = tokio::task::spawn_blocking(move || {
         let lines = polylines(&req.strokes);
+        // Relative to the canvas when there is one: the tap rule is scale-free.
+        #[allow(clippy::cast_possible_truncation)]
+        let side = req.canvas.map(|c| c.width.max(c.height) as f32);
+        inkset_model::raster::check_on_canvas(&lines, side)?;
         let n = m.classifier.input_size();
         let mut raster = vec![0.0f32; n * n];
         m.classifier

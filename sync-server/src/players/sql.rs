@@ -248,7 +248,7 @@ impl Db {
         username: &str,
         disabled: Option<bool>,
     ) -> Result<Option<(u64, u64)>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(row) = sqlx::query("SELECT id FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&mut *tx)
@@ -389,7 +389,7 @@ impl Db {
         username: &str,
         password_hash: &str,
     ) -> Result<Option<String>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = Uuid::new_v4().to_string();
         let done = sqlx::query(
             "INSERT INTO users (id, username, password_hash, role, created_at) \

@@ -57,7 +57,8 @@ impl Db {
             manifest,
             metrics,
         } = new;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
+        self.lock_model_versions(&mut tx).await?;
         let held = sqlx::query(
             "UPDATE training_jobs SET status = 'completed', finished_at = $1, model_id = $2, \
              metrics = $3, lease_owner = NULL, lease_expires_at = NULL \
@@ -216,15 +217,22 @@ impl Db {
         moved_by: Option<&str>,
     ) -> Result<AliasMove, sqlx::Error> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
-        let previous: Option<String> =
-            sqlx::query("SELECT model_id FROM model_aliases WHERE model_kind = $1 AND alias = $2")
-                .bind(kind)
-                .bind(alias)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get("model_id"))
-                .transpose()?;
+        let mut tx = self.begin_write().await?;
+        // PostgreSQL: the alias's row stays locked until the move commits, so two moves of
+        // one alias take turns and each records the other as its previous version.
+        let lock = match self.backend() {
+            crate::db::Backend::Postgres => " FOR UPDATE",
+            crate::db::Backend::Sqlite => "",
+        };
+        let previous: Option<String> = sqlx::query(&format!(
+            "SELECT model_id FROM model_aliases WHERE model_kind = $1 AND alias = $2{lock}"
+        ))
+        .bind(kind)
+        .bind(alias)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get("model_id"))
+        .transpose()?;
         sqlx::query(
             "INSERT INTO model_aliases (model_kind, alias, model_id, updated_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (model_kind, alias) \

@@ -344,7 +344,8 @@ impl Db {
         // Writers of one job's events are its lease holder and the server; a seq collision
         // between them is retried.
         for _ in 0..5 {
-            let mut tx = self.pool().begin().await?;
+            let mut tx = self.begin_write().await?;
+            self.lock_job(&mut tx, &job.to_string()).await?;
             let next: i64 =
                 sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM job_events WHERE job_id = $1")
                     .bind(job.to_string())

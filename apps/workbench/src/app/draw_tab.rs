@@ -143,6 +143,7 @@ impl Workbench {
                     x: l.iter().map(|p| f64::from(p[0])).collect(),
                     y: l.iter().map(|p| f64::from(p[1])).collect(),
                     t: None,
+                    float_form: Vec::new(),
                 })
                 .collect(),
             source: Some("inkset-workbench test case".into()),
