@@ -13,9 +13,10 @@
 //!
 //! Pressure and timing do not reach the raster. Drawings with no points, or of one stroke
 //! that is a tap, are refused: they carry no shape. The tap rule is scale-free, as the
-//! raster is: one stroke with fewer than [`MIN_DISTINCT_POINTS`] distinct positions, or,
-//! where the canvas is known ([`check_on_canvas`]), one whose extent is below
-//! [`MIN_EXTENT_OF_CANVAS`] of the canvas's longer side. So the same shape drawn in CSS
+//! raster is: one stroke with fewer than [`MIN_DISTINCT_POINTS`] distinct positions (a
+//! dot), or, where the canvas is known ([`check_on_canvas`]), one whose extent is below
+//! [`MIN_EXTENT_OF_CANVAS`] of the canvas's longer side (a press that jittered). Without a
+//! canvas nothing says how large a short stroke was, so it is judged a drawing. So the same shape drawn in CSS
 //! pixels, in a smart pen's page units (0..1) or in device units at any scale gets the same
 //! answer.
 
@@ -28,9 +29,10 @@ pub const RASTERIZER_VERSION: u32 = 1;
 pub const PADDING: f32 = 0.1;
 /// Line width, as a fraction of the raster side (2 px at 28 x 28).
 pub const LINE_WIDTH: f32 = 2.0 / 28.0;
-/// A single stroke with fewer distinct positions than this is a tap (a dot, or a press that
-/// jittered once), whatever its units.
-pub const MIN_DISTINCT_POINTS: usize = 3;
+/// A single stroke with fewer distinct positions than this is a tap (a dot), whatever its
+/// units. Two positions make a line: Detexify's and Google's simplified lines are often
+/// just their two ends.
+pub const MIN_DISTINCT_POINTS: usize = 2;
 /// Where the canvas is known: a single stroke whose bounding box's longer side is below this
 /// fraction of the canvas's longer side is a tap (4 CSS px on a 400 px canvas).
 pub const MIN_EXTENT_OF_CANVAS: f32 = 0.01;
@@ -327,23 +329,27 @@ mod tests {
             rasterize(&[vec![[5.0, 5.0]]], 28),
             Err(RasterError::SingleTap)
         );
+        // Repeats of one position are still a dot.
         assert_eq!(
-            rasterize(&[vec![[5.0, 5.0], [6.0, 7.0]]], 28),
+            rasterize(&[vec![[5.0, 5.0], [5.0, 5.0], [5.0, 5.0]]], 28),
             Err(RasterError::SingleTap)
         );
-        // Repeats of two positions are still a tap.
-        assert_eq!(
-            rasterize(&[vec![[5.0, 5.0], [6.0, 7.0], [5.0, 5.0], [6.0, 7.0]]], 28),
-            Err(RasterError::SingleTap)
-        );
-        // A press that jittered over three pixels: a tap on a 400 px canvas, and a drawing
-        // where nothing says how large the surface was.
-        let jitter = [vec![[5.0, 5.0], [6.0, 7.0], [5.0, 6.0]]];
-        assert_eq!(
-            check_on_canvas(&jitter, Some(400.0)),
-            Err(RasterError::SingleTap)
-        );
-        assert_eq!(check(&jitter), Ok(()));
+        // A press that jittered over a pixel or three: a tap on a 400 px canvas; where
+        // nothing says how large the surface was, a short line.
+        for jitter in [
+            vec![vec![[5.0, 5.0], [6.0, 7.0]]],
+            vec![vec![[5.0, 5.0], [6.0, 7.0], [5.0, 6.0]]],
+        ] {
+            assert_eq!(
+                check_on_canvas(&jitter, Some(400.0)),
+                Err(RasterError::SingleTap)
+            );
+            assert_eq!(check(&jitter), Ok(()));
+        }
+        // A line of its two ends is a drawing at any scale.
+        for k in [1e-3, 1.0, 1e3] {
+            assert_eq!(check(&[vec![[0.0, 0.0], [k, 0.0]]]), Ok(()));
+        }
         assert_eq!(
             rasterize(&[vec![[f32::NAN, 5.0], [60.0, 7.0]]], 28),
             Err(RasterError::NotFinite)

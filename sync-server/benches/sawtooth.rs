@@ -101,13 +101,15 @@ async fn run(storage: Storage) {
         std::thread::spawn(move || {
             let mut seen = Vec::new();
             while !stop.load(Ordering::SeqCst) {
-                seen.push(probe(addr).as_secs_f64() * 1e3);
+                let at = Instant::now();
+                seen.push((at, probe(addr).as_secs_f64() * 1e3));
                 std::thread::sleep(Duration::from_millis(10));
             }
             seen
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle_end = Instant::now();
     let started = Instant::now();
     let (status, page) = server
         .get_json("/api/admin/drawings?limit=100&thumbnails=true", &admin)
@@ -127,17 +129,36 @@ async fn run(storage: Storage) {
                 .sum::<usize>()
         })
         .unwrap();
+    let page_end = Instant::now();
     let simplified = wait_export(&server, &admin, json!({"format": "quickdraw_simplified"})).await;
+    let simplified_end = Instant::now();
     let png = wait_export(&server, &admin, json!({"format": "png", "raster_size": 28})).await;
+    let png_end = Instant::now();
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, Ordering::SeqCst);
-    let mut probes = prober.join().unwrap();
+    let seen = prober.join().unwrap();
+    // The worst probe started in each phase: idle, the page, each export.
+    let worst = |from: Instant, to: Instant| {
+        seen.iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .map(|(_, ms)| *ms)
+            .fold(0.0_f64, f64::max)
+    };
+    let phases = format!(
+        "worst probe while idle {:.1} ms, during the page {:.1} ms, the simplified export \
+         {:.1} ms, the png export {:.1} ms",
+        worst(started - Duration::from_secs(3600), idle_end),
+        worst(idle_end, page_end),
+        worst(page_end, simplified_end),
+        worst(simplified_end, png_end),
+    );
+    let mut probes: Vec<f64> = seen.iter().map(|(_, ms)| *ms).collect();
     probes.sort_by(f64::total_cmp);
     println!(
         "{storage:?}: sawtooth upload {bytes} bytes (2 x 10,000 points) among {} drawings; \
          thumbnail page of 100 {:.0} ms (the sawtooth's thumbnail: {saw_thumb} points); \
          export quickdraw_simplified {:.0} ms, png {:.0} ms; /health/live over {} probes: \
-         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {phases}",
         thumbs.len(),
         page_time.as_secs_f64() * 1e3,
         simplified.as_secs_f64() * 1e3,

@@ -32,6 +32,7 @@ fn roles() -> BTreeMap<&'static str, Role> {
         ("inkset-console", Role::App),
         ("inkset-workbench", Role::App),
         ("inkset-draw", Role::App),
+        ("inkset-loadgen", Role::App),
     ])
 }
 

@@ -618,8 +618,64 @@ async fn in_process_trainer_trains_registers_and_serves() {
         .post("/api/inference/classify", json!({ "strokes": [] }))
         .await;
     assert_eq!((s, e["error"]["field"].as_str()), (422, Some("strokes")));
-    let tap = json!({ "strokes": [{ "points": [{"x": 5, "y": 5}, {"x": 5.5, "y": 5}] }] });
+    // A tap is judged against the canvas (the tap rule is scale-free: without a canvas, half
+    // a unit may be a whole line in a pen's page units).
+    let tap = json!({ "strokes": [{ "points": [{"x": 5, "y": 5}, {"x": 5.5, "y": 5}] }],
+                      "canvas": {"width": 400, "height": 300} });
     let (s, e) = server.post("/api/inference/classify", tap).await;
+    assert_eq!(
+        (s, e["error"]["field"].as_str()),
+        (422, Some("strokes")),
+        "{e}"
+    );
+
+    // The tap rule and the raster are scale-free: one held-out drawing in a smart pen's
+    // page units (0..1), at 100 and at 100,000 times that gets one answer. A 3-point speck
+    // is a drawing where nothing says how large the surface was, and a tap on a canvas it
+    // is 1 % of.
+    let record = held_out()
+        .into_iter()
+        .find(|r| SHAPES.contains(&r.word.as_str()))
+        .unwrap();
+    let strokes = record.into_drawing().strokes;
+    let all = || strokes.iter().flat_map(|s| s.points.iter());
+    let lo = all().fold((f64::MAX, f64::MAX), |(x, y), p| (x.min(p.x), y.min(p.y)));
+    let hi = all().fold((f64::MIN, f64::MIN), |(x, y), p| (x.max(p.x), y.max(p.y)));
+    let extent = (hi.0 - lo.0).max(hi.1 - lo.1);
+    let mut answers = Vec::new();
+    for k in [1.0, 100.0, 100_000.0] {
+        let mut scaled = strokes.clone();
+        for p in scaled.iter_mut().flat_map(|s| s.points.iter_mut()) {
+            p.x = (p.x - lo.0) / extent * k;
+            p.y = (p.y - lo.1) / extent * k;
+        }
+        let (s, c) = server
+            .post("/api/inference/classify", json!({ "strokes": scaled }))
+            .await;
+        assert_eq!(s, 200, "scale {k}: {c}");
+        answers.push(c);
+    }
+    for c in &answers[1..] {
+        assert_eq!(c["label"], answers[0]["label"], "{c} vs {}", answers[0]);
+        for (class, p) in c["probabilities"].as_object().unwrap() {
+            let q = answers[0]["probabilities"][class].as_f64().unwrap();
+            assert!(
+                (p.as_f64().unwrap() - q).abs() < 0.05,
+                "{class}: {p} vs {q}"
+            );
+        }
+    }
+    let speck = json!([{ "points": [{"x": 5, "y": 5}, {"x": 7, "y": 6}, {"x": 6, "y": 8}] }]);
+    let (s, _) = server
+        .post("/api/inference/classify", json!({ "strokes": speck }))
+        .await;
+    assert_eq!(s, 200);
+    let (s, e) = server
+        .post(
+            "/api/inference/classify",
+            json!({ "strokes": speck, "canvas": {"width": 400, "height": 300} }),
+        )
+        .await;
     assert_eq!(
         (s, e["error"]["field"].as_str()),
         (422, Some("strokes")),

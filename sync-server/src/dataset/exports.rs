@@ -349,9 +349,47 @@ async fn run(
         _ => Sink::Lines(writer),
     };
     crate::dataset::for_each_drawing(state, filter, |drawing_id, received_at, drawing| {
-        match (&mut sink, format) {
+        off_the_async_workers(|| {
+            write_one(
+                &mut sink,
+                format,
+                raster_size,
+                drawing_id,
+                received_at,
+                &drawing,
+            )
+        })?;
+        done.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    })
+    .await?;
+    finish(state, id, format, sink, file).await
+}
+
+/// Runs CPU work (simplifying, rasterizing, compressing one drawing) where it cannot hold
+/// up the runtime's async workers: on a multi-threaded runtime the worker hands its other
+/// tasks to the rest first (`block_in_place`); elsewhere (a test's single-threaded
+/// runtime) it just runs.
+fn off_the_async_workers<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Appends one drawing to the export being written.
+fn write_one(
+    sink: &mut Sink,
+    format: ExportFormat,
+    raster_size: u32,
+    drawing_id: Uuid,
+    received_at: i64,
+    drawing: &Drawing,
+) -> anyhow::Result<()> {
+    {
+        match (sink, format) {
             (Sink::Lines(out), ExportFormat::QuickdrawRaw | ExportFormat::QuickdrawSimplified) => {
-                let rec = Record::from_drawing(&drawing, Some(format_timestamp_ms(received_at)));
+                let rec = Record::from_drawing(drawing, Some(format_timestamp_ms(received_at)));
                 let line = if format == ExportFormat::QuickdrawSimplified {
                     rec.simplified().to_line()
                 } else {
@@ -364,7 +402,7 @@ async fn run(
                 let line = serde_json::json!({
                     "id": drawing_id,
                     "word": drawing.shape,
-                    "strokes": stroke3(&drawing),
+                    "strokes": stroke3(drawing),
                 });
                 serde_json::to_writer(&mut *out, &line)?;
                 out.write_all(b"\n")?;
@@ -386,10 +424,18 @@ async fn run(
                 }
             }
         }
-        done.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    })
-    .await?;
+    }
+    Ok(())
+}
+
+/// Closes the export file and uploads it; its object key and size.
+async fn finish(
+    state: &AppState,
+    id: Uuid,
+    format: ExportFormat,
+    sink: Sink,
+    file: tempfile::NamedTempFile,
+) -> anyhow::Result<(String, u64)> {
     match sink {
         Sink::Lines(mut out) => out.flush()?,
         Sink::Tar { mut tar, labels } => {
