@@ -448,15 +448,36 @@ pub const RDP_WORK_PER_POINT: usize = 64;
 /// Ramer–Douglas–Peucker with a work bound (see [`simplify`]); the kept points and the
 /// distance evaluations spent.
 fn rdp(pts: &[(f64, f64)], epsilon: f64) -> (Vec<(f64, f64)>, usize) {
-    if pts.len() < 3 {
-        return (pts.to_vec(), 0);
+    let (keep, work) = rdp_mask(pts.len(), |i| pts[i], epsilon, RDP_WORK_PER_POINT);
+    let kept = pts
+        .iter()
+        .zip(keep)
+        .filter_map(|(p, k)| k.then_some(*p))
+        .collect();
+    (kept, work)
+}
+
+/// Ramer–Douglas–Peucker over the `n` points `at(0..n)` (x, y): which to keep (the ends
+/// always), and the distance evaluations spent. Iterative (an explicit stack), and bounded:
+/// after `work_per_point * n` evaluations the ranges not yet resolved are kept whole, a
+/// superset of what the unbounded algorithm keeps, so every point stays within `epsilon`
+/// of the kept polyline either way. Shared by [`simplify`] and
+/// [`crate::reduce::simplify`].
+pub(crate) fn rdp_mask(
+    n: usize,
+    at: impl Fn(usize) -> (f64, f64),
+    epsilon: f64,
+    work_per_point: usize,
+) -> (Vec<bool>, usize) {
+    if n < 3 {
+        return (vec![true; n], 0);
     }
-    let mut budget = pts.len().saturating_mul(RDP_WORK_PER_POINT);
+    let mut budget = n.saturating_mul(work_per_point);
     let mut work = 0;
-    let mut keep = vec![false; pts.len()];
+    let mut keep = vec![false; n];
     keep[0] = true;
-    keep[pts.len() - 1] = true;
-    let mut stack = vec![(0usize, pts.len() - 1)];
+    keep[n - 1] = true;
+    let mut stack = vec![(0usize, n - 1)];
     while let Some((a, b)) = stack.pop() {
         let inner = b - a - 1;
         if inner > budget {
@@ -466,15 +487,16 @@ fn rdp(pts: &[(f64, f64)], epsilon: f64) -> (Vec<(f64, f64)>, usize) {
         }
         budget -= inner;
         work += inner;
-        let (ax, ay) = pts[a];
-        let (bx, by) = pts[b];
-        let len = ((bx - ax).powi(2) + (by - ay).powi(2)).sqrt();
+        let (ax, ay) = at(a);
+        let (bx, by) = at(b);
+        let len = (bx - ax).hypot(by - ay);
         let mut best = (0.0, a);
-        for (i, &(px, py)) in pts.iter().enumerate().take(b).skip(a + 1) {
+        for i in a + 1..b {
+            let (px, py) = at(i);
             let d = if len > 0.0 {
                 ((by - ay) * px - (bx - ax) * py + bx * ay - by * ax).abs() / len
             } else {
-                ((px - ax).powi(2) + (py - ay).powi(2)).sqrt()
+                (px - ax).hypot(py - ay)
             };
             if d > best.0 {
                 best = (d, i);
@@ -486,12 +508,7 @@ fn rdp(pts: &[(f64, f64)], epsilon: f64) -> (Vec<(f64, f64)>, usize) {
             stack.push((best.1, b));
         }
     }
-    let kept = pts
-        .iter()
-        .zip(keep)
-        .filter_map(|(p, k)| k.then_some(*p))
-        .collect();
-    (kept, work)
+    (keep, work)
 }
 
 /// Writes an f64 as an integer when it is one (as the dataset does), else in its shortest

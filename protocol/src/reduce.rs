@@ -102,42 +102,42 @@ pub fn fit_to_limits(drawing: &mut Drawing, limits: &Limits) -> Reduction {
     r
 }
 
-/// Ramer–Douglas–Peucker on x, y, keeping whole points; the ends are always kept.
-/// Iterative (an explicit stack), so any length is safe.
+/// Ramer–Douglas–Peucker on x, y, keeping whole points (the ends always): no point of
+/// `points` is farther than `epsilon` from the result. The same bounded algorithm as Quick,
+/// Draw!'s simplification (`crate::quickdraw`), so its cost stays linear on any input.
 pub fn simplify(points: &[Point], epsilon: f64) -> Vec<Point> {
-    if points.len() < 3 {
-        return points.to_vec();
-    }
-    let mut keep = vec![false; points.len()];
-    keep[0] = true;
-    keep[points.len() - 1] = true;
-    let mut stack = vec![(0usize, points.len() - 1)];
-    while let Some((a, b)) = stack.pop() {
-        let (pa, pb) = (points[a], points[b]);
-        let (dx, dy) = (pb.x - pa.x, pb.y - pa.y);
-        let len = dx.hypot(dy);
-        let mut best = (0.0_f64, a);
-        for (i, p) in points.iter().enumerate().take(b).skip(a + 1) {
-            let d = if len > 0.0 {
-                (dy * (p.x - pa.x) - dx * (p.y - pa.y)).abs() / len
-            } else {
-                (p.x - pa.x).hypot(p.y - pa.y)
-            };
-            if d > best.0 {
-                best = (d, i);
-            }
-        }
-        if best.0 > epsilon {
-            keep[best.1] = true;
-            stack.push((a, best.1));
-            stack.push((best.1, b));
-        }
-    }
+    let (keep, _) = crate::quickdraw::rdp_mask(
+        points.len(),
+        |i| (points[i].x, points[i].y),
+        epsilon,
+        crate::quickdraw::RDP_WORK_PER_POINT,
+    );
     points
         .iter()
         .zip(keep)
         .filter_map(|(p, k)| k.then_some(*p))
         .collect()
+}
+
+/// The distance from `p` to the polyline `line` (to its only point when it has one), in
+/// the points' units; infinite for an empty line. For checking a simplification's error.
+pub fn distance_to_polyline(p: &Point, line: &[Point]) -> f64 {
+    if let [only] = line {
+        return (p.x - only.x).hypot(p.y - only.y);
+    }
+    line.windows(2)
+        .map(|w| {
+            let (a, b) = (w[0], w[1]);
+            let (dx, dy) = (b.x - a.x, b.y - a.y);
+            let len2 = dx * dx + dy * dy;
+            let t = if len2 > 0.0 {
+                (((p.x - a.x) * dx + (p.y - a.y) * dy) / len2).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            (p.x - (a.x + t * dx)).hypot(p.y - (a.y + t * dy))
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// At most `n` (>= 2) points taken at even steps, the first and last included.
@@ -194,22 +194,6 @@ mod tests {
             guess: None,
             dropped_samples: None,
         }
-    }
-
-    fn distance_to_polyline(p: &Point, line: &[Point]) -> f64 {
-        line.windows(2)
-            .map(|w| {
-                let (a, b) = (w[0], w[1]);
-                let (dx, dy) = (b.x - a.x, b.y - a.y);
-                let len2 = dx * dx + dy * dy;
-                let t = if len2 > 0.0 {
-                    (((p.x - a.x) * dx + (p.y - a.y) * dy) / len2).clamp(0.0, 1.0)
-                } else {
-                    0.0
-                };
-                (p.x - (a.x + t * dx)).hypot(p.y - (a.y + t * dy))
-            })
-            .fold(f64::INFINITY, f64::min)
     }
 
     #[test]

@@ -940,22 +940,7 @@ fn detailed_rounds_and_large_offline_batches_reach_the_server() {
     // The replay interpolates linearly between the real samples, so its extra points lie
     // on straight runs: a quarter pixel keeps about the real samples' corners.
     assert!(after.len() <= 10_000, "{}", after.len());
-    let distance = |p: &inkset_protocol::Point| {
-        after
-            .windows(2)
-            .map(|w| {
-                let (a, b) = (w[0], w[1]);
-                let (dx, dy) = (b.x - a.x, b.y - a.y);
-                let len2 = dx * dx + dy * dy;
-                let t = if len2 > 0.0 {
-                    (((p.x - a.x) * dx + (p.y - a.y) * dy) / len2).clamp(0.0, 1.0)
-                } else {
-                    0.0
-                };
-                (p.x - (a.x + t * dx)).hypot(p.y - (a.y + t * dy))
-            })
-            .fold(f64::INFINITY, f64::min)
-    };
+    let distance = |p| inkset_protocol::reduce::distance_to_polyline(p, after);
     let worst = before.iter().map(distance).fold(0.0, f64::max);
     assert!(
         worst <= 0.25 + 1e-9,
