@@ -84,6 +84,26 @@ pub enum Command {
         #[arg(long)]
         distractors: bool,
     },
+    /// Find and delete orphaned segments: objects ingest wrote whose SQL commit never
+    /// happened (a crash between the two). Prints a JSON report: segments listed, orphans
+    /// (count and bytes), deleted. Safe while servers run, with a grace period longer than a
+    /// commit.
+    Sweep {
+        /// Where data lives.
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Only segments older than this many seconds (default: the server's
+        /// `ingest.orphan_grace_secs`; 0 only while no server writes to the store).
+        #[arg(long)]
+        grace_seconds: Option<u64>,
+        /// Count them, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// List every day's segments (default: the days from the one before the newest
+        /// committed segment's).
+        #[arg(long)]
+        all: bool,
+    },
     /// Export drawings to standard output.
     Export {
         /// Where data lives.
@@ -387,6 +407,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{rejected} of {} records were rejected (reasons above)",
                 report.records
             );
+            Ok(())
+        }
+        Command::Sweep {
+            storage,
+            grace_seconds,
+            dry_run,
+            all,
+        } => {
+            let settings = storage.settings(config, None)?;
+            init_logging(false);
+            let (state, committers) = crate::server::open(&settings).await?;
+            let grace = grace_seconds.unwrap_or(settings.ingest.orphan_grace_secs);
+            let result = crate::drawings::sweeper::sweep_once(
+                &state.db,
+                &state.objects,
+                all,
+                std::time::Duration::from_secs(grace),
+                dry_run,
+            )
+            .await;
+            drop(state);
+            committers.join().await;
+            println!("{}", serde_json::to_string(&result?)?);
             Ok(())
         }
         Command::Export {

@@ -288,6 +288,12 @@ pub struct IngestSettings {
     pub queue: usize,
     /// Longest an upload waits for room in the queue, ms; then 503 with `Retry-After`.
     pub queue_wait_ms: u64,
+    /// Seconds between passes of the orphaned-segment sweeper (segments written but never
+    /// committed, [`crate::drawings::sweeper`]); 0: no sweeper.
+    pub sweep_interval_secs: u64,
+    /// Age in seconds before an unreferenced segment counts as orphaned. It must exceed the
+    /// longest commit, on every replica sharing the store (commits take milliseconds).
+    pub orphan_grace_secs: u64,
 }
 
 impl Default for IngestSettings {
@@ -297,6 +303,8 @@ impl Default for IngestSettings {
             writers: None,
             queue: 20_000,
             queue_wait_ms: 5_000,
+            sweep_interval_secs: 300,
+            orphan_grace_secs: 900,
         }
     }
 }

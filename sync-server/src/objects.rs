@@ -95,6 +95,11 @@ impl Objects {
         &self.description
     }
 
+    /// The folder of the local directory store; `None` for S3.
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
+    }
+
     /// The underlying store.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store

@@ -54,6 +54,8 @@ pub const TRAINING_DURATION: &str = "inkset_training_job_duration_seconds";
 pub const PRODUCTION_ACCURACY: &str = "inkset_production_model_accuracy";
 /// Quality scores given by the scorer.
 pub const QUALITY_SCORE: &str = "inkset_quality_score";
+/// Orphaned segments (written, never committed) the sweeper deleted.
+pub const ORPHAN_SEGMENTS_DELETED: &str = "inkset_orphan_segments_deleted_total";
 
 const SECONDS: &[f64] = &[
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -96,6 +98,10 @@ fn describe() {
     describe_counter!(DRAWINGS_ACCEPTED, "Drawings stored, by origin");
     describe_counter!(DRAWINGS_REJECTED, "Drawings refused, by reason");
     describe_gauge!(INGEST_QUEUE_DEPTH, "Drawings waiting for a committer");
+    describe_counter!(
+        ORPHAN_SEGMENTS_DELETED,
+        "Orphaned segments (written, never committed) deleted by the sweeper"
+    );
     describe_histogram!(INGEST_COMMIT_SIZE, Unit::Count, "Drawings per group commit");
     describe_histogram!(
         INGEST_COMMIT_DURATION,

@@ -87,6 +87,15 @@ pub async fn launch(
         // Another server on this host may hold the port: the API still serves.
         tracing::warn!(%addr, error = %e, "metrics listener not started");
     }
+    if settings.ingest.sweep_interval_secs > 0 {
+        crate::drawings::sweeper::spawn(
+            state.db.clone(),
+            state.objects.clone(),
+            std::time::Duration::from_secs(settings.ingest.sweep_interval_secs),
+            std::time::Duration::from_secs(settings.ingest.orphan_grace_secs),
+            stop_rx_purge.clone(),
+        );
+    }
     state.rate_limits.spawn_purge();
     crate::players::handlers::spawn_purge(&state, stop_rx_purge);
     let http = settings.http.clone();

@@ -5,8 +5,12 @@
 mod common;
 #[path = "api/mixed_traffic.rs"]
 mod mixed_traffic;
+#[path = "api/orphans.rs"]
+mod orphans;
 #[path = "api/real_input.rs"]
 mod real_input;
+#[path = "api/replicas.rs"]
+mod replicas;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -20,7 +20,7 @@
 //! (cores busy, from `/proc/<pid>/stat`) and resident memory (`/proc/<pid>/status`) each
 //! second.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,12 +37,35 @@ use inkset_protocol::{Canvas, Device, Drawing};
 use rand::Rng;
 use uuid::Uuid;
 
-/// Command-line settings.
-#[derive(Debug, Clone, Parser)]
+pub mod crash;
+
+/// The command line: `players` (a load run against a running server) or `crash` (kill -9
+/// cycles under load against a server it starts, then a durability check).
+#[derive(Debug, Parser)]
 #[command(
     version,
     about = "Simulated Inkset Draw players against an inkset-server"
 )]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Simulated players against a running server; reports drawings/s, acknowledgement
+    /// latency, errors and the server's CPU and memory.
+    Players(Args),
+    /// Starts a server, kills it with SIGKILL at random moments under load and restarts it,
+    /// then checks every acknowledged drawing is stored once and byte-identical, and that
+    /// the orphaned segments the crashes left were swept.
+    Crash(crash::CrashArgs),
+}
+
+/// Settings of a players run.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// The server's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -81,16 +104,29 @@ pub struct Args {
 /// # Errors
 /// When the data cannot be read or the server cannot be reached at all.
 pub fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let report = rt.block_on(run(args.clone()))?;
-    println!("{}", report.text());
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&report.json())?)?;
+    match cli.command {
+        Command::Players(args) => {
+            let report = rt.block_on(run(args.clone()))?;
+            println!("{}", report.text());
+            if let Some(path) = &args.json {
+                std::fs::write(path, serde_json::to_vec_pretty(&report.json())?)?;
+            }
+            Ok(())
+        }
+        Command::Crash(args) => {
+            let report = rt.block_on(crash::run(args.clone()))?;
+            println!("{}", report.text());
+            if let Some(path) = &args.players.json {
+                std::fs::write(path, serde_json::to_vec_pretty(&report.json())?)?;
+            }
+            anyhow::ensure!(report.passed(), "durability check failed (see above)");
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 /// What a run measured.
@@ -247,6 +283,8 @@ pub fn as_upload(real: &Drawing, start: i64) -> Drawing {
 
 /// Counters shared by the players.
 struct Shared {
+    /// Every acknowledged drawing's expected forms, when a durability check follows.
+    acked: Option<Mutex<HashMap<Uuid, crash::Ack>>>,
     measuring: AtomicBool,
     acknowledged: AtomicU64,
     acknowledged_total: AtomicU64,
@@ -335,7 +373,9 @@ async fn player(
             let drawings = &pool[&shapes[rng.random_range(0..shapes.len())]];
             &drawings[rng.random_range(0..drawings.len())]
         };
-        let drawing = as_upload(real, now_ms());
+        let mut drawing = as_upload(real, now_ms());
+        // As the game sends it: the session is named (the server would fill it in).
+        drawing.session_id = Some(session.session_id);
         if guess {
             let req = ClassifyRequest {
                 strokes: drawing.strokes.clone(),
@@ -364,6 +404,22 @@ async fn player(
         match answer {
             Ok(result) => {
                 let ok = result.results.iter().filter(|r| r.status == 201).count() as u64;
+                if let Some(acked) = &shared.acked {
+                    let sent: HashMap<Uuid, &Drawing> =
+                        batch.drawings.iter().map(|d| (d.id, d)).collect();
+                    let acks: Vec<(Uuid, crash::Ack)> = result
+                        .results
+                        .iter()
+                        .filter(|r| r.status == 201)
+                        .filter_map(|r| {
+                            let d = sent.get(&r.id?)?;
+                            Some((d.id, crash::Ack::of(d, r.received_at?)))
+                        })
+                        .collect();
+                    if let Ok(mut a) = acked.lock() {
+                        a.extend(acks);
+                    }
+                }
                 for r in result.results.iter().filter(|r| r.status != 201) {
                     shared.error(format!("drawing refused: HTTP {}", r.status));
                 }
@@ -404,70 +460,113 @@ fn sample(pid: u32) -> Option<(u64, u64)> {
     Some((ticks, rss))
 }
 
+/// Running players.
+struct Players {
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// When the last player has started.
+    ramped: Instant,
+}
+
+impl Players {
+    /// Loads the real drawings and starts `args.players` players over the ramp; with
+    /// `record_acks`, every acknowledged drawing's expected forms are kept
+    /// ([`crash::Ack`]).
+    async fn start(args: &Args, record_acks: bool) -> anyhow::Result<Self> {
+        let pool = Arc::new(real_drawings(&args.data)?);
+        anyhow::ensure!(
+            !pool.is_empty(),
+            "no real drawings under {}",
+            args.data.display()
+        );
+        // One pool of connections for every player: each holds its own keep-alive
+        // connection while it has a request out, as a device would.
+        let client = Client::builder(&args.server)
+            .timeout(Duration::from_secs(60))
+            .user_agent("inkset-loadgen")
+            .retry(Retry::NONE)
+            .build()?;
+        let shared = Arc::new(Shared {
+            acked: record_acks.then(|| Mutex::new(HashMap::new())),
+            measuring: AtomicBool::new(false),
+            acknowledged: AtomicU64::new(0),
+            acknowledged_total: AtomicU64::new(0),
+            uploads: AtomicU64::new(0),
+            guesses: AtomicU64::new(0),
+            latency: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+            errors: Mutex::new(BTreeMap::new()),
+        });
+        // Live guesses only when the server serves a recognizer.
+        let first = pool
+            .values()
+            .flatten()
+            .next()
+            .context("no real drawing to probe the server with")?;
+        let probe = ClassifyRequest {
+            strokes: as_upload(first, now_ms()).strokes,
+            canvas: None,
+        };
+        let guessing = args.guess_share > 0.0 && client.classify(&probe).await.is_ok();
+        if args.guess_share > 0.0 && !guessing {
+            eprintln!("the server serves no recognizer: no live guesses");
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::with_capacity(args.players);
+        let ramp = Duration::from_secs(args.ramp_seconds);
+        let started = Instant::now();
+        for i in 0..args.players {
+            #[allow(clippy::cast_precision_loss)]
+            let at = ramp.mul_f64(i as f64 / args.players.max(1) as f64);
+            let (offline, guess) = {
+                let mut rng = rand::rng();
+                (
+                    rng.random_bool(args.offline_share.clamp(0.0, 1.0)),
+                    guessing && rng.random_bool(args.guess_share.clamp(0.0, 1.0)),
+                )
+            };
+            let (client, pool, shared, stop) =
+                (client.clone(), pool.clone(), shared.clone(), stop.clone());
+            let think_ms = args.think_ms;
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(started + at)).await;
+                player(client, pool, shared, stop, think_ms, offline, guess).await;
+            }));
+        }
+        Ok(Self {
+            shared,
+            stop,
+            tasks,
+            ramped: started + ramp,
+        })
+    }
+
+    /// Stops every player (each finishes its request in flight) and waits for them.
+    async fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(90), t).await;
+        }
+    }
+
+    /// Failures by kind so far.
+    fn errors(&self) -> BTreeMap<String, u64> {
+        self.shared
+            .errors
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// Runs the players and measures.
 ///
 /// # Errors
 /// When the data cannot be read or the server's URL is malformed.
 pub async fn run(args: Args) -> anyhow::Result<Report> {
-    let pool = Arc::new(real_drawings(&args.data)?);
-    anyhow::ensure!(
-        !pool.is_empty(),
-        "no real drawings under {}",
-        args.data.display()
-    );
-    // One pool of connections for every player: each holds its own keep-alive connection
-    // while it has a request out, as a device would.
-    let client = Client::builder(&args.server)
-        .timeout(Duration::from_secs(60))
-        .user_agent("inkset-loadgen")
-        .retry(Retry::NONE)
-        .build()?;
-    let shared = Arc::new(Shared {
-        measuring: AtomicBool::new(false),
-        acknowledged: AtomicU64::new(0),
-        acknowledged_total: AtomicU64::new(0),
-        uploads: AtomicU64::new(0),
-        guesses: AtomicU64::new(0),
-        latency: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
-        errors: Mutex::new(BTreeMap::new()),
-    });
-    // Live guesses only when the server serves a recognizer.
-    let first = pool
-        .values()
-        .flatten()
-        .next()
-        .context("no real drawing to probe the server with")?;
-    let probe = ClassifyRequest {
-        strokes: as_upload(first, now_ms()).strokes,
-        canvas: None,
-    };
-    let guessing = args.guess_share > 0.0 && client.classify(&probe).await.is_ok();
-    if args.guess_share > 0.0 && !guessing {
-        eprintln!("the server serves no recognizer: no live guesses");
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::with_capacity(args.players);
-    let ramp = Duration::from_secs(args.ramp_seconds);
-    let started = Instant::now();
-    for i in 0..args.players {
-        #[allow(clippy::cast_precision_loss)]
-        let at = ramp.mul_f64(i as f64 / args.players.max(1) as f64);
-        let (offline, guess) = {
-            let mut rng = rand::rng();
-            (
-                rng.random_bool(args.offline_share.clamp(0.0, 1.0)),
-                guessing && rng.random_bool(args.guess_share.clamp(0.0, 1.0)),
-            )
-        };
-        let (client, pool, shared, stop) =
-            (client.clone(), pool.clone(), shared.clone(), stop.clone());
-        let think_ms = args.think_ms;
-        tasks.push(tokio::spawn(async move {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(started + at)).await;
-            player(client, pool, shared, stop, think_ms, offline, guess).await;
-        }));
-    }
-    tokio::time::sleep_until(tokio::time::Instant::from_std(started + ramp)).await;
+    let mut players = Players::start(&args, false).await?;
+    let shared = players.shared.clone();
+    tokio::time::sleep_until(tokio::time::Instant::from_std(players.ramped)).await;
     shared.measuring.store(true, Ordering::SeqCst);
     let window = Instant::now();
     let ticks_per_s = 100.0; // USER_HZ on Linux
@@ -487,10 +586,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     }
     shared.measuring.store(false, Ordering::SeqCst);
     let seconds = window.elapsed().as_secs_f64();
-    stop.store(true, Ordering::SeqCst);
-    for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(90), t).await;
-    }
+    players.stop().await;
     let latency = shared
         .latency
         .lock()
@@ -507,11 +603,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     });
     #[allow(clippy::cast_precision_loss)]
     let server_rss_mib = first.map(|f| (f.1 as f64 / 1024.0, rss_peak as f64 / 1024.0));
-    let errors = shared
-        .errors
-        .lock()
-        .map_err(|_| anyhow::anyhow!("error table poisoned"))?
-        .clone();
+    let errors = players.errors();
     Ok(Report {
         players: args.players,
         seconds,
