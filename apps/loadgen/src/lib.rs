@@ -16,9 +16,9 @@
 //! Reported (text, and JSON with `--json FILE`): acknowledged drawings (201 in a batch
 //! answer: durable on the server) per second over the window; acknowledgement latency
 //! p50/p95/p99/max (request sent to answer read, HdrHistogram, µs resolution); errors by
-//! kind (HTTP status or transport); and, with `--server-pid`, the server process's CPU
-//! (cores busy, from `/proc/<pid>/stat`) and resident memory (`/proc/<pid>/status`) each
-//! second.
+//! kind (HTTP status or transport); and, with `--server-pid` (once per replica), the server
+//! processes' CPU (cores busy, from `/proc/<pid>/stat`) and resident memory
+//! (`/proc/<pid>/status`), summed, each second.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -91,9 +91,10 @@ pub struct Args {
     /// The shared data folder (its `quickdraw/` and `derived/` ndjson files).
     #[arg(long, default_value = "../shared/data")]
     pub data: PathBuf,
-    /// The server's process id, to sample its CPU and resident memory.
+    /// The server's process id, to sample its CPU and resident memory; repeat it for
+    /// several replicas (their sum is reported).
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub server_pid: Vec<u32>,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -442,6 +443,18 @@ async fn player(
     }
 }
 
+/// `(utime + stime in clock ticks, resident KiB)` summed over processes (None: none given,
+/// or one is gone).
+fn sample_all(pids: &[u32]) -> Option<(u64, u64)> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().try_fold((0, 0), |(t, r), pid| {
+        let (ticks, rss) = sample(*pid)?;
+        Some((t + ticks, r + rss))
+    })
+}
+
 /// `(utime + stime in clock ticks, resident KiB)` of a process.
 fn sample(pid: u32) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -570,13 +583,13 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     shared.measuring.store(true, Ordering::SeqCst);
     let window = Instant::now();
     let ticks_per_s = 100.0; // USER_HZ on Linux
-    let first = args.server_pid.and_then(sample);
+    let first = sample_all(&args.server_pid);
     let (mut cpu, mut rss_peak) = (Vec::new(), first.map_or(0, |f| f.1));
     let mut last = first;
     for _ in 0..args.seconds {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if let (Some(pid), Some(prev)) = (args.server_pid, last)
-            && let Some(now) = sample(pid)
+        if let Some(prev) = last
+            && let Some(now) = sample_all(&args.server_pid)
         {
             #[allow(clippy::cast_precision_loss)]
             cpu.push((now.0.saturating_sub(prev.0)) as f64 / ticks_per_s);

@@ -68,7 +68,7 @@ async fn three_cycles(postgres_s3: bool) {
             offline_share: 0.2,
             guess_share: 0.0,
             data: inkset_testkit::shared_data(),
-            server_pid: None,
+            server_pid: Vec::new(),
             json: None,
         },
         server_bin: server_bin(),
