@@ -96,16 +96,7 @@ impl TestServer {
             pg_database = Some(name);
 
             let endpoint = inkset_testkit::s3_endpoint();
-            let bucket = format!("inkset-{}", Uuid::new_v4().simple());
-            let created = reqwest::Client::new()
-                .put(format!("{endpoint}/{bucket}"))
-                .send()
-                .await
-                .unwrap();
-            assert!(
-                created.status().is_success(),
-                "creating bucket: {created:?}"
-            );
+            let bucket = inkset_testkit::s3_bucket("inkset");
             settings.object_store_url = Some(format!("s3://{bucket}/inkset"));
             settings.s3.endpoint = Some(endpoint);
             settings.s3.region = Some("us-east-1".into());

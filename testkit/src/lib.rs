@@ -4,7 +4,8 @@
 //! can use it in its tests without a dependency cycle.
 //!
 //! * [`shared_data`]: the real human drawings in `../shared/data` (see its PROVENANCE.md).
-//! * [`s3_endpoint`]: an S3-compatible server for the PostgreSQL + S3 half of the suite
+//! * [`s3_endpoint`]: an S3-compatible server for the PostgreSQL + S3 half of the suite;
+//!   [`s3_bucket`]: a new bucket on it
 //!   (moto's, started once per test binary, or `INKSET_TEST_S3_ENDPOINT`).
 //! * [`postgres_url`]: the PostgreSQL server the suite creates its databases on.
 //! * [`oip_python`]: a Python with Triton's and KServe's client SDKs (stock OIP clients),
@@ -140,4 +141,40 @@ pub fn s3_endpoint() -> String {
             format!("http://127.0.0.1:{port}")
         })
         .clone()
+}
+
+/// A new, empty bucket on the [`s3_endpoint`] server (S3's CreateBucket, `PUT /<bucket>`),
+/// named `<prefix>-<unique suffix>`; returns the name.
+///
+/// # Panics
+/// When the server cannot be reached or does not answer 200.
+pub fn s3_bucket(prefix: &str) -> String {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let endpoint = s3_endpoint();
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let name = format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut stream = std::net::TcpStream::connect(host)
+        .unwrap_or_else(|e| panic!("connecting to the S3 server at {host}: {e}"));
+    write!(
+        stream,
+        "PUT /{name} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("sending CreateBucket");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer.lines().next().unwrap_or_default();
+    assert!(
+        status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200"),
+        "creating bucket {name}: {status}"
+    );
+    name
 }

@@ -43,13 +43,7 @@ async fn three_cycles(postgres_s3: bool) {
         let root = &url[..url.rfind('/').unwrap()];
         database = Some((url.clone(), name.clone()));
         let endpoint = inkset_testkit::s3_endpoint();
-        let bucket = format!("inkset-crash-{}", Uuid::new_v4().simple());
-        let made = reqwest::Client::new()
-            .put(format!("{endpoint}/{bucket}"))
-            .send()
-            .await
-            .unwrap();
-        assert!(made.status().is_success(), "creating bucket: {made:?}");
+        let bucket = inkset_testkit::s3_bucket("inkset-crash");
         config = format!(
             "database_url = \"{root}/{name}\"\nobject_store_url = \"s3://{bucket}/inkset\"\n{config}\
              [s3]\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\naccess_key_id = \"test\"\n\

@@ -96,6 +96,19 @@ async fn call(
     )
 }
 
+async fn get(http: &reqwest::Client, url: String, token: Option<&str>) -> (u16, Value) {
+    call(http, reqwest::Method::GET, url, token, None).await
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    call(http, reqwest::Method::POST, url, token, body).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_behind_nginx() {
     let dir = tempfile::tempdir().unwrap();
@@ -112,13 +125,7 @@ async fn two_replicas_behind_nginx() {
         .unwrap();
     let database_url = format!("{}/{name}", &pg[..pg.rfind('/').unwrap()]);
     let endpoint = inkset_testkit::s3_endpoint();
-    let bucket = format!("inkset-{}", Uuid::new_v4().simple());
-    let made = reqwest::Client::new()
-        .put(format!("{endpoint}/{bucket}"))
-        .send()
-        .await
-        .unwrap();
-    assert!(made.status().is_success(), "creating bucket: {made:?}");
+    let bucket = inkset_testkit::s3_bucket("inkset-replicas");
 
     // Rate limits on (sessions: burst 20 per client address), only nginx trusted.
     let ports = [
@@ -226,11 +233,8 @@ async fn two_replicas_behind_nginx() {
     wait_ready(&http, &replica_a, "replica a").await;
     wait_ready(&http, &replica_b, "replica b").await;
     wait_ready(&http, &via_nginx, "nginx").await;
-    let post = reqwest::Method::POST;
-    let get = reqwest::Method::GET;
-    let (status, login) = call(
+    let (status, login) = post(
         &http,
-        post.clone(),
         format!("{via_nginx}/api/auth/login"),
         None,
         Some(&json!({"username": "root", "password": PASSWORD})),
@@ -252,21 +256,13 @@ async fn two_replicas_behind_nginx() {
     }
     let mut uploaded = Vec::new();
     for base in &urls {
-        let (status, session) = call(
-            &http,
-            post.clone(),
-            format!("{base}/api/sessions"),
-            None,
-            None,
-        )
-        .await;
+        let (status, session) = post(&http, format!("{base}/api/sessions"), None, None).await;
         assert_eq!(status, 201, "{session}");
         let token = session["token"].as_str().unwrap();
         for shape in ["circle", "square"] {
             let id = Uuid::new_v4();
-            let (status, r) = call(
+            let (status, r) = post(
                 &http,
-                post.clone(),
                 format!("{base}/api/drawings"),
                 Some(token),
                 Some(&sample_drawing(id, shape)),
@@ -278,21 +274,18 @@ async fn two_replicas_behind_nginx() {
     }
     for base in [&replica_a, &replica_b] {
         for id in &uploaded {
-            let (status, d) = call(
+            let (status, d) = get(
                 &http,
-                get.clone(),
                 format!("{base}/api/admin/drawings/{id}"),
                 Some(&admin),
-                None,
             )
             .await;
             assert_eq!(status, 200, "{id} through {base}: {d}");
         }
     }
     for (start, poll) in [(&replica_a, &replica_b), (&replica_b, &via_nginx)] {
-        let (status, job) = call(
+        let (status, job) = post(
             &http,
-            post.clone(),
             format!("{start}/api/admin/exports"),
             Some(&admin),
             Some(&json!({"format": "quickdraw_raw"})),
@@ -302,12 +295,10 @@ async fn two_replicas_behind_nginx() {
         let id = job["id"].as_str().unwrap();
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let (_, job) = call(
+            let (_, job) = get(
                 &http,
-                get.clone(),
                 format!("{poll}/api/admin/exports/{id}"),
                 Some(&admin),
-                None,
             )
             .await;
             if job["status"] == "completed" {
@@ -335,9 +326,8 @@ async fn two_replicas_behind_nginx() {
     // Three trainers race for four jobs: one through each replica, one through nginx.
     let mut jobs = BTreeSet::new();
     for _ in 0..4 {
-        let (status, job) = call(
+        let (status, job) = post(
             &http,
-            post.clone(),
             format!("{via_nginx}/api/admin/training/start"),
             Some(&admin),
             Some(&json!({"config": {"epochs": 1, "shapes": ["circle", "square"]}})),
@@ -349,9 +339,8 @@ async fn two_replicas_behind_nginx() {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut trainers = Vec::new();
     for (i, base) in urls.iter().enumerate() {
-        let (status, token) = call(
+        let (status, token) = post(
             &http,
-            post.clone(),
             format!("{via_nginx}/api/admin/worker-tokens"),
             Some(&admin),
             Some(&json!({"name": format!("trainer-{i}")})),
@@ -379,12 +368,10 @@ async fn two_replicas_behind_nginx() {
     loop {
         models.clear();
         for id in &jobs {
-            let (_, job) = call(
+            let (_, job) = get(
                 &http,
-                get.clone(),
                 format!("{via_nginx}/api/admin/training/{id}"),
                 Some(&admin),
-                None,
             )
             .await;
             match job["status"].as_str() {
@@ -425,24 +412,15 @@ async fn two_replicas_behind_nginx() {
     );
     let distinct: BTreeSet<&String> = models.values().collect();
     assert_eq!(distinct.len(), jobs.len(), "one model per job: {models:?}");
-    let (_, list) = call(
-        &http,
-        get.clone(),
-        format!("{via_nginx}/api/admin/models"),
-        Some(&admin),
-        None,
-    )
-    .await;
+    let (_, list) = get(&http, format!("{via_nginx}/api/admin/models"), Some(&admin)).await;
     let versions = list["models"].as_array().unwrap();
     assert_eq!(versions.len(), jobs.len(), "{list}");
     // No job was claimed twice: one attempt each, one "claimed by" line in its log.
     for id in &jobs {
-        let (_, job) = call(
+        let (_, job) = get(
             &http,
-            get.clone(),
             format!("{replica_b}/api/admin/training/{id}"),
             Some(&admin),
-            None,
         )
         .await;
         assert_eq!(job["attempts"], 1, "job {id} claimed more than once: {job}");
@@ -456,23 +434,15 @@ async fn two_replicas_behind_nginx() {
     }
 
     // `production` moved on replica a is served by replica b within its poll interval.
-    let (_, serving) = call(
-        &http,
-        get.clone(),
-        format!("{replica_b}/api/inference/model/info"),
-        None,
-        None,
-    )
-    .await;
+    let (_, serving) = get(&http, format!("{replica_b}/api/inference/model/info"), None).await;
     let others: Vec<&String> = models
         .values()
         .filter(|m| serving["model_id"].as_str() != Some(m.as_str()))
         .collect();
     assert!(others.len() >= 2, "{serving} {models:?}");
     for model in others.into_iter().take(2) {
-        let (status, r) = call(
+        let (status, r) = post(
             &http,
-            post.clone(),
             format!("{replica_a}/api/admin/models/{model}/activate"),
             Some(&admin),
             None,
@@ -481,14 +451,8 @@ async fn two_replicas_behind_nginx() {
         assert_eq!(status, 200, "{r}");
         let moved = Instant::now();
         loop {
-            let (status, info) = call(
-                &http,
-                get.clone(),
-                format!("{replica_b}/api/inference/model/info"),
-                None,
-                None,
-            )
-            .await;
+            let (status, info) =
+                get(&http, format!("{replica_b}/api/inference/model/info"), None).await;
             if status == 200 && info["model_id"].as_str() == Some(model.as_str()) {
                 break;
             }
