@@ -84,6 +84,23 @@ pub enum Command {
         #[arg(long)]
         distractors: bool,
     },
+    /// Fill the store with COUNT drawings made from the real ones in DATA (shifted up to 64
+    /// px, re-timed by 0.8–1.25, dated within the 90 days before 2026), through the import path; the same
+    /// seed gives the same drawings and ids, so a rerun stores nothing twice.
+    Generate {
+        /// Where data lives.
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Drawings to store.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+        /// Run seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The shared data folder (`quickdraw/raw/` and `derived/`).
+        #[arg(long, default_value = "../shared/data")]
+        data: PathBuf,
+    },
     /// Find and delete orphaned segments: objects ingest wrote whose SQL commit never
     /// happened (a crash between the two). Prints a JSON report: segments listed, orphans
     /// (count and bytes), deleted. Safe while servers run, with a grace period longer than a
@@ -406,6 +423,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 rejected == 0,
                 "{rejected} of {} records were rejected (reasons above)",
                 report.records
+            );
+            Ok(())
+        }
+        Command::Generate {
+            storage,
+            count,
+            seed,
+            data,
+        } => {
+            let settings = storage.settings(config, None)?;
+            init_logging(false);
+            let real = std::sync::Arc::new(dataset::generate::real_records(&data)?);
+            let (state, committers) = crate::server::open(&settings).await?;
+            let options = dataset::generate::GenerateOptions {
+                count,
+                seed,
+                ..Default::default()
+            };
+            let started = std::time::Instant::now();
+            let report = dataset::generate::generate(&state, real, &options, |done| {
+                tracing::info!(done, "generated");
+            })
+            .await;
+            drop(state);
+            committers.join().await;
+            let report = report?;
+            print!("{}", report.summary());
+            println!(
+                "{count} drawings in {:.1} s ({:.0}/s)",
+                started.elapsed().as_secs_f64(),
+                count as f64 / started.elapsed().as_secs_f64().max(1e-9)
+            );
+            anyhow::ensure!(
+                report.rejected_total() == 0,
+                "{} generated drawings were rejected (reasons above)",
+                report.rejected_total()
             );
             Ok(())
         }

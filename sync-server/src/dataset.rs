@@ -5,6 +5,7 @@
 //! * [`handlers`]: `POST /api/admin/import` and the export routes.
 
 pub mod exports;
+pub mod generate;
 pub mod handlers;
 
 use std::collections::BTreeMap;

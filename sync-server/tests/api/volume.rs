@@ -1,0 +1,43 @@
+//! `inkset-server generate`: volume made from the real drawings, through the import path,
+//! idempotent per seed, on both stacks.
+
+use crate::common::{Backend, Cli, TestServer, shared_data};
+
+crate::on_both_backends!(generated_volume_is_stored_once_per_seed);
+
+async fn generated_volume_is_stored_once_per_seed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let data = shared_data().display().to_string();
+    let generate = |seed: &str| {
+        let out = server.cli(
+            &[
+                "generate", "--count", "3000", "--seed", seed, "--data", &data,
+            ],
+            "",
+        );
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = generate("7");
+    assert!(
+        first.contains("3000 records: 3000 stored, 0 already present, 0 rejected"),
+        "{first}"
+    );
+    let again = generate("7");
+    assert!(
+        again.contains("3000 records: 0 stored, 3000 already present, 0 rejected"),
+        "{again}"
+    );
+    let other = generate("8");
+    assert!(other.contains("3000 stored"), "{other}");
+    let admin = server.admin_token().await;
+    let (status, count) = server.get_json("/api/admin/drawings/count", &admin).await;
+    assert_eq!(status, 200, "{count}");
+    assert_eq!(count["count"], 6000, "{count}");
+    server.finish().await;
+}
