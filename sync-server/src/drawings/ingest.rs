@@ -456,16 +456,15 @@ fn drawn_at(first_point: Option<i64>, clock_offset_ms: Option<i64>, received_at:
     }
 }
 
-/// `segments/YYYY/MM/DD/<uuid>.seg`, dated by the server receive time.
+/// `segments/YYYY/MM/DD/<uuid>.seg` ([`crate::drawings::sweeper::day_prefix`]), dated by the
+/// server receive time.
 fn segment_key(received_at_ms: i64) -> String {
     let date = time::OffsetDateTime::from_unix_timestamp(received_at_ms / 1000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         .date();
     format!(
-        "segments/{:04}/{:02}/{:02}/{}.seg",
-        date.year(),
-        u8::from(date.month()),
-        date.day(),
+        "{}/{}.seg",
+        crate::drawings::sweeper::day_prefix(date),
         Uuid::new_v4()
     )
 }
