@@ -100,6 +100,12 @@ pub enum Command {
         /// The shared data folder (`quickdraw/raw/` and `derived/`).
         #[arg(long, default_value = "../shared/data")]
         data: PathBuf,
+        /// Spread the stored drawings' receive times over this many days before 2026-01-01,
+        /// in order, as if collected over months (0: keep the real receive times). Only
+        /// while no server writes to the store: it moves every import received during the
+        /// run.
+        #[arg(long, default_value_t = 0)]
+        received_over_days: u32,
     },
     /// Find and delete orphaned segments: objects ingest wrote whose SQL commit never
     /// happened (a crash between the two). Prints a JSON report: segments listed, orphans
@@ -431,10 +437,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             count,
             seed,
             data,
+            received_over_days,
         } => {
             let settings = storage.settings(config, None)?;
             init_logging(false);
             let real = std::sync::Arc::new(dataset::generate::real_records(&data)?);
+            let run_start = crate::now_ms();
             let (state, committers) = crate::server::open(&settings).await?;
             let options = dataset::generate::GenerateOptions {
                 count,
@@ -446,6 +454,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!(done, "generated");
             })
             .await;
+            let db = state.db.clone();
             drop(state);
             committers.join().await;
             let report = report?;
@@ -455,6 +464,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64(),
                 count as f64 / started.elapsed().as_secs_f64().max(1e-9)
             );
+            if received_over_days > 0 {
+                let moved = dataset::generate::backdate(
+                    &db,
+                    run_start,
+                    crate::now_ms(),
+                    received_over_days,
+                )
+                .await?;
+                println!(
+                    "{moved} drawings received over the {received_over_days} days before 2026-01-01"
+                );
+            }
             anyhow::ensure!(
                 report.rejected_total() == 0,
                 "{} generated drawings were rejected (reasons above)",

@@ -4,8 +4,10 @@
 //!
 //! * [`sql`]: filters, cursors, lists, counts, bulk changes, statistics, quality rows.
 //! * [`quality`]: the score (formula in its docs) and the background scorer.
+//! * [`tallies`]: the summary tables the dashboard, counts and training plan read.
 //! * [`handlers`]: `/api/admin/stats` and `/api/admin/drawings...`.
 
 pub mod handlers;
 pub mod quality;
 pub mod sql;
+pub mod tallies;

@@ -169,7 +169,15 @@ impl Db {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        // The shared schema, then the backend's own (triggers differ). Each migrator leaves
+        // the other's versions alone in `_sqlx_migrations`.
+        let mut shared = sqlx::migrate!("./migrations");
+        shared.set_ignore_missing(true).run(&pool).await?;
+        let mut own = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        own.set_ignore_missing(true).run(&pool).await?;
         let db = Self { pool, backend };
         db.seed_shapes().await?;
         Ok(db)

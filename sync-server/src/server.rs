@@ -96,6 +96,11 @@ pub async fn launch(
             stop_rx_purge.clone(),
         );
     }
+    crate::curation::tallies::spawn_folder(
+        state.db.clone(),
+        std::time::Duration::from_secs(1),
+        stop_rx_purge.clone(),
+    );
     state.rate_limits.spawn_purge();
     crate::players::handlers::spawn_purge(&state, stop_rx_purge);
     let http = settings.http.clone();

@@ -240,6 +240,20 @@ impl TestServer {
             .await
     }
 
+    /// `PUT path` with `token` and a JSON `body`.
+    pub async fn put_json(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// `POST path` with `token` and raw bytes labelled as JSON.
     pub async fn post_raw(&self, path: &str, token: &str, body: Vec<u8>) -> (u16, Value) {
         let r = self

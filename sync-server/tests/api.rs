@@ -11,6 +11,8 @@ mod orphans;
 mod real_input;
 #[path = "api/replicas.rs"]
 mod replicas;
+#[path = "api/tallies.rs"]
+mod tallies;
 #[path = "api/volume.rs"]
 mod volume;
 

@@ -38,6 +38,7 @@ use rand::Rng;
 use uuid::Uuid;
 
 pub mod crash;
+pub mod queries;
 
 /// The command line: `players` (a load run against a running server) or `crash` (kill -9
 /// cycles under load against a server it starts, then a durability check).
@@ -62,6 +63,10 @@ pub enum Command {
     /// then checks every acknowledged drawing is stored once and byte-identical, and that
     /// the orphaned segments the crashes left were swept.
     Crash(crash::CrashArgs),
+    /// Times the admin's read paths against a running server (statistics, counts, browse
+    /// filters and sorts, the review queue, the training plan) and, optionally, a training
+    /// job's data stream.
+    Queries(queries::QueryArgs),
 }
 
 /// Settings of a players run.
@@ -125,6 +130,14 @@ pub fn main() -> anyhow::Result<()> {
                 std::fs::write(path, serde_json::to_vec_pretty(&report.json())?)?;
             }
             anyhow::ensure!(report.passed(), "durability check failed (see above)");
+            Ok(())
+        }
+        Command::Queries(args) => {
+            let report = rt.block_on(queries::run(args.clone()))?;
+            println!("{}", report.text());
+            if let Some(path) = &args.json {
+                std::fs::write(path, serde_json::to_vec_pretty(&report.json())?)?;
+            }
             Ok(())
         }
     }

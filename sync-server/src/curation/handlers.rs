@@ -21,7 +21,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// `GET /api/admin/stats`.
+/// `GET /api/admin/stats`: read from the summary tables (`crate::curation::tallies`), so
+/// it costs the same at a thousand drawings as at millions.
 #[utoipa::path(get, path = "/api/admin/stats", tag = "curation", responses((status = 200, description = "Counts per shape, device and day; quality and time histograms", body = AdminStats)))]
 pub async fn stats(State(state): State<AppState>) -> Result<Json<AdminStats>, ApiError> {
     let mut per_shape: BTreeMap<String, u64> = BTreeMap::new();
@@ -30,18 +31,23 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<AdminStats>, Ap
         per_shape.insert(s.name.clone(), 0);
         flagged_per_shape.insert(s.name, 0);
     }
-    let (counts, removed) = state.db.shape_counts().await?;
-    for (shape, flagged, n) in counts {
+    let tally = state.db.tally_stats().await?;
+    for ((shape, flagged), n) in tally.per_shape {
         *per_shape.entry(shape.clone()).or_default() += n;
         if flagged {
             *flagged_per_shape.entry(shape).or_default() += n;
         }
     }
-    let (bins, unscored) = state.db.quality_histogram().await?;
-    let per_day = state
-        .db
-        .per_day(None)
-        .await?
+    let mut bins = vec![0u64; 10];
+    let mut unscored = 0;
+    for (bin, n) in tally.per_quality_bin {
+        match usize::try_from(bin) {
+            Ok(b) if b < 10 => bins[b] += n,
+            _ => unscored += n,
+        }
+    }
+    let per_day = tally
+        .per_day
         .into_iter()
         .map(|(day, count)| DayCount {
             day: day_name(day),
@@ -53,40 +59,50 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<AdminStats>, Ap
         flagged: flagged_per_shape.values().sum(),
         per_shape,
         flagged_per_shape,
-        removed,
+        removed: tally.removed,
         quality: QualityHistogram { bins, unscored },
         per_day,
-        contributing_sessions: state.db.contributing_sessions().await?,
-        contributing_players: state.db.contributing_players().await?,
-        per_device: state.db.count_by("device").await?,
-        per_pointer_types: state.db.count_by("pointer_types").await?,
-        time_to_first_point: time_histogram(&state.db.prompt_times().await?),
+        contributing_sessions: tally.contributing_sessions,
+        contributing_players: tally.contributing_players,
+        per_device: tally.per_device,
+        per_pointer_types: tally.per_pointer_types,
+        time_to_first_point: time_histogram(&tally.prompt_times),
     }))
 }
 
 /// Bins of [`inkset_protocol::api::TimeHistogram`], ms.
 const PROMPT_BOUNDS_MS: [u64; 6] = [500, 1_000, 2_000, 3_000, 5_000, 10_000];
 
-/// The histogram of ascending durations (ms).
-fn time_histogram(sorted: &[i64]) -> inkset_protocol::api::TimeHistogram {
+/// The histogram of durations given as `(ms, how many)`, ascending by ms. The median and
+/// p90 are the values at rank `round((n - 1) * q)` of the n durations in order.
+fn time_histogram(sorted: &[(i64, u64)]) -> inkset_protocol::api::TimeHistogram {
     let mut counts = vec![0u64; PROMPT_BOUNDS_MS.len() + 1];
-    for &t in sorted {
+    for &(t, n) in sorted {
         let t = u64::try_from(t).unwrap_or(0);
         let bin = PROMPT_BOUNDS_MS
             .iter()
             .position(|&b| t < b)
             .unwrap_or(PROMPT_BOUNDS_MS.len());
-        counts[bin] += 1;
+        counts[bin] += n;
     }
+    let total: u64 = sorted.iter().map(|&(_, n)| n).sum();
     let pick = |q: f64| {
-        (!sorted.is_empty()).then(|| {
+        (total > 0).then(|| {
             #[allow(
                 clippy::cast_possible_truncation,
                 clippy::cast_sign_loss,
                 clippy::cast_precision_loss
             )]
-            let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-            u64::try_from(sorted[i]).unwrap_or(0)
+            let rank = ((total - 1) as f64 * q).round() as u64;
+            let mut seen = 0;
+            let value = sorted
+                .iter()
+                .find(|&&(_, n)| {
+                    seen += n;
+                    seen > rank
+                })
+                .map_or(0, |&(t, _)| t);
+            u64::try_from(value).unwrap_or(0)
         })
     };
     inkset_protocol::api::TimeHistogram {

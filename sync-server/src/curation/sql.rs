@@ -8,7 +8,6 @@ use inkset_protocol::api::DrawingSummary;
 use inkset_protocol::api::{DrawingSort, Verdict};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::db::{Arg, Db, query_with};
@@ -55,8 +54,14 @@ impl FilterSql for DrawingFilter {
         if let Some(s) = &self.shape {
             add(" AND shape = ?", Arg::Text(s.clone()), sql);
         }
+        // A literal, not a parameter: both planners then use the partial index of flagged
+        // drawings (`drawings_flagged`).
         if let Some(f) = self.flagged {
-            add(" AND flagged = ?", Arg::Int(i64::from(f)), sql);
+            sql.push_str(if f {
+                " AND flagged = 1"
+            } else {
+                " AND flagged = 0"
+            });
         }
         if let Some(q) = self.quality_min {
             add(" AND quality_score >= ?", Arg::Float(q), sql);
@@ -226,11 +231,15 @@ impl Db {
             .collect()
     }
 
-    /// How many drawings match `filter`.
+    /// How many drawings match `filter`: from the summary tables when the filter keeps to
+    /// what they count ([`Db::tally_counts_by_shape`]), else by counting the rows.
     ///
     /// # Errors
     /// On SQL failure.
     pub async fn count_drawings(&self, filter: &DrawingFilter) -> Result<u64, sqlx::Error> {
+        if let Some(per_shape) = self.tally_counts_by_shape(filter).await? {
+            return Ok(per_shape.values().sum());
+        }
         let mut sql = String::from("SELECT COUNT(*) AS n FROM drawings WHERE 1 = 1");
         let mut args = Vec::new();
         filter.push_sql(&mut sql, &mut args);
@@ -345,87 +354,6 @@ impl Db {
         Ok(affected)
     }
 
-    /// Counts by `(shape, flagged)` of drawings not removed, and the removed count.
-    ///
-    /// # Errors
-    /// On SQL failure.
-    pub async fn shape_counts(&self) -> Result<(Vec<(String, bool, u64)>, u64), sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT shape, flagged, COUNT(*) AS n FROM drawings WHERE removed_at IS NULL \
-             GROUP BY shape, flagged",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let counts = rows
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("shape")?,
-                    r.try_get::<i64, _>("flagged")? != 0,
-                    u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
-                ))
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let removed: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM drawings WHERE removed_at IS NOT NULL")
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("n")?;
-        Ok((counts, u64::try_from(removed).unwrap_or(0)))
-    }
-
-    /// Quality histogram: 10 bins over 0..=1 and the unscored count.
-    ///
-    /// # Errors
-    /// On SQL failure.
-    pub async fn quality_histogram(&self) -> Result<(Vec<u64>, u64), sqlx::Error> {
-        let mut case = String::from("CASE WHEN quality_score IS NULL THEN -1");
-        for bin in (1..10).rev() {
-            case.push_str(&format!(" WHEN quality_score >= 0.{bin} THEN {bin}"));
-        }
-        case.push_str(" ELSE 0 END");
-        let sql = format!(
-            "SELECT CAST({case} AS BIGINT) AS bin, COUNT(*) AS n FROM drawings \
-             WHERE removed_at IS NULL GROUP BY 1"
-        );
-        let mut bins = vec![0u64; 10];
-        let mut unscored = 0;
-        for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
-            let bin: i64 = r.try_get("bin")?;
-            let n = u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0);
-            match usize::try_from(bin) {
-                Ok(b) if b < 10 => bins[b] += n,
-                _ => unscored += n,
-            }
-        }
-        Ok((bins, unscored))
-    }
-
-    /// Drawings per UTC day number (days since the epoch), oldest first.
-    ///
-    /// # Errors
-    /// On SQL failure.
-    pub async fn per_day(&self, session: Option<Uuid>) -> Result<BTreeMap<i64, u64>, sqlx::Error> {
-        let mut sql = String::from(
-            "SELECT CAST(received_at / 86400000 AS BIGINT) AS day, COUNT(*) AS n FROM drawings \
-             WHERE removed_at IS NULL",
-        );
-        let mut args = Vec::new();
-        if let Some(s) = session {
-            args.push(Arg::Text(s.to_string()));
-            sql.push_str(" AND session_id = $1");
-        }
-        sql.push_str(" GROUP BY 1 ORDER BY 1");
-        let mut out = BTreeMap::new();
-        for r in query_with(&sql, &args).fetch_all(&self.pool).await? {
-            out.insert(
-                r.try_get("day")?,
-                u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
-            );
-        }
-        Ok(out)
-    }
-
     /// Drawings whose automatic quality score is missing or came from another recognizer
     /// than `model_key` (`none`, or the production model's id), not overridden by an admin
     /// and not removed: up to `limit`, newest first, with their record locations.
@@ -524,71 +452,5 @@ impl Db {
             }
         };
         Ok(done.rows_affected() > 0)
-    }
-
-    /// Stored drawings (not removed) grouped by one column's value (`NULL` as `none`).
-    /// `column` is one of this module's own names, never user input.
-    ///
-    /// # Errors
-    /// On SQL failure.
-    pub async fn count_by(
-        &self,
-        column: &'static str,
-    ) -> Result<BTreeMap<String, u64>, sqlx::Error> {
-        let sql = format!(
-            "SELECT COALESCE(CAST({column} AS TEXT), 'none') AS k, COUNT(*) AS n FROM drawings \
-             WHERE removed_at IS NULL GROUP BY 1"
-        );
-        let mut out = BTreeMap::new();
-        for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
-            out.insert(
-                r.try_get("k")?,
-                u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
-            );
-        }
-        Ok(out)
-    }
-
-    /// Times from prompt to first point of stored drawings (not removed), ms, ascending.
-    ///
-    /// # Errors
-    /// On SQL failure.
-    pub async fn prompt_times(&self) -> Result<Vec<i64>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT prompt_to_first_point_ms AS t FROM drawings \
-             WHERE removed_at IS NULL AND prompt_to_first_point_ms IS NOT NULL ORDER BY 1",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| r.try_get("t")).collect()
-    }
-
-    /// Accounts (signed-in players) with at least one stored drawing.
-    ///
-    /// # Errors
-    /// On SQL failure.
-    pub async fn contributing_players(&self) -> Result<u64, sqlx::Error> {
-        let n: i64 = sqlx::query(
-            "SELECT COUNT(DISTINCT s.user_id) AS n FROM drawings d \
-             JOIN sessions s ON s.id = d.session_id WHERE s.user_id IS NOT NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
-    /// Sessions with at least one drawing.
-    ///
-    /// # Errors
-    /// On SQL failure.
-    pub async fn contributing_sessions(&self) -> Result<u64, sqlx::Error> {
-        let n: i64 = sqlx::query(
-            "SELECT COUNT(DISTINCT session_id) AS n FROM drawings WHERE session_id IS NOT NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 }

@@ -97,6 +97,42 @@ pub fn variant(real: &Record, i: u64, options: &GenerateOptions) -> Record {
     r
 }
 
+/// Spreads the receive times of the drawings imported in `[start, end]` (ms, server clock)
+/// evenly over the `days` days before [`ANCHOR_MS`] by their rank in receive order (a group
+/// commit stamps its whole batch with one time; the rank spreads those too), so segments
+/// stay in receive order, as in a store filled over months; `drawn_at` follows. One
+/// statement, so the summary tables move with it. Returns how many drawings moved.
+///
+/// # Errors
+/// On SQL failure.
+pub async fn backdate(db: &crate::db::Db, start: i64, end: i64, days: u32) -> anyhow::Result<u64> {
+    let period = i64::from(days) * 86_400_000;
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM drawings \
+         WHERE origin = 'import' AND received_at >= $1 AND received_at <= $2",
+    )
+    .bind(start)
+    .bind(end)
+    .fetch_one(db.pool())
+    .await
+    .map(|r| sqlx::Row::get(&r, "n"))?;
+    let done = sqlx::query(
+        "UPDATE drawings SET received_at = $1 + ranked.r * $2 / $3, \
+         drawn_at = $1 + ranked.r * $2 / $3 \
+         FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY received_at, id) - 1 AS r FROM drawings \
+               WHERE origin = 'import' AND received_at >= $4 AND received_at <= $5) ranked \
+         WHERE drawings.id = ranked.id",
+    )
+    .bind(ANCHOR_MS - period)
+    .bind(period)
+    .bind(n.max(1))
+    .bind(start)
+    .bind(end)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Stores `options.count` variants of `real` through the import path; `progress` gets the
 /// count handed to ingest so far.
 ///

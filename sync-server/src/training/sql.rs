@@ -203,7 +203,8 @@ impl Db {
     }
 
     /// Usable drawings per shape: not removed, not flagged, received before `before`, within
-    /// the config's quality and date filters.
+    /// the config's quality and date filters (from the summary tables when the filters allow,
+    /// see [`Db::tally_counts_by_shape`]).
     ///
     /// # Errors
     /// On SQL failure.
@@ -213,6 +214,9 @@ impl Db {
         before: i64,
     ) -> Result<Vec<(String, u64)>, sqlx::Error> {
         let filter = training_filter(config, None, before);
+        if let Some(per_shape) = self.tally_counts_by_shape(&filter).await? {
+            return Ok(per_shape.into_iter().collect());
+        }
         let mut sql = String::from("SELECT shape, COUNT(*) AS n FROM drawings WHERE 1 = 1");
         let mut args = Vec::new();
         filter.push_sql(&mut sql, &mut args);
