@@ -210,33 +210,45 @@ impl Db {
     /// On SQL failure.
     pub async fn tally_stats(&self) -> Result<TallyStats, sqlx::Error> {
         let mut out = TallyStats::default();
+        // One statement, one small answer: each dimension summed in SQL (a few dozen rows),
+        // not the cube of every combination (tens of thousands at a million drawings).
         let rows = sqlx::query(&format!(
-            "SELECT day, shape, device, pointer_types, flagged, removed, quality_bin, \
-             CAST(SUM(n) AS BIGINT) AS n FROM {COUNTS} t \
-             GROUP BY day, shape, device, pointer_types, flagged, removed, quality_bin \
-             HAVING SUM(n) <> 0"
+            "WITH t AS {COUNTS} \
+             SELECT 'shape' AS dim, shape AS k, flagged AS f, removed AS r, \
+             CAST(SUM(n) AS BIGINT) AS n FROM t GROUP BY shape, flagged, removed \
+             UNION ALL SELECT 'quality', CAST(quality_bin AS TEXT), 0, 0, CAST(SUM(n) AS BIGINT) \
+             FROM t WHERE removed = 0 GROUP BY quality_bin \
+             UNION ALL SELECT 'day', CAST(day AS TEXT), 0, 0, CAST(SUM(n) AS BIGINT) \
+             FROM t WHERE removed = 0 GROUP BY day \
+             UNION ALL SELECT 'device', device, 0, 0, CAST(SUM(n) AS BIGINT) \
+             FROM t WHERE removed = 0 GROUP BY device \
+             UNION ALL SELECT 'pointer_types', pointer_types, 0, 0, CAST(SUM(n) AS BIGINT) \
+             FROM t WHERE removed = 0 GROUP BY pointer_types"
         ))
         .fetch_all(self.pool())
         .await?;
+        let number = |k: &str| {
+            k.parse::<i64>()
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        };
         for r in &rows {
             let n = count(r)?;
-            if r.try_get::<i64, _>("removed")? != 0 {
-                out.removed += n;
+            if n == 0 {
                 continue;
             }
-            let shape: String = r.try_get("shape")?;
-            let flagged = r.try_get::<i64, _>("flagged")? != 0;
-            *out.per_shape.entry((shape, flagged)).or_default() += n;
-            *out.per_quality_bin
-                .entry(r.try_get("quality_bin")?)
-                .or_default() += n;
-            *out.per_day.entry(r.try_get("day")?).or_default() += n;
-            *out.per_device
-                .entry(none_if_empty(r.try_get("device")?))
-                .or_default() += n;
-            *out.per_pointer_types
-                .entry(none_if_empty(r.try_get("pointer_types")?))
-                .or_default() += n;
+            let dim: String = r.try_get("dim")?;
+            let k: String = r.try_get("k")?;
+            match dim.as_str() {
+                "shape" if r.try_get::<i64, _>("r")? != 0 => out.removed += n,
+                "shape" => {
+                    let flagged = r.try_get::<i64, _>("f")? != 0;
+                    *out.per_shape.entry((k, flagged)).or_default() += n;
+                }
+                "quality" => *out.per_quality_bin.entry(number(&k)?).or_default() += n,
+                "day" => *out.per_day.entry(number(&k)?).or_default() += n,
+                "device" => *out.per_device.entry(none_if_empty(k)).or_default() += n,
+                _ => *out.per_pointer_types.entry(none_if_empty(k)).or_default() += n,
+            }
         }
         let rows = sqlx::query(
             "SELECT ms, CAST(SUM(n) AS BIGINT) AS n FROM (SELECT ms, removed, n FROM \
@@ -277,6 +289,21 @@ impl Db {
         &self,
         filter: &DrawingFilter,
     ) -> Result<Option<BTreeMap<String, u64>>, sqlx::Error> {
+        // A lower quality bound inside a bin (0.55): the bins above it from the tallies, and
+        // the rows of its own bin at or above it (one bin's index range).
+        let original = filter;
+        let (filter, quality_edge) = match filter.quality_min {
+            Some(q) if q > 0.0 && q < 0.9 && (q * 10.0).round() / 10.0 != q => {
+                let upper = ((q * 10.0).floor() + 1.0) / 10.0;
+                let whole_bins = DrawingFilter {
+                    quality_min: Some(upper),
+                    ..filter.clone()
+                };
+                (whole_bins, Some(upper))
+            }
+            _ => (filter.clone(), None),
+        };
+        let filter = &filter;
         let mut args = Vec::new();
         let mut tally = String::new();
         if !push_tally_filter(filter, &mut tally, &mut args) {
@@ -313,6 +340,15 @@ impl Db {
             ));
             part.push_sql(&mut sql, &mut args);
             sql.push_str(" GROUP BY shape");
+        }
+        if let Some(upper) = quality_edge {
+            sql.push_str(" UNION ALL SELECT shape, COUNT(*) AS n FROM drawings WHERE 1 = 1");
+            original.push_sql(&mut sql, &mut args);
+            args.push(Arg::Float(upper));
+            sql.push_str(&format!(
+                " AND quality_score < ${} GROUP BY shape",
+                args.len()
+            ));
         }
         sql.push_str(") c GROUP BY shape");
         let mut out = BTreeMap::new();

@@ -141,9 +141,25 @@ fn filters(first_day: i64) -> Vec<DrawingFilter> {
             quality_max: Some(1.0),
             ..all.clone()
         },
-        // Between bins and outside the tallies' facts: counted over the rows.
+        // Within a bin: the bins above from the tallies, the rest of its bin from the rows.
         DrawingFilter {
             quality_min: Some(0.55),
+            ..all.clone()
+        },
+        DrawingFilter {
+            quality_min: Some(0.45),
+            from: Some(day(10) + 3_600_000),
+            to: Some(day(40) + 7_200_000),
+            shape: Some("circle".into()),
+            ..all.clone()
+        },
+        DrawingFilter {
+            quality_min: Some(0.95),
+            ..all.clone()
+        },
+        // Outside the tallies' facts: counted over the rows.
+        DrawingFilter {
+            verdict: Some(inkset_protocol::api::Verdict::Agrees),
             ..all.clone()
         },
         DrawingFilter {
@@ -281,8 +297,17 @@ async fn tallies_equal_the_rows(backend: Backend) {
 
     // Curation: a bulk flag by filter, flags by id (twice: a new reason counts nothing),
     // an unflag, removals, score overrides in several bins.
-    let filter = json!({"shape": "triangle", "from": (first_day + 5) * DAY_MS + 1,
-                        "to": (first_day + 25) * DAY_MS});
+    // The middle half of the triangles' receive times (the generator goes through the real
+    // files in order, so each shape holds a stretch of the 90 days).
+    let span = sqlx::query(
+        "SELECT MIN(received_at) AS a, MAX(received_at) AS b FROM drawings WHERE shape = 'triangle'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    let (a, b): (i64, i64) = (span.get("a"), span.get("b"));
+    let filter =
+        json!({"shape": "triangle", "from": a + (b - a) / 4 + 1, "to": a + 3 * (b - a) / 4});
     let (status, r) = server
         .post_json(
             "/api/admin/drawings/bulk",
