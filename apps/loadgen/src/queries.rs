@@ -147,20 +147,6 @@ impl QueryReport {
     }
 }
 
-/// The value at quantile `q` (0..=1) of ascending `sorted` (nearest rank).
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i]
-}
-
 struct Client {
     http: reqwest::Client,
     base: String,
@@ -391,20 +377,22 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<QueryReport> {
     let mut timings = Vec::new();
     for (name, method, path, body) in &asked {
         let warm = client.call(method, path, body.as_ref()).await?;
-        let mut times = Vec::with_capacity(args.calls);
+        // µs, 3 significant digits (HdrHistogram, as the players' latencies).
+        let mut times = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)?;
         for _ in 0..args.calls {
             let start = Instant::now();
             client.call(method, path, body.as_ref()).await?;
-            times.push(start.elapsed().as_secs_f64() * 1000.0);
+            times.saturating_record(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
         }
-        times.sort_by(f64::total_cmp);
+        #[allow(clippy::cast_precision_loss)]
+        let ms = |us: u64| us as f64 / 1000.0;
         let t = Timing {
             name: name.clone(),
             request: format!("{method} {path}"),
-            p50: quantile(&times, 0.5),
-            p95: quantile(&times, 0.95),
-            p99: quantile(&times, 0.99),
-            max: times.last().copied().unwrap_or(0.0),
+            p50: ms(times.value_at_quantile(0.5)),
+            p95: ms(times.value_at_quantile(0.95)),
+            p99: ms(times.value_at_quantile(0.99)),
+            max: ms(times.max()),
             answer: answer_of(&warm),
         };
         eprintln!(

@@ -42,6 +42,10 @@ pub fn quality_bin(score: Option<f64>) -> i64 {
     }
 }
 
+/// The latest time the tallies split into days, ms (2^50: the year 37,648); later or
+/// negative bounds count the rows.
+const MAX_TIME_MS: i64 = 1 << 50;
+
 /// The drawing counts (counts and pending deltas) as one table expression.
 const COUNTS: &str = "(SELECT day, shape, origin, device, pointer_types, flagged, removed, \
      quality_bin, n FROM drawing_counts UNION ALL SELECT day, shape, origin, device, \
@@ -307,6 +311,15 @@ impl Db {
         let mut args = Vec::new();
         let mut tally = String::new();
         if !push_tally_filter(filter, &mut tally, &mut args) {
+            return Ok(None);
+        }
+        // Times far outside any receipt (a client may send i64::MAX) are left to the rows:
+        // day arithmetic on them would overflow.
+        if [filter.from, filter.to]
+            .iter()
+            .flatten()
+            .any(|t| !(0..=MAX_TIME_MS).contains(t))
+        {
             return Ok(None);
         }
         let (days, edges) = split_days(filter.from, filter.to, crate::now_ms());

@@ -176,6 +176,10 @@ fn filters(first_day: i64) -> Vec<DrawingFilter> {
         (Some(day(30) + 5_000), None),
         (None, Some(day(30) + 5_000)),
         (None, Some(now_ms() + 1)),
+        // Extremes a client may send: counted over the rows, never an overflow.
+        (Some(i64::MIN), Some(i64::MAX)),
+        (Some(-5), None),
+        (None, Some(i64::MAX)),
     ] {
         out.push(DrawingFilter {
             from,
