@@ -84,16 +84,6 @@ async fn rows_matching(db: &Db, filter: &DrawingFilter) -> u64 {
     u64::try_from(n).unwrap()
 }
 
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
-
 /// Filters the tallies answer, and some they leave to the rows.
 fn filters(first_day: i64) -> Vec<DrawingFilter> {
     let day = |d: i64| (first_day + d) * DAY_MS;
@@ -175,7 +165,7 @@ fn filters(first_day: i64) -> Vec<DrawingFilter> {
         (Some(day(20) + 1_000), Some(day(20) + 80_000_000)),
         (Some(day(30) + 5_000), None),
         (None, Some(day(30) + 5_000)),
-        (None, Some(now_ms() + 1)),
+        (None, Some(inkset_server::now_ms() + 1)),
         // Extremes a client may send: counted over the rows, never an overflow.
         (Some(i64::MIN), Some(i64::MAX)),
         (Some(-5), None),
