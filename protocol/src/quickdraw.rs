@@ -274,6 +274,14 @@ impl Record {
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// Appends [`Self::to_line`]'s bytes and a newline to `out`, without an intermediate
+    /// string (exports and training streams write millions of lines).
+    pub fn write_line(&self, out: &mut Vec<u8>) {
+        // Writing into a Vec cannot fail, and every field serializes.
+        let _ = serde_json::to_writer(&mut *out, self);
+        out.push(b'\n');
+    }
 }
 
 /// Every `.ndjson` file under `paths`, sorted: files named directly are taken as they are,

@@ -219,7 +219,8 @@ pub struct InferenceSettings {
     pub max_batch: usize,
     /// Longest a request waits for others to join its batch, microseconds.
     pub max_delay_us: u64,
-    /// How often to look for a moved `production` alias (moved by another replica), ms.
+    /// How often to look for a moved `production` alias (moved by another replica), ms;
+    /// also how often the shape catalogue (shapes, distractor words) is reloaded.
     pub alias_poll_ms: u64,
     /// Batches computed at once (default: one per core).
     pub parallel_batches: Option<usize>,

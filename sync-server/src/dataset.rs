@@ -11,14 +11,19 @@ pub mod handlers;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use inkset_protocol::Drawing;
 use inkset_protocol::quickdraw::{Record, format_timestamp_ms};
 use inkset_protocol::validate::{check_word, normalize_word, validate};
 use inkset_protocol::{Limits, Origin};
 
 use crate::drawings::ingest::{IngestError, Outcome};
-use crate::drawings::segments::SegmentCursor;
+use crate::drawings::segments::{SegmentCursor, decode_frame};
 use crate::state::AppState;
 use inkset_protocol::api::DrawingFilter;
 
@@ -242,11 +247,7 @@ fn reject(report: &mut ImportReport, at: &str, reason: String) {
     *report.rejected.entry(reason).or_default() += 1;
 }
 
-async fn submit(
-    state: &AppState,
-    pending: &mut Vec<(String, inkset_protocol::Drawing)>,
-    report: &mut ImportReport,
-) {
+async fn submit(state: &AppState, pending: &mut Vec<(String, Drawing)>, report: &mut ImportReport) {
     let batch = std::mem::take(pending);
     let (ats, drawings): (Vec<String>, Vec<_>) = batch.into_iter().unzip();
     let shapes: Vec<String> = drawings.iter().map(|d| d.shape.clone()).collect();
@@ -302,7 +303,7 @@ pub const LOCATION_PAGE: usize = 10_000;
 pub async fn for_each_drawing(
     state: &AppState,
     filter: &DrawingFilter,
-    mut f: impl FnMut(uuid::Uuid, i64, inkset_protocol::Drawing) -> anyhow::Result<()>,
+    mut f: impl FnMut(uuid::Uuid, i64, Drawing) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
     let mut segments = SegmentCursor::new();
     let mut count = 0;
@@ -310,7 +311,7 @@ pub async fn for_each_drawing(
     loop {
         let page = state
             .db
-            .locations_page(filter, after, LOCATION_PAGE)
+            .locations_page(filter, None, after, LOCATION_PAGE)
             .await?;
         let full = page.len() == LOCATION_PAGE;
         after = page.last().map(|(id, t, _)| (*t, *id));
@@ -328,6 +329,139 @@ pub async fn for_each_drawing(
     }
 }
 
+/// Drawings handed to one encoder at a time by [`encoded_stream`]: about 2 MB of lines.
+pub const ENCODE_BATCH: usize = 1_024;
+
+/// Writes one drawing's part of a stream into the buffer (its ndjson line with the
+/// newline, say): the drawing's id, its server receive time (ms since the Unix epoch) and
+/// the drawing.
+pub type Encoder =
+    dyn Fn(uuid::Uuid, i64, &Drawing, &mut Vec<u8>) -> anyhow::Result<()> + Send + Sync;
+
+/// Records of one segment, in stream order, with the segment's bytes.
+struct Batch {
+    key: String,
+    segment: Bytes,
+    /// (drawing id, received_at ms, byte offset, length) of each record.
+    records: Vec<(uuid::Uuid, i64, u64, u64)>,
+}
+
+/// Every drawing matching `filter` (and, when `words` is given, of one of those shapes or
+/// distractor words), oldest first, each turned into bytes by `encode`: the stream of a
+/// training snapshot or an export, in chunks of up to [`ENCODE_BATCH`] drawings.
+///
+/// One task pages the record locations by keyset ([`LOCATION_PAGE`] rows a query) and
+/// fetches each segment once, whole; decoding and `encode` run on the blocking pool, as
+/// many batches at once as the machine has cores, and the chunks come out in order. Memory
+/// is bounded: a page of locations and a few segments and chunks. The stream ends with an
+/// error at the first segment or record that cannot be read, or the first error of
+/// `encode`; it stops reading when dropped.
+pub fn encoded_stream(
+    state: AppState,
+    filter: DrawingFilter,
+    words: Option<Vec<String>>,
+    encode: Arc<Encoder>,
+) -> impl Stream<Item = anyhow::Result<Bytes>> + Send + 'static {
+    let encoders = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let (tx, rx) = tokio::sync::mpsc::channel::<anyhow::Result<Batch>>(encoders * 2);
+    tokio::spawn(async move {
+        if let Err(e) = read_batches(&state, &filter, words.as_deref(), &tx).await {
+            let _ = tx.send(Err(e)).await;
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
+        .map(move |batch| {
+            let encode = encode.clone();
+            async move {
+                let batch = batch?;
+                tokio::task::spawn_blocking(move || encode_batch(&batch, &*encode))
+                    .await
+                    .context("encoding task failed")?
+            }
+        })
+        .buffered(encoders)
+}
+
+/// Sends the batches of [`encoded_stream`]; stops early (`Ok`) when the receiver is gone.
+async fn read_batches(
+    state: &AppState,
+    filter: &DrawingFilter,
+    words: Option<&[String]>,
+    tx: &tokio::sync::mpsc::Sender<anyhow::Result<Batch>>,
+) -> anyhow::Result<()> {
+    let mut after = None;
+    let mut batch: Option<Batch> = None;
+    loop {
+        let page = state
+            .db
+            .locations_page(filter, words, after, LOCATION_PAGE)
+            .await?;
+        let full = page.len() == LOCATION_PAGE;
+        after = page.last().map(|(id, t, _)| (*t, *id));
+        for (id, received_at, loc) in page {
+            let fits = batch
+                .as_ref()
+                .is_some_and(|b| b.key == loc.segment_key && b.records.len() < ENCODE_BATCH);
+            if !fits {
+                let segment = match batch.take() {
+                    Some(b) => {
+                        let same = (b.key == loc.segment_key).then(|| b.segment.clone());
+                        if tx.send(Ok(b)).await.is_err() {
+                            return Ok(());
+                        }
+                        same
+                    }
+                    None => None,
+                };
+                let segment = match segment {
+                    Some(s) => s,
+                    None => state
+                        .objects
+                        .get(&loc.segment_key)
+                        .await
+                        .with_context(|| format!("reading segment {}", loc.segment_key))?,
+                };
+                batch = Some(Batch {
+                    key: loc.segment_key.clone(),
+                    segment,
+                    records: Vec::with_capacity(ENCODE_BATCH),
+                });
+            }
+            if let Some(b) = batch.as_mut() {
+                b.records.push((id, received_at, loc.offset, loc.length));
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    if let Some(b) = batch {
+        let _ = tx.send(Ok(b)).await;
+    }
+    Ok(())
+}
+
+/// Decodes a batch's records and encodes them into one chunk.
+fn encode_batch(batch: &Batch, encode: &Encoder) -> anyhow::Result<Bytes> {
+    let mut out = Vec::with_capacity(batch.records.len() * 2_048);
+    for &(id, received_at, offset, length) in &batch.records {
+        let frame = usize::try_from(offset)
+            .ok()
+            .zip(usize::try_from(length).ok())
+            .and_then(|(start, n)| batch.segment.get(start..start.checked_add(n)?))
+            .with_context(|| {
+                format!(
+                    "record of drawing {id} at {offset}+{length} lies outside segment {}",
+                    batch.key
+                )
+            })?;
+        let drawing = decode_frame(frame)
+            .with_context(|| format!("decoding drawing {id} of segment {}", batch.key))?;
+        encode(id, received_at, &drawing, &mut out)?;
+    }
+    Ok(Bytes::from(out))
+}
+
 /// Writes every drawing matching `filter` to `out`, oldest first; returns how many.
 ///
 /// # Errors
@@ -338,23 +472,39 @@ pub async fn export(
     format: ExportFormat,
     out: &mut impl Write,
 ) -> anyhow::Result<u64> {
-    let count = for_each_drawing(state, filter, |_, received_at, drawing| {
-        let line = match format {
-            ExportFormat::Jsonl => serde_json::to_string(&drawing)?,
+    let count = Arc::new(AtomicU64::new(0));
+    let counted = count.clone();
+    let encode = move |_id, received_at, drawing: &Drawing, buf: &mut Vec<u8>| {
+        match format {
+            ExportFormat::Jsonl => {
+                serde_json::to_writer(&mut *buf, drawing)?;
+                buf.push(b'\n');
+            }
             ExportFormat::Quickdraw | ExportFormat::QuickdrawSimplified => {
-                let rec = Record::from_drawing(&drawing, Some(format_timestamp_ms(received_at)));
+                let fallback = drawing
+                    .source
+                    .is_none()
+                    .then(|| format_timestamp_ms(received_at));
+                let rec = Record::from_drawing(drawing, fallback);
                 if format == ExportFormat::QuickdrawSimplified {
-                    rec.simplified().to_line()
+                    rec.simplified().write_line(buf);
                 } else {
-                    rec.to_line()
+                    rec.write_line(buf);
                 }
             }
-        };
-        out.write_all(line.as_bytes())?;
-        out.write_all(b"\n")?;
+        }
+        counted.fetch_add(1, Ordering::Relaxed);
         Ok(())
-    })
-    .await?;
+    };
+    let mut chunks = std::pin::pin!(encoded_stream(
+        state.clone(),
+        filter.clone(),
+        None,
+        Arc::new(encode)
+    ));
+    while let Some(chunk) = chunks.next().await {
+        out.write_all(&chunk?)?;
+    }
     out.flush()?;
-    Ok(count)
+    Ok(count.load(Ordering::Relaxed))
 }

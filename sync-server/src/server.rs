@@ -66,6 +66,10 @@ pub async fn launch(
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop_rx_purge = stop_rx.clone();
+    state.watch_shapes(
+        std::time::Duration::from_millis(settings.inference.alias_poll_ms.max(100)),
+        stop_rx.clone(),
+    );
     crate::curation::quality::spawn(
         state.db.clone(),
         state.objects.clone(),

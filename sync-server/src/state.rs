@@ -119,6 +119,35 @@ impl AppState {
         Ok(())
     }
 
+    /// Reloads the shape names every `interval` until `stop` turns true: shapes and
+    /// distractor words added through another replica, or by `inkset-server import` while
+    /// this server runs, are known here within `interval` (uploads of a new shape accepted,
+    /// a training plan's `unknown` class counted). A failed reload is logged and retried at
+    /// the next tick.
+    pub fn watch_shapes(
+        &self,
+        interval: std::time::Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => return,
+                }
+                if *stop.borrow() {
+                    return;
+                }
+                if let Err(e) = state.reload_shapes().await {
+                    tracing::warn!(error = %e, "reloading the shape catalogue failed");
+                }
+            }
+        });
+    }
+
     /// Whether `name` is a prompted shape.
     pub fn is_known_shape(&self, name: &str) -> bool {
         self.shapes.read().is_ok_and(|s| s.contains(name))

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
+#[path = "api/data_stream.rs"]
+mod data_stream;
 #[path = "api/mixed_traffic.rs"]
 mod mixed_traffic;
 #[path = "api/orphans.rs"]
@@ -1138,7 +1140,10 @@ async fn console_filters_sorts_bulk_and_exports(backend: Backend) {
         shape: Some("line".into()),
         ..Default::default()
     };
-    let all = db.locations_page(&lines, None, 1_000_000).await.unwrap();
+    let all = db
+        .locations_page(&lines, None, None, 1_000_000)
+        .await
+        .unwrap();
     assert!(all.len() > 30, "{}", all.len());
     assert!(
         all.windows(2).any(|w| w[0].1 == w[1].1),
@@ -1147,7 +1152,7 @@ async fn console_filters_sorts_bulk_and_exports(backend: Backend) {
     let mut paged = Vec::new();
     let mut after = None;
     loop {
-        let page = db.locations_page(&lines, after, 7).await.unwrap();
+        let page = db.locations_page(&lines, None, after, 7).await.unwrap();
         after = page.last().map(|(id, t, _)| (*t, *id));
         let n = page.len();
         paged.extend(page);
@@ -1162,6 +1167,37 @@ async fn console_filters_sorts_bulk_and_exports(backend: Backend) {
     assert!(
         key(&all).windows(2).all(|w| w[0].0 <= w[1].0),
         "oldest first"
+    );
+    // A word list (a training snapshot read in one pass) is the union of its words' pages,
+    // in the same order; an empty list keeps nothing.
+    let any = inkset_protocol::api::DrawingFilter::default();
+    let words = ["line".to_owned(), "circle".to_owned()];
+    let both = db
+        .locations_page(&any, Some(&words), None, 1_000_000)
+        .await
+        .unwrap();
+    let circles = db
+        .locations_page(
+            &inkset_protocol::api::DrawingFilter {
+                shape: Some("circle".into()),
+                ..Default::default()
+            },
+            None,
+            None,
+            1_000_000,
+        )
+        .await
+        .unwrap();
+    assert!(!circles.is_empty());
+    let mut union = key(&all);
+    union.extend(key(&circles));
+    union.sort();
+    assert_eq!(key(&both), union);
+    assert!(
+        db.locations_page(&any, Some(&[]), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
 
     // The training dialog's plan: drawings per shape, unflagged only, nothing queued.

@@ -62,13 +62,35 @@ pub fn decode_frame(frame: &[u8]) -> anyhow::Result<Drawing> {
     let (tag, bytes) = packed::unframe(frame)?;
     let drawing = match tag {
         packed::COMPRESSION_NONE => packed::decode(bytes)?,
-        packed::COMPRESSION_ZSTD => {
-            let raw = zstd::stream::decode_all(bytes)?;
-            packed::decode(&raw)?
-        }
+        packed::COMPRESSION_ZSTD => packed::decode(&decompress(bytes)?)?,
         other => anyhow::bail!("unknown compression tag {other}"),
     };
     Ok(drawing)
+}
+
+/// Largest decompressed record read in one call with a reused context; a frame that
+/// declares more (none does: ingest caps a drawing far below) or declares no size is
+/// decompressed by the streaming decoder, which needs no size.
+const MAX_BULK_RECORD: u64 = 64 << 20;
+
+/// Decompresses a zstd record. Ingest's compressor writes the content size in each
+/// frame, so one decompression context per thread does it in a single call: creating a
+/// streaming decoder per record costs more than decompressing a small record.
+fn decompress(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        static ZSTD: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+    }
+    match zstd::zstd_safe::get_frame_content_size(bytes) {
+        Ok(Some(size)) if size <= MAX_BULK_RECORD => ZSTD.with(|z| {
+            let capacity = usize::try_from(size).unwrap_or(0);
+            match z.borrow_mut().as_mut() {
+                Some(d) => d.decompress(bytes, capacity),
+                None => zstd::bulk::decompress(bytes, capacity),
+            }
+        }),
+        _ => zstd::stream::decode_all(bytes),
+    }
 }
 
 /// The drawing at `loc`: one ranged read.
@@ -194,5 +216,50 @@ impl SegmentCursor {
             key: loc.segment_key.clone(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::drawings::ingest::encode_for_storage;
+    use inkset_protocol::quickdraw::Record;
+
+    /// Real drawings read back from their frames: ingest's (zstd with the content size in
+    /// the frame, one reused context) and a streaming compressor's (no size: the fallback).
+    #[test]
+    fn frames_decode_to_the_stored_drawing() {
+        let raw = inkset_testkit::shared_data().join("quickdraw/raw");
+        let files = inkset_protocol::quickdraw::ndjson_files(&[raw]).unwrap();
+        let text: String = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect();
+        let mut compressed = 0;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let drawing = Record::parse_line(line).unwrap().into_drawing();
+            let stored = encode_for_storage(&drawing);
+            let mut segment = Vec::new();
+            let (start, len) = packed::push_framed(&mut segment, stored.tag, &stored.bytes);
+            assert_eq!(decode_frame(&segment[start..start + len]).unwrap(), drawing);
+            if stored.tag == packed::COMPRESSION_ZSTD {
+                compressed += 1;
+                let plain = packed::encode(&drawing);
+                let mut encoder = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+                encoder.include_contentsize(false).unwrap();
+                std::io::Write::write_all(&mut encoder, &plain).unwrap();
+                let sizeless = encoder.finish().unwrap();
+                assert_eq!(
+                    zstd::zstd_safe::get_frame_content_size(&sizeless).ok(),
+                    Some(None)
+                );
+                let mut segment = Vec::new();
+                let (start, len) =
+                    packed::push_framed(&mut segment, packed::COMPRESSION_ZSTD, &sizeless);
+                assert_eq!(decode_frame(&segment[start..start + len]).unwrap(), drawing);
+            }
+        }
+        assert!(compressed > 100, "only {compressed} compressed records");
     }
 }

@@ -229,13 +229,16 @@ impl Db {
     /// previous page): at most `limit` rows of `(id, received_at ms, location)`. Rows of one
     /// segment come together, so a reader keeping the last segment reads each once. Used
     /// by exports and training data snapshots, which page through any number of drawings
-    /// in bounded memory.
+    /// in bounded memory. `words`, when given, keeps only drawings of those shapes or
+    /// distractor words (a training snapshot's classes, read in one pass); an empty list
+    /// keeps none.
     ///
     /// # Errors
     /// On SQL failure.
     pub async fn locations_page(
         &self,
         filter: &DrawingFilter,
+        words: Option<&[String]>,
         after: Option<(i64, Uuid)>,
         limit: usize,
     ) -> Result<Vec<(Uuid, i64, RecordLocation)>, sqlx::Error> {
@@ -247,9 +250,29 @@ impl Db {
         if let Some((t, id)) = after {
             args.push(Arg::Int(t));
             args.push(Arg::Text(id.to_string()));
-            sql.push_str(" AND (received_at > $1 OR (received_at = $1 AND id > $2))");
+            // A row value: both planners turn it into one range of the (received_at, id)
+            // index (SQLite read `a > x OR (a = x AND b > y)` as two ranges and sorted).
+            sql.push_str(" AND (received_at, id) > ($1, $2)");
         }
         filter.push_sql(&mut sql, &mut args);
+        match words {
+            None => {}
+            Some([]) => sql.push_str(" AND 1 = 0"),
+            Some(words) => {
+                // `shape || ''`, not `shape`: the planner must not pick the shape index,
+                // which would sort every matching row for each page; the rows come in
+                // (received_at, id) order from its index, the words filtered on the way.
+                sql.push_str(" AND shape || '' IN (");
+                for (i, w) in words.iter().enumerate() {
+                    args.push(Arg::Text(w.clone()));
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("${}", args.len()));
+                }
+                sql.push(')');
+            }
+        }
         args.push(Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
         sql.push_str(&format!(" ORDER BY received_at, id LIMIT ${}", args.len()));
         let rows = query_with(&sql, &args).fetch_all(&self.pool).await?;

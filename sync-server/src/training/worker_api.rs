@@ -4,6 +4,8 @@
 //! is a 409, and a call from another worker token than the one that claimed the attempt is
 //! a 403.
 
+use std::sync::Arc;
+
 use crate::error::ApiError;
 use crate::http::{RawBody, invalid, parse};
 use crate::inference::recognizer::artifact_prefix;
@@ -18,6 +20,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures::StreamExt;
 use inkset_model::dataset::shapes_of;
 use inkset_model::inference::Classifier;
 use inkset_protocol::FieldError;
@@ -179,43 +182,20 @@ pub async fn data(
     if with_unknown {
         words.extend(state.db.distractor_words().await?);
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    let st = state.clone();
-    tokio::spawn(async move {
-        for w in words {
-            let filter = training_filter(&job.config, Some(&w), job.plan.snapshot_at);
-            let mut buf = Vec::with_capacity(1 << 16);
-            let mut chunks = Vec::new();
-            let r = crate::dataset::for_each_drawing(&st, &filter, |_, received_at, d| {
-                let rec = Record::from_drawing(
-                    &d,
-                    Some(inkset_protocol::quickdraw::format_timestamp_ms(received_at)),
-                );
-                buf.extend_from_slice(rec.to_line().as_bytes());
-                buf.push(b'\n');
-                if buf.len() >= 1 << 16 {
-                    chunks.push(Bytes::from(std::mem::take(&mut buf)));
-                }
-                Ok(())
-            })
-            .await;
-            if !buf.is_empty() {
-                chunks.push(Bytes::from(buf));
-            }
-            for c in chunks {
-                if tx.send(Ok(c)).await.is_err() {
-                    return;
-                }
-            }
-            if let Err(e) = r {
-                let _ = tx.send(Err(std::io::Error::other(format!("{e:#}")))).await;
-                return;
-            }
-        }
-    });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
+    // One pass over the snapshot for all its words, oldest first (each segment read once).
+    let filter = training_filter(&job.config, None, job.plan.snapshot_at);
+    let encode = |_id, received_at, d: &inkset_protocol::Drawing, buf: &mut Vec<u8>| {
+        // An imported drawing keeps its own timestamp: the receive time is only formatted
+        // for the others.
+        let fallback = d
+            .source
+            .is_none()
+            .then(|| inkset_protocol::quickdraw::format_timestamp_ms(received_at));
+        Record::from_drawing(d, fallback).write_line(buf);
+        Ok(())
+    };
+    let stream = crate::dataset::encoded_stream(state, filter, Some(words), Arc::new(encode))
+        .map(|chunk| chunk.map_err(|e| std::io::Error::other(format!("{e:#}"))));
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(stream),
