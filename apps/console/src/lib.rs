@@ -22,6 +22,7 @@ pub mod filters;
 /// The stroke painter ([`inkset_egui_kit::ink`]).
 pub use inkset_egui_kit::ink;
 pub mod models;
+pub mod scroll_bench;
 pub mod task;
 pub mod training;
 
