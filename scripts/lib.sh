@@ -38,3 +38,19 @@ ensure_rust() {
     fi
     command -v cc >/dev/null || apt_install build-essential
 }
+
+# Release binaries of everything Inkset ships (scripts/package) and everything the
+# benchmark scripts run (scripts/million, load, crash), in one cargo invocation: one
+# feature resolution, so no script rebuilds what another built (burn alone takes ~20
+# minutes cold, and cargo resolves features per invocation). Inkset Draw embeds the web UI,
+# built first. Binaries in ${CARGO_TARGET_DIR:-target}/release.
+build_release() {
+    ensure_rust
+    apt_install pkg-config libwebkit2gtk-4.1-dev librsvg2-dev libssl-dev
+    command -v npm >/dev/null || apt_install nodejs npm
+    log "web UI (embedded into inkset-draw)"
+    (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
+    log "release build: inkset-server, inkset-trainer, inkset-loadgen, inkset-console, inkset-workbench, inkset-draw"
+    cargo build --release --locked -p inkset-server -p inkset-trainer -p inkset-loadgen \
+        -p inkset-console -p inkset-workbench -p inkset-draw
+}
