@@ -144,8 +144,8 @@ pub fn scroll(
     }
     // Microseconds from 1 µs to a minute, 3 significant digits (a slower frame counts as a
     // minute). Fixed bounds: an auto-sized histogram saturates at its initial bound.
-    let mut histogram = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
-        .expect("valid bounds");
+    let mut histogram =
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
     for ms in &times {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         histogram.saturating_record((ms * 1000.0).round() as u64);
