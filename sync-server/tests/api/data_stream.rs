@@ -21,26 +21,7 @@ async fn data_stream_is_the_snapshot(backend: Backend) {
     let server = TestServer::start_with(backend, |s| s.training.in_process = false).await;
     let admin = server.admin_token().await;
     // More than one page of locations (dataset::LOCATION_PAGE = 10,000).
-    let data = shared_data().display().to_string();
-    let out = server.cli(
-        &[
-            "generate",
-            "--count",
-            "10600",
-            "--seed",
-            "11",
-            "--data",
-            &data,
-            "--received-over-days",
-            "30",
-        ],
-        "",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server.generate(10_600, 11, Some(30));
     // Distractor words: the unknown class.
     let distractors = shared_data().join("quickdraw/raw/distractors");
     let out = server.cli(

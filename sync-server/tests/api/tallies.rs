@@ -13,7 +13,7 @@ use serde_json::json;
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::common::{Backend, Cli, TestServer, sample_drawing, shared_data};
+use crate::common::{Backend, Cli, TestServer, sample_drawing};
 
 crate::on_both_backends!(tallies_equal_the_rows);
 
@@ -245,26 +245,7 @@ async fn check(server: &TestServer, db: &Db, admin: &str, first_day: i64, when: 
 async fn tallies_equal_the_rows(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin_token().await;
-    let data = shared_data().display().to_string();
-    let out = server.cli(
-        &[
-            "generate",
-            "--count",
-            "2000",
-            "--seed",
-            "3",
-            "--data",
-            &data,
-            "--received-over-days",
-            "90",
-        ],
-        "",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server.generate(2000, 3, Some(90));
     let db = server.db().await;
     let first: i64 = sqlx::query("SELECT MIN(received_at) AS t FROM drawings")
         .fetch_one(db.pool())

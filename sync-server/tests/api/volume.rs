@@ -1,28 +1,13 @@
 //! `inkset-server generate`: volume made from the real drawings, through the import path,
 //! idempotent per seed, on both stacks.
 
-use crate::common::{Backend, Cli, TestServer, shared_data};
+use crate::common::{Backend, Cli, TestServer};
 
 crate::on_both_backends!(generated_volume_is_stored_once_per_seed);
 
 async fn generated_volume_is_stored_once_per_seed(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let data = shared_data().display().to_string();
-    let generate = |seed: &str| {
-        let out = server.cli(
-            &[
-                "generate", "--count", "3000", "--seed", seed, "--data", &data,
-            ],
-            "",
-        );
-        assert!(
-            out.status.success(),
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let generate = |seed: &str| server.generate(3000, seed.parse().unwrap(), None);
     let first = generate("7");
     assert!(
         first.contains("3000 records: 3000 stored, 0 already present, 0 rejected"),

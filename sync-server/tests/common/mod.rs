@@ -35,6 +35,9 @@ pub trait Cli {
     fn cli(&self, args: &[&str], stdin: &str) -> std::process::Output;
     /// Creates an admin through the CLI and logs in; returns the bearer token.
     async fn admin_token(&self) -> String;
+    /// `inkset-server generate --count COUNT --seed SEED` from the shared data (with
+    /// `--received-over-days DAYS` when given); asserts it succeeded, returns its report.
+    fn generate(&self, count: u64, seed: u64, days: Option<u32>) -> String;
 }
 
 impl Cli for TestServer {
@@ -83,6 +86,26 @@ impl Cli for TestServer {
             .write_all(stdin.as_bytes())
             .unwrap();
         child.wait_with_output().unwrap()
+    }
+
+    fn generate(&self, count: u64, seed: u64, days: Option<u32>) -> String {
+        let (count, seed) = (count.to_string(), seed.to_string());
+        let data = shared_data().display().to_string();
+        let mut args = vec![
+            "generate", "--count", &count, "--seed", &seed, "--data", &data,
+        ];
+        let days = days.map(|d| d.to_string());
+        if let Some(d) = &days {
+            args.extend(["--received-over-days", d]);
+        }
+        let out = self.cli(&args, "");
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     async fn admin_token(&self) -> String {
