@@ -116,20 +116,27 @@ pub async fn backdate(db: &crate::db::Db, start: i64, end: i64, days: u32) -> an
     .fetch_one(db.pool())
     .await
     .map(|r| sqlx::Row::get(&r, "n"))?;
-    let done = sqlx::query(
-        "UPDATE drawings SET received_at = $1 + ranked.r * $2 / $3, \
-         drawn_at = $1 + ranked.r * $2 / $3 \
-         FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY received_at, id) - 1 AS r FROM drawings \
-               WHERE origin = 'import' AND received_at >= $4 AND received_at <= $5) ranked \
-         WHERE drawings.id = ranked.id",
-    )
-    .bind(ANCHOR_MS - period)
-    .bind(period)
-    .bind(n.max(1))
-    .bind(start)
-    .bind(end)
-    .execute(db.pool())
-    .await?;
+    // One statement, safe to repeat: a running server's tally folder may make PostgreSQL
+    // end it as a deadlock's victim (seen in CI), and then it runs again.
+    let done = db
+        .retrying(|| {
+            sqlx::query(
+                "UPDATE drawings SET received_at = $1 + ranked.r * $2 / $3, \
+                 drawn_at = $1 + ranked.r * $2 / $3 \
+                 FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY received_at, id) - 1 AS r \
+                       FROM drawings \
+                       WHERE origin = 'import' AND received_at >= $4 AND received_at <= $5) \
+                       ranked \
+                 WHERE drawings.id = ranked.id",
+            )
+            .bind(ANCHOR_MS - period)
+            .bind(period)
+            .bind(n.max(1))
+            .bind(start)
+            .bind(end)
+            .execute(db.pool())
+        })
+        .await?;
     Ok(done.rows_affected())
 }
 
