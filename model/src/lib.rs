@@ -8,8 +8,10 @@
 //! * [`training`]: the training loop, prediction and evaluation.
 //! * [`generator`]: the class-conditional stroke generator (Sketch-RNN decoder).
 //! * [`artifact`]: manifest + weights, loadable on every backend.
-//! * [`pipeline`]: the training recipe every trainer runs.
+//! * [`pipeline`]: the training recipe every trainer runs, and leave-one-source-out.
+//! * [`speed`]: network-only training and inference speed (the PyTorch comparison's).
 //! * [`inference`]: classifying with a loaded artifact.
+//! * [`native`]: the recognizer's CPU inference engine (what [`inference`] runs on the CPU).
 //! * [`backend`]: picking a device (flex CPU, wgpu, CUDA).
 
 pub mod artifact;
@@ -18,8 +20,10 @@ pub mod backend;
 pub mod dataset;
 pub mod generator;
 pub mod inference;
+pub mod native;
 pub mod pipeline;
 pub mod raster;
 pub mod recognizer;
+pub mod speed;
 pub mod stats;
 pub mod training;

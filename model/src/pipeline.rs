@@ -12,7 +12,9 @@ use crate::artifact::{DataSnapshot, Manifest};
 use crate::backend::Backend;
 use crate::dataset::{Dataset, Sample, Split, UNKNOWN};
 use crate::recognizer::Recognizer;
-use crate::training::{Control, Progress, Stopped, TrainConfig, evaluate, train, tune_threshold};
+use crate::training::{
+    Control, Evaluation, Progress, Stopped, TrainConfig, evaluate, train, tune_threshold,
+};
 
 /// How the split and the balancing are made (stored in every manifest).
 pub const SPLIT_DESCRIPTION: &str = "by source record: the first byte of sha256(key_id) mod 10 \
@@ -138,4 +140,127 @@ pub fn train_recognizer(
     manifest.metrics = Some(eval);
     manifest.history = trained.history;
     Ok((manifest, trained.model))
+}
+
+/// A source of drawings for [`leave_one_source_out`]: a name and its ndjson files or
+/// folders.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Short name (`quickdraw`, `dollar1`, `detexify`, `momocs`).
+    pub name: String,
+    /// ndjson files or folders.
+    pub paths: Vec<std::path::PathBuf>,
+}
+
+/// How a model trained without one source does on that source.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SourceResult {
+    /// The held-out source.
+    pub source: String,
+    /// The shapes the source has (its drawings of other words are not scored).
+    pub shapes: Vec<String>,
+    /// Drawings trained on (the other sources' training split, balanced).
+    pub trained_on: usize,
+    /// The held-out source's shape drawings, answered with the tuned reject rule (an
+    /// `unknown` answer counts as wrong); per-class recall is the per-shape accuracy.
+    pub evaluation: Evaluation,
+    /// For comparison: the same model on the other sources' own test split.
+    pub in_source_accuracy: f64,
+}
+
+/// Errors of [`leave_one_source_out`].
+#[derive(Debug, thiserror::Error)]
+pub enum CrossSourceError {
+    /// A source's files could not be read.
+    #[error("reading source {source_name}: {error}")]
+    Read {
+        /// The source.
+        source_name: String,
+        /// What went wrong.
+        error: std::io::Error,
+    },
+    /// Training failed.
+    #[error("training without {source_name}: {error}")]
+    Train {
+        /// The held-out source.
+        source_name: String,
+        /// What went wrong.
+        error: PipelineError,
+    },
+}
+
+/// Leave-one-source-out evaluation: for each source, trains the recipe of
+/// [`train_recognizer`] on all the other sources (their words that are not `shapes` train
+/// `unknown`) and scores every drawing of the held-out source whose word is one of `shapes`.
+/// A source that has none of the shapes is left out of the result. `observe` sees each
+/// run's progress with the held-out source's name.
+///
+/// # Errors
+/// [`CrossSourceError`] when a source cannot be read or a training run has no data.
+pub fn leave_one_source_out(
+    sources: &[Source],
+    shapes: &[String],
+    config: &TrainConfig,
+    backend: Backend,
+    mut observe: impl FnMut(&str, Progress<'_>) -> Control,
+) -> Result<Vec<SourceResult>, CrossSourceError> {
+    let mut results = Vec::new();
+    for held in sources {
+        let read = |paths: &[std::path::PathBuf]| {
+            Dataset::load(paths, shapes, true).map_err(|error| CrossSourceError::Read {
+                source_name: held.name.clone(),
+                error,
+            })
+        };
+        let held_ds = read(&held.paths)?;
+        let scored: Vec<Sample> = held_ds
+            .samples
+            .iter()
+            .filter(|s| held_ds.classes[s.label] != UNKNOWN)
+            .cloned()
+            .collect();
+        if scored.is_empty() {
+            continue;
+        }
+        let mut has: Vec<String> = scored
+            .iter()
+            .map(|s| held_ds.classes[s.label].clone())
+            .collect();
+        has.sort_by_key(|c| shapes.iter().position(|s| s == c));
+        has.dedup();
+        let others: Vec<std::path::PathBuf> = sources
+            .iter()
+            .filter(|s| s.name != held.name)
+            .flat_map(|s| s.paths.iter().cloned())
+            .collect();
+        let train_ds = read(&others)?;
+        let names = sources
+            .iter()
+            .filter(|s| s.name != held.name)
+            .map(|s| s.name.clone())
+            .collect();
+        let (manifest, model) = train_recognizer(&train_ds, config, names, backend, |p| {
+            observe(&held.name, p)
+        })
+        .map_err(|error| CrossSourceError::Train {
+            source_name: held.name.clone(),
+            error,
+        })?;
+        let evaluation = evaluate(
+            &model,
+            &manifest.classes,
+            &scored,
+            config.input_size,
+            manifest.unknown_threshold,
+            &backend.device(),
+        );
+        results.push(SourceResult {
+            source: held.name.clone(),
+            shapes: has,
+            trained_on: manifest.data.train_counts.iter().sum(),
+            in_source_accuracy: manifest.metrics.as_ref().map_or(0.0, |m| m.accuracy),
+            evaluation,
+        });
+    }
+    Ok(results)
 }

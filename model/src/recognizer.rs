@@ -99,3 +99,48 @@ impl Recognizer {
         self.fc2.forward(x)
     }
 }
+
+/// The trained values of a recognizer, read out of burn for [`crate::native`]: per
+/// convolution `(weights, [cout, cin, 3, 3], bias)`, per linear layer
+/// `(weights, [in, out], bias)`; row-major f32, a missing bias as zeros.
+pub(crate) struct Weights {
+    pub convs: Vec<(Vec<f32>, [usize; 4], Vec<f32>)>,
+    pub fc1: (Vec<f32>, [usize; 2], Vec<f32>),
+    pub fc2: (Vec<f32>, [usize; 2], Vec<f32>),
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))
+}
+
+impl Recognizer {
+    /// Reads every weight and bias (see [`Weights`]).
+    pub(crate) fn weights(&self) -> Result<Weights, String> {
+        let conv = |c: &Conv2d| -> Result<(Vec<f32>, [usize; 4], Vec<f32>), String> {
+            let w = c.weight.val();
+            let dims = w.dims();
+            let bias = match &c.bias {
+                Some(b) => values(b.val())?,
+                None => vec![0.0; dims[0]],
+            };
+            Ok((values(w)?, dims, bias))
+        };
+        let linear = |l: &Linear| -> Result<(Vec<f32>, [usize; 2], Vec<f32>), String> {
+            let w = l.weight.val();
+            let dims = w.dims();
+            let bias = match &l.bias {
+                Some(b) => values(b.val())?,
+                None => vec![0.0; dims[1]],
+            };
+            Ok((values(w)?, dims, bias))
+        };
+        Ok(Weights {
+            convs: vec![conv(&self.conv1)?, conv(&self.conv2)?, conv(&self.conv3)?],
+            fc1: linear(&self.fc1)?,
+            fc2: linear(&self.fc2)?,
+        })
+    }
+}

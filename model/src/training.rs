@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -117,7 +117,7 @@ pub struct Evaluation {
 }
 
 /// Rasterizes a batch into `[batch, 1, n, n]` values (augmented when `augment` is given).
-fn raster_batch(
+pub(crate) fn raster_batch(
     samples: &[&Sample],
     n: usize,
     augment: Option<(&Augment, &mut StdRng)>,
@@ -379,9 +379,95 @@ pub struct Trained {
     pub history: Vec<EpochMetrics>,
 }
 
+/// A batch the raster thread has made ready: `[batch, 1, n, n]` rasters and their labels.
+struct ReadyBatch {
+    epoch: usize,
+    rasters: Vec<f32>,
+    labels: Vec<i64>,
+    /// The last batch of its epoch.
+    last: bool,
+}
+
+/// What one optimizer step gives back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOutcome {
+    /// Mean cross-entropy of the batch (before the update).
+    pub loss: f64,
+    /// Argmax class of each row (before the update).
+    pub predicted: Vec<i64>,
+}
+
+/// A recognizer being trained: the network, its Adam state and the loss. The training loop
+/// and the speed measurement ([`crate::speed`]) both step through this.
+pub struct Learner {
+    model: Option<Recognizer>,
+    optim: ModuleOptimizer,
+    loss_fn: CrossEntropyLoss,
+    n: usize,
+    device: Device,
+}
+
+impl std::fmt::Debug for Learner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Learner")
+            .field("input_size", &self.n)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Learner {
+    /// Fresh weights for `net` on `device` (autodiff enabled), Adam with burn's defaults.
+    pub fn new(net: &RecognizerConfig, device: &Device) -> Self {
+        Self {
+            model: Some(net.init(device)),
+            optim: AdamConfig::new().init(),
+            loss_fn: CrossEntropyLossConfig::new().init(device),
+            n: net.input_size,
+            device: device.clone(),
+        }
+    }
+
+    /// One optimizer step: forward, cross-entropy, backward, Adam at learning rate `lr`.
+    /// `rasters`: `[labels.len(), 1, n, n]` f32 in 0..=1; `labels`: class indices.
+    pub fn step(&mut self, rasters: Vec<f32>, labels: &[i64], lr: f64) -> StepOutcome {
+        let batch = labels.len();
+        let model = self.model.take().expect("a learner always holds its model");
+        let x = to_input(rasters, batch, self.n, &self.device);
+        let y =
+            Tensor::<1, Int>::from_data(TensorData::new(labels.to_vec(), [batch]), &self.device);
+        let logits = model.forward(x);
+        let loss = self.loss_fn.forward(logits.clone(), y);
+        let predicted: Vec<i64> = logits
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec()
+            .unwrap_or_default();
+        let batch_loss = f64::from(loss.clone().into_scalar::<f32>());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.optim.step(lr, model, grads));
+        StepOutcome {
+            loss: batch_loss,
+            predicted,
+        }
+    }
+
+    /// The network as it is now, in inference mode on the inner (non-autodiff) backend.
+    pub fn valid(&self) -> Recognizer {
+        self.model
+            .as_ref()
+            .expect("a learner always holds its model")
+            .valid()
+    }
+}
+
 /// Trains a recognizer for `classes` on `train`, reporting every step and epoch to
 /// `observe` (held-out accuracy measured on `test` when it is not empty). `device` must have
 /// autodiff enabled (`Device::flex().autodiff()`, `Device::wgpu(..).autodiff()`).
+///
+/// Rasterization and augmentation run on their own thread, up to two batches ahead of the
+/// optimizer, so the network never waits for pixels; the batches and their augmentation are
+/// the same as if they were made in line (one seeded generator, used in the same order).
 ///
 /// # Errors
 /// [`Stopped`] when `observe` answers [`Control::Stop`].
@@ -401,91 +487,101 @@ pub fn train(
         ..RecognizerConfig::new(classes)
     };
     let n = config.input_size;
-    let mut model = net.init(device);
-    let mut optim = AdamConfig::new().init();
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut learner = Learner::new(&net, device);
     let mut history = Vec::new();
     let mut step = 0u64;
     let batch_size = config.batch_size.max(1);
     let total_steps = (config.epochs * train.len().div_ceil(batch_size)).max(1) as f64;
-    for epoch in 1..=config.epochs {
-        order.shuffle(&mut rng);
-        let started = Instant::now();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<ReadyBatch>(2);
+        scope.spawn(move || {
+            let mut rng = StdRng::seed_from_u64(config.seed);
+            let mut order: Vec<usize> = (0..train.len()).collect();
+            for epoch in 1..=config.epochs {
+                order.shuffle(&mut rng);
+                let batches = order.len().div_ceil(batch_size);
+                for (i, chunk) in order.chunks(batch_size).enumerate() {
+                    let batch: Vec<&Sample> = chunk.iter().map(|&i| &train[i]).collect();
+                    let rasters = raster_batch(&batch, n, Some((&config.augment, &mut rng)));
+                    let labels = batch.iter().map(|s| s.label as i64).collect();
+                    let ready = ReadyBatch {
+                        epoch,
+                        rasters,
+                        labels,
+                        last: i + 1 == batches,
+                    };
+                    // The trainer has stopped: nothing more to make.
+                    if tx.send(ready).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let mut started = Instant::now();
         let (mut loss_sum, mut batches, mut correct, mut seen) = (0.0f64, 0usize, 0usize, 0usize);
-        for chunk in order.chunks(batch_size) {
-            let batch: Vec<&Sample> = chunk.iter().map(|&i| &train[i]).collect();
-            let data = raster_batch(&batch, n, Some((&config.augment, &mut rng)));
-            let labels: Vec<i64> = batch.iter().map(|s| s.label as i64).collect();
-            let x = to_input(data, batch.len(), n, device);
-            let y =
-                Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [batch.len()]), device);
+        for ready in rx {
             let lr = if config.cosine_decay {
                 let progress = step as f64 / total_steps;
                 config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
             } else {
                 config.learning_rate
             };
-            let logits = model.forward(x);
-            let loss = loss_fn.forward(logits.clone(), y);
-            let predicted: Vec<i64> = logits
-                .argmax(1)
-                .into_data()
-                .convert::<i64>()
-                .try_to_vec()
-                .unwrap_or_default();
-            let batch_correct = predicted
+            let rows = ready.labels.len();
+            let out = learner.step(ready.rasters, &ready.labels, lr);
+            let batch_correct = out
+                .predicted
                 .iter()
-                .zip(&labels)
+                .zip(&ready.labels)
                 .filter(|(p, l)| p == l)
                 .count();
             correct += batch_correct;
-            seen += batch.len();
-            let batch_loss = f64::from(loss.clone().into_scalar::<f32>());
-            loss_sum += batch_loss;
+            seen += rows;
+            loss_sum += out.loss;
             batches += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
             step += 1;
             let m = StepMetrics {
                 step,
-                epoch,
-                loss: batch_loss,
-                accuracy: batch_correct as f64 / batch.len().max(1) as f64,
+                epoch: ready.epoch,
+                loss: out.loss,
+                accuracy: batch_correct as f64 / rows.max(1) as f64,
                 samples_per_sec: seen as f64 / started.elapsed().as_secs_f64().max(1e-9),
             };
             if observe(Progress::Step(&m)) == Control::Stop {
                 return Err(Stopped { step });
             }
+            if !ready.last {
+                continue;
+            }
+            let secs = started.elapsed().as_secs_f64();
+            let test_accuracy = (!test.is_empty()).then(|| {
+                let predicted = predict(&learner.valid(), test, n, device);
+                let ok = test
+                    .iter()
+                    .zip(&predicted)
+                    .filter(|(s, p)| s.label == **p)
+                    .count();
+                ok as f64 / test.len() as f64
+            });
+            let m = EpochMetrics {
+                epoch: ready.epoch,
+                train_loss: loss_sum / batches.max(1) as f64,
+                train_accuracy: correct as f64 / train.len().max(1) as f64,
+                test_accuracy,
+                samples_per_sec: train.len() as f64 / secs.max(1e-9),
+            };
+            let control = observe(Progress::Epoch(&m));
+            history.push(m);
+            if control == Control::Stop {
+                return Err(Stopped { step });
+            }
+            (loss_sum, batches, correct, seen) = (0.0, 0, 0, 0);
+            started = Instant::now();
         }
-        let secs = started.elapsed().as_secs_f64();
-        let test_accuracy = (!test.is_empty()).then(|| {
-            let valid = model.valid();
-            let predicted = predict(&valid, test, n, device);
-            let ok = test
-                .iter()
-                .zip(&predicted)
-                .filter(|(s, p)| s.label == **p)
-                .count();
-            ok as f64 / test.len() as f64
-        });
-        let m = EpochMetrics {
-            epoch,
-            train_loss: loss_sum / batches.max(1) as f64,
-            train_accuracy: correct as f64 / train.len().max(1) as f64,
-            test_accuracy,
-            samples_per_sec: train.len() as f64 / secs.max(1e-9),
-        };
-        let control = observe(Progress::Epoch(&m));
-        history.push(m);
-        if control == Control::Stop {
-            return Err(Stopped { step });
-        }
-    }
+        Ok(())
+    })?;
     Ok(Trained {
+        model: learner.valid(),
         network: net,
-        model: model.valid(),
         history,
     })
 }

@@ -96,6 +96,10 @@ fn trains_on_real_drawings_and_round_trips_the_artifact() {
         predict(&loaded, &test_set, config.input_size, &infer),
         predict(&model, &test_set, config.input_size, &infer)
     );
+    // The classifier that serves runs the native CPU engine: the same answers as burn.
+    let classifier = inkset_model::inference::Classifier::load(&dir, infer.clone()).unwrap();
+    assert_eq!(classifier.engine(), "native");
+    assert_eq!(classifier.evaluate(&test_set).confusion, eval.confusion);
     // A corrupted weights file is refused.
     let w = dir.join(artifact::WEIGHTS);
     let mut bytes = std::fs::read(&w).unwrap();

@@ -189,7 +189,8 @@ pub struct TrainingSettings {
     /// Run a trainer inside `serve` (the embedded default); `false` leaves jobs to
     /// `inkset-trainer work` on GPU hosts.
     pub in_process: bool,
-    /// Backend of the in-process trainer: `cpu` or `wgpu`.
+    /// Backend of the in-process trainer: `cpu`, or `wgpu` in a server built with the
+    /// `wgpu` feature (the release packages are; `scripts/run`'s build is not).
     pub backend: inkset_model::backend::Backend,
     /// Lease length of a claimed job, seconds; a trainer that misses heartbeats this long
     /// loses the job to the next claim.
@@ -213,7 +214,8 @@ pub struct InferenceSettings {
     /// Require a bearer token (an admin login or a player session) on `/api/inference/*`
     /// and `/v2/*`; default open.
     pub require_token: bool,
-    /// Backend of the served model: `cpu` or `wgpu`.
+    /// Backend of the served model: `cpu`, or `wgpu` in a server built with the `wgpu`
+    /// feature (the release packages are; `scripts/run`'s build is not).
     pub backend: inkset_model::backend::Backend,
     /// Largest micro-batch.
     pub max_batch: usize,

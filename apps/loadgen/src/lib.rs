@@ -37,6 +37,7 @@ use inkset_protocol::{Canvas, Device, Drawing};
 use rand::Rng;
 use uuid::Uuid;
 
+pub mod classify;
 pub mod crash;
 pub mod queries;
 
@@ -67,6 +68,9 @@ pub enum Command {
     /// filters and sorts, the review queue, the training plan) and, optionally, a training
     /// job's data stream.
     Queries(queries::QueryArgs),
+    /// Closed-loop clients asking the production recognizer for answers
+    /// (`POST /api/inference/classify`); reports answers/s, latency and errors.
+    Classify(classify::ClassifyArgs),
 }
 
 /// Settings of a players run.
@@ -130,6 +134,14 @@ pub fn main() -> anyhow::Result<()> {
                 std::fs::write(path, serde_json::to_vec_pretty(&report.json())?)?;
             }
             anyhow::ensure!(report.passed(), "durability check failed (see above)");
+            Ok(())
+        }
+        Command::Classify(args) => {
+            let report = rt.block_on(classify::run(args.clone()))?;
+            println!("{}", report.text());
+            if let Some(path) = &args.json {
+                std::fs::write(path, serde_json::to_vec_pretty(&report.json())?)?;
+            }
             Ok(())
         }
         Command::Queries(args) => {
@@ -325,7 +337,7 @@ impl Shared {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -458,7 +470,7 @@ async fn player(
 
 /// `(utime + stime in clock ticks, resident KiB)` summed over processes (None: none given,
 /// or one is gone).
-fn sample_all(pids: &[u32]) -> Option<(u64, u64)> {
+pub(crate) fn sample_all(pids: &[u32]) -> Option<(u64, u64)> {
     if pids.is_empty() {
         return None;
     }

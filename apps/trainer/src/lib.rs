@@ -7,6 +7,8 @@
 //! inkset-trainer parity   --model DIR --data FILE_OR_DIR... [--count 100]
 //! inkset-trainer train-generator --data FILE_OR_DIR... --out DIR [--epochs N] [--backend ..]
 //! inkset-trainer sample-eval --generator DIR --recognizer DIR [--count 100] [--temperature 0.5]
+//! inkset-trainer speed    [--model DIR] [--backend ..] [--json]
+//! inkset-trainer cross-source --source NAME=PATH... [--epochs N] [--json FILE]
 //! ```
 //!
 //! `work` is the GPU-host worker (the loop is [`inkset_worker`]'s, shared with the server's
@@ -203,6 +205,50 @@ pub enum Command {
         #[arg(long)]
         samples_out: Option<PathBuf>,
     },
+    /// Network-only speed: training samples/s on a ready batch, batch-1 latency, batch
+    /// throughput (random rasters; the same measurements as the PyTorch side of
+    /// `scripts/bench vs-pytorch`).
+    Speed {
+        /// Artifact directory whose network to time (default: the default network, six
+        /// classes).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Rows of a training batch and of the throughput batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Timed training steps.
+        #[arg(long, default_value_t = 40)]
+        train_steps: usize,
+        /// Backend.
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Leave-one-source-out: for each source, train on the others and score the held-out
+    /// source's drawings of the shapes it has.
+    CrossSource {
+        /// A source as NAME=PATH (PATH: an ndjson file or folder); repeat for each source.
+        #[arg(long = "source", required = true, num_args = 1.., value_parser = parse_source)]
+        sources: Vec<inkset_model::pipeline::Source>,
+        /// The shapes (classes); other words train `unknown`.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "line,heart,circle,square,triangle"
+        )]
+        shapes: Vec<String>,
+        /// Passes over the training split.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Backend.
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+        /// Also write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Evaluate a saved recognizer on files.
     Evaluate {
         /// Artifact directory.
@@ -218,6 +264,18 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "cpu")]
         backend: BackendArg,
     },
+}
+
+/// `NAME=PATH` of `cross-source --source`.
+fn parse_source(arg: &str) -> Result<inkset_model::pipeline::Source, String> {
+    let (name, path) = arg
+        .split_once('=')
+        .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+        .ok_or_else(|| format!("--source: expected NAME=PATH, got {arg:?}"))?;
+    Ok(inkset_model::pipeline::Source {
+        name: name.to_owned(),
+        paths: vec![PathBuf::from(path)],
+    })
 }
 
 fn print_evaluation(e: &Evaluation) {
@@ -451,6 +509,108 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             compare_wgpu,
             samples_out.as_deref(),
         ),
+        Command::Speed {
+            model,
+            batch,
+            train_steps,
+            backend,
+            json,
+        } => {
+            let network = match model {
+                Some(dir) => {
+                    let path = dir.join(artifact::MANIFEST);
+                    let bytes = std::fs::read(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    serde_json::from_slice::<artifact::Manifest>(&bytes)
+                        .with_context(|| format!("parsing {}", path.display()))?
+                        .network
+                }
+                None => inkset_model::recognizer::RecognizerConfig::new(6),
+            };
+            let plan = inkset_model::speed::SpeedPlan {
+                batch,
+                train_steps,
+                ..Default::default()
+            };
+            let r = inkset_model::speed::measure(&network, Backend::from(backend), plan);
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "training {:.0} samples/s (batch {}, network only); burn: batch-1 p50 {:.3} ms, p99 {:.3} ms, batch-{} {:.0} rows/s; native engine: batch-1 p50 {:.3} ms, p99 {:.3} ms, batch-{} {:.0} rows/s (largest probability difference {:.1e}); {} threads",
+                    r.train_samples_per_sec,
+                    r.batch,
+                    r.single_p50_ms,
+                    r.single_p99_ms,
+                    r.batch,
+                    r.batch_rows_per_sec,
+                    r.native_single_ms[0],
+                    r.native_single_ms[1],
+                    r.batch,
+                    r.native_batch_rows_per_sec,
+                    r.native_max_difference,
+                    r.threads
+                );
+            }
+            Ok(())
+        }
+        Command::CrossSource {
+            sources,
+            shapes,
+            epochs,
+            backend,
+            json,
+        } => {
+            let d = TrainConfig::default();
+            let config = TrainConfig {
+                epochs: epochs.unwrap_or(d.epochs),
+                ..d
+            };
+            let results = inkset_model::pipeline::leave_one_source_out(
+                &sources,
+                &shapes,
+                &config,
+                Backend::from(backend),
+                |held, p| {
+                    if let Progress::Epoch(m) = p {
+                        eprintln!(
+                            "without {held}: epoch {:>3}  loss {:.4}  held-out (in-source) acc {}",
+                            m.epoch,
+                            m.train_loss,
+                            m.test_accuracy.map_or("-".into(), |a| format!("{a:.4}"))
+                        );
+                    }
+                    Control::Continue
+                },
+            )?;
+            println!(
+                "{:<10} {:>9} {:>9} {:>10} {:>10}  per shape (recall)",
+                "held out", "trained", "scored", "accuracy", "in-source"
+            );
+            for r in &results {
+                let per: Vec<String> = r
+                    .evaluation
+                    .per_class
+                    .iter()
+                    .filter(|c| c.support > 0)
+                    .map(|c| format!("{} {:.3} (n={})", c.class, c.recall, c.support))
+                    .collect();
+                println!(
+                    "{:<10} {:>9} {:>9} {:>10.4} {:>10.4}  {}",
+                    r.source,
+                    r.trained_on,
+                    r.evaluation.count,
+                    r.evaluation.accuracy,
+                    r.in_source_accuracy,
+                    per.join(", ")
+                );
+            }
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_vec_pretty(&results)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(())
+        }
         Command::Evaluate {
             model,
             data,

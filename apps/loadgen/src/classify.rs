@@ -1,0 +1,221 @@
+//! `inkset-loadgen classify`: closed-loop clients asking a running server's production
+//! recognizer for answers (`POST /api/inference/classify`), as Triton's `perf_analyzer`
+//! does with a fixed concurrency: each client sends its next request as soon as the last is
+//! answered. The drawings are the real ones under `--data` (every word, in turn), as the
+//! game sends them. The first `--warmup-seconds` are not counted.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use inkset_client::{Client, Retry};
+use inkset_protocol::ml::ClassifyRequest;
+
+use crate::{as_upload, now_ms, real_drawings, sample_all};
+
+/// Settings of a classify run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClassifyArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// Requests in flight at once (one per client).
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// Seconds before the measured window (not counted).
+    #[arg(long, default_value_t = 3)]
+    pub warmup_seconds: u64,
+    /// The shared data folder (its `quickdraw/raw/` and `derived/` ndjson files).
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
+    /// The server's process id, to sample its CPU and resident memory.
+    #[arg(long)]
+    pub server_pid: Vec<u32>,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// What a classify run measured.
+#[derive(Debug, Clone)]
+pub struct ClassifyReport {
+    /// Clients (requests in flight).
+    pub clients: usize,
+    /// Measured window, s.
+    pub seconds: f64,
+    /// Answers (200) in the window.
+    pub answered: u64,
+    /// Answers per second over the window.
+    pub per_second: f64,
+    /// Latency in the window, ms (request sent to answer read): p50, p95, p99, max.
+    pub latency_ms: [f64; 4],
+    /// Failures by kind over the whole run.
+    pub errors: BTreeMap<String, u64>,
+    /// The server's CPU, cores busy: mean over the window's seconds.
+    pub server_cpu: Option<f64>,
+}
+
+impl ClassifyReport {
+    /// The report as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "clients": self.clients,
+            "seconds": self.seconds,
+            "answered": self.answered,
+            "per_second": self.per_second,
+            "latency_ms": {
+                "p50": self.latency_ms[0],
+                "p95": self.latency_ms[1],
+                "p99": self.latency_ms[2],
+                "max": self.latency_ms[3],
+            },
+            "errors": self.errors,
+            "server_cpu": self.server_cpu,
+        })
+    }
+
+    /// Human-readable lines.
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "{} clients, {:.0} s measured: {:.0} answers/s ({} in the window)\n\
+             latency p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n",
+            self.clients,
+            self.seconds,
+            self.per_second,
+            self.answered,
+            self.latency_ms[0],
+            self.latency_ms[1],
+            self.latency_ms[2],
+            self.latency_ms[3],
+        );
+        if self.errors.is_empty() {
+            s.push_str("errors: none\n");
+        }
+        for (kind, n) in &self.errors {
+            s.push_str(&format!("errors {kind}: {n}\n"));
+        }
+        if let Some(cpu) = self.server_cpu {
+            s.push_str(&format!("server CPU: {cpu:.2} cores busy on average\n"));
+        }
+        s
+    }
+}
+
+/// Runs the clients and measures.
+///
+/// # Errors
+/// When the data cannot be read, or the server does not answer a first request (no
+/// recognizer in production, or not reachable).
+pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
+    let pool = real_drawings(&args.data)?;
+    let requests: Arc<Vec<ClassifyRequest>> = Arc::new(
+        pool.values()
+            .flatten()
+            .map(|d| ClassifyRequest {
+                strokes: as_upload(d, now_ms()).strokes,
+                canvas: None,
+            })
+            .collect(),
+    );
+    anyhow::ensure!(
+        !requests.is_empty(),
+        "no real drawings under {}",
+        args.data.display()
+    );
+    let client = Client::builder(&args.server)
+        .timeout(Duration::from_secs(30))
+        .user_agent("inkset-loadgen")
+        .retry(Retry::NONE)
+        .build()?;
+    client
+        .classify(&requests[0])
+        .await
+        .context("a first classify request (is a recognizer in production?)")?;
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicU64::new(0));
+    let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
+    let errors: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let mut tasks = Vec::with_capacity(args.clients);
+    for c in 0..args.clients {
+        let (client, requests, measuring, stop, answered, latency, errors) = (
+            client.clone(),
+            requests.clone(),
+            measuring.clone(),
+            stop.clone(),
+            answered.clone(),
+            latency.clone(),
+            errors.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            // Each client walks the drawings from its own offset.
+            let mut i = c * 7919;
+            while !stop.load(Ordering::Relaxed) {
+                let req = &requests[i % requests.len()];
+                i += 1;
+                let t = Instant::now();
+                let result = client.classify(req).await;
+                let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+                match result {
+                    Ok(_) if measuring.load(Ordering::Relaxed) => {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut h) = latency.lock() {
+                            h.saturating_record(us.max(1));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let kind = e
+                            .status()
+                            .map_or_else(|| "transport".to_owned(), |s| s.to_string());
+                        if let Ok(mut m) = errors.lock() {
+                            *m.entry(kind).or_default() += 1;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(args.warmup_seconds)).await;
+    measuring.store(true, Ordering::SeqCst);
+    let window = Instant::now();
+    let first = sample_all(&args.server_pid);
+    tokio::time::sleep(Duration::from_secs(args.seconds.max(1))).await;
+    let last = sample_all(&args.server_pid);
+    measuring.store(false, Ordering::SeqCst);
+    let seconds = window.elapsed().as_secs_f64();
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(30), t).await;
+    }
+    let h = latency
+        .lock()
+        .map_err(|_| anyhow::anyhow!("latency histogram poisoned"))?
+        .clone();
+    #[allow(clippy::cast_precision_loss)]
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
+    let answered = answered.load(Ordering::SeqCst);
+    #[allow(clippy::cast_precision_loss)]
+    let server_cpu = first
+        .zip(last)
+        .map(|(a, b)| b.0.saturating_sub(a.0) as f64 / 100.0 / seconds);
+    #[allow(clippy::cast_precision_loss)]
+    Ok(ClassifyReport {
+        clients: args.clients,
+        seconds,
+        answered,
+        per_second: answered as f64 / seconds,
+        latency_ms: [ms(0.5), ms(0.95), ms(0.99), h.max() as f64 / 1_000.0],
+        errors: errors.lock().map(|e| e.clone()).unwrap_or_default(),
+        server_cpu,
+    })
+}

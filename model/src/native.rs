@@ -1,0 +1,315 @@
+//! The recognizer's CPU inference engine: the trained network's forward pass written for
+//! this network, without burn's per-op machinery (layout conversions, graph bookkeeping,
+//! fresh buffers per op), so one drawing and a served batch cost close to their arithmetic.
+//!
+//! The profile behind it (BENCHMARKS.md, "Model speed"): in burn's `flex` backend under
+//! 40 % of a forward pass was matrix multiplication; the rest was im2col tiles built in
+//! closures, NCHW/NHWC copies, zeroing fresh buffers and thread hand-offs.
+//!
+//! Each convolution is one matrix product over the whole batch (im2col: `[cin * 9,
+//! batch * side * side]`, weights `[cout, cin * 9]`), with bias, ReLU and the 2x2 max-pool
+//! fused into one pass over its output; activations stay channel-major (`[c][batch][y][x]`)
+//! between layers. Matrix products are `matrixmultiply`'s (through `ndarray`). Batches of
+//! 16 or more rows are split over rayon's threads. Results equal burn's to float rounding
+//! (tested in `tests::equals_burn`).
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2};
+
+use crate::recognizer::{Recognizer, RecognizerConfig};
+
+/// Why burn's weights could not be taken over.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("recognizer weights: {0}")]
+pub struct WeightsError(pub String);
+
+/// One 3x3 convolution (padding 1, stride 1) with bias, ReLU and 2x2 max-pool.
+#[derive(Debug, Clone)]
+struct ConvBlock {
+    cin: usize,
+    cout: usize,
+    /// `[cout, cin * 9]`, row-major (burn's `[cout, cin, 3, 3]` flattened).
+    weight: Array2<f32>,
+    bias: Vec<f32>,
+}
+
+/// A linear layer: `[in, out]` weights (burn's layout) and bias.
+#[derive(Debug, Clone)]
+struct Dense {
+    weight: Array2<f32>,
+    bias: Vec<f32>,
+}
+
+/// The recognizer's forward pass on the CPU (see the module docs).
+#[derive(Debug, Clone)]
+pub struct NativeRecognizer {
+    n: usize,
+    classes: usize,
+    convs: Vec<ConvBlock>,
+    fc1: Dense,
+    fc2: Dense,
+}
+
+/// Rows at or above which a batch is split over threads.
+const PARALLEL_ROWS: usize = 16;
+
+impl NativeRecognizer {
+    /// Takes over the weights of a trained burn recognizer of shape `network`.
+    ///
+    /// # Errors
+    /// [`WeightsError`] when a tensor cannot be read or its shape does not fit `network`.
+    pub fn from_burn(model: &Recognizer, network: &RecognizerConfig) -> Result<Self, WeightsError> {
+        let w = model.weights().map_err(WeightsError)?;
+        let n = network.input_size;
+        if n == 0 || n % 8 != 0 {
+            return Err(WeightsError(format!(
+                "input size {n} is not a multiple of 8"
+            )));
+        }
+        let mut cin = 1;
+        let mut convs = Vec::with_capacity(3);
+        for (i, (values, dims, bias)) in w.convs.into_iter().enumerate() {
+            let cout = network.channels[i];
+            if dims != [cout, cin, 3, 3] || bias.len() != cout {
+                return Err(WeightsError(format!(
+                    "conv{} has shape {dims:?} and {} biases, the network says [{cout}, {cin}, 3, 3]",
+                    i + 1,
+                    bias.len()
+                )));
+            }
+            let weight = Array2::from_shape_vec((cout, cin * 9), values)
+                .map_err(|e| WeightsError(e.to_string()))?;
+            convs.push(ConvBlock {
+                cin,
+                cout,
+                weight,
+                bias,
+            });
+            cin = cout;
+        }
+        let cells = (n / 8) * (n / 8);
+        let dense = |(values, dims, bias): (Vec<f32>, [usize; 2], Vec<f32>),
+                     shape: [usize; 2],
+                     name: &str| {
+            if dims != shape || bias.len() != shape[1] {
+                return Err(WeightsError(format!(
+                    "{name} has shape {dims:?}, the network says {shape:?}"
+                )));
+            }
+            Ok(Dense {
+                weight: Array2::from_shape_vec((shape[0], shape[1]), values)
+                    .map_err(|e| WeightsError(e.to_string()))?,
+                bias,
+            })
+        };
+        Ok(Self {
+            n,
+            classes: network.classes,
+            fc1: dense(w.fc1, [cin * cells, network.hidden], "fc1")?,
+            fc2: dense(w.fc2, [network.hidden, network.classes], "fc2")?,
+            convs,
+        })
+    }
+
+    /// Output classes.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// Logits for `batch` rasters: `rasters` is `[batch, 1, n, n]` f32 in 0..=1 (row-major),
+    /// the result `[batch, classes]` row-major. Panics if `rasters.len() != batch * n * n`.
+    pub fn logits(&self, rasters: &[f32], batch: usize) -> Vec<f32> {
+        let image = self.n * self.n;
+        assert_eq!(
+            rasters.len(),
+            batch * image,
+            "rasters must be [batch, 1, n, n]"
+        );
+        if batch >= PARALLEL_ROWS {
+            use rayon::prelude::*;
+            let threads = rayon::current_num_threads().max(1);
+            let rows = batch.div_ceil(threads).max(PARALLEL_ROWS / 2);
+            let parts: Vec<Vec<f32>> = rasters
+                .par_chunks(rows * image)
+                .map(|chunk| self.logits_serial(chunk, chunk.len() / image))
+                .collect();
+            return parts.concat();
+        }
+        self.logits_serial(rasters, batch)
+    }
+
+    /// Softmax probabilities, one row of `classes` per raster (see [`Self::logits`]).
+    pub fn probabilities(&self, rasters: &[f32], batch: usize) -> Vec<Vec<f32>> {
+        self.logits(rasters, batch)
+            .chunks(self.classes.max(1))
+            .map(|row| {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let exp: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
+                let sum: f32 = exp.iter().sum();
+                exp.into_iter().map(|e| e / sum).collect()
+            })
+            .collect()
+    }
+
+    fn logits_serial(&self, rasters: &[f32], batch: usize) -> Vec<f32> {
+        // The input is [batch][1][n][n], which is channel-major [1][batch][n][n] already.
+        let mut act = rasters.to_vec();
+        let mut side = self.n;
+        for conv in &self.convs {
+            act = conv.forward(&act, batch, side);
+            side /= 2;
+        }
+        // [c][batch][cell] -> [batch][c * cells + cell] (burn's NCHW flatten).
+        let cells = side * side;
+        let c = self.convs.last().map_or(1, |l| l.cout);
+        let mut flat = Array2::<f32>::zeros((batch, c * cells));
+        for (ch, plane) in act.chunks_exact(batch * cells).enumerate() {
+            for (b, cell_values) in plane.chunks_exact(cells).enumerate() {
+                let start = ch * cells;
+                if let Some(row) = flat.row_mut(b).as_slice_mut() {
+                    row[start..start + cells].copy_from_slice(cell_values);
+                }
+            }
+        }
+        let hidden = self.fc1.forward(flat.view(), true);
+        let logits = self.fc2.forward(hidden.view(), false);
+        logits.into_raw_vec_and_offset().0
+    }
+}
+
+impl ConvBlock {
+    /// `x`: `[cin][batch][side][side]`; returns `[cout][batch][side / 2][side / 2]`.
+    fn forward(&self, x: &[f32], batch: usize, side: usize) -> Vec<f32> {
+        let plane = side * side;
+        let columns = batch * plane;
+        // im2col: row (c, ky, kx), column (b, y, x) = x[c][b][y + ky - 1][x + kx - 1] or 0.
+        let mut cols = Array2::<f32>::zeros((self.cin * 9, columns));
+        for c in 0..self.cin {
+            for ky in 0..3 {
+                for kx in 0..3 {
+                    let row = c * 9 + ky * 3 + kx;
+                    let Some(dst) = cols.row_mut(row).into_slice() else {
+                        continue;
+                    };
+                    for b in 0..batch {
+                        let src = &x[(c * batch + b) * plane..][..plane];
+                        let out = &mut dst[b * plane..][..plane];
+                        for y in 0..side {
+                            let sy = y + ky;
+                            if sy == 0 || sy > side {
+                                continue;
+                            }
+                            let src_row = &src[(sy - 1) * side..][..side];
+                            let out_row = &mut out[y * side..][..side];
+                            // dx = kx - 1: out[x] = src[x + dx] where in range.
+                            match kx {
+                                0 => out_row[1..].copy_from_slice(&src_row[..side - 1]),
+                                1 => out_row.copy_from_slice(src_row),
+                                _ => out_row[..side - 1].copy_from_slice(&src_row[1..]),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = Array2::<f32>::zeros((self.cout, columns));
+        general_mat_mul(1.0, &self.weight, &cols, 0.0, &mut out);
+        // Bias, ReLU (max with 0 commutes with max-pool) and 2x2 max-pool in one pass.
+        let half = side / 2;
+        let mut pooled = vec![0.0f32; self.cout * batch * half * half];
+        let out = out.as_slice().unwrap_or_default();
+        for (o, (conv_plane, pool_plane)) in out
+            .chunks_exact(columns)
+            .zip(pooled.chunks_exact_mut(batch * half * half))
+            .enumerate()
+        {
+            let bias = self.bias[o];
+            for b in 0..batch {
+                let img = &conv_plane[b * plane..][..plane];
+                let dst = &mut pool_plane[b * half * half..][..half * half];
+                for py in 0..half {
+                    let r0 = &img[2 * py * side..][..side];
+                    let r1 = &img[(2 * py + 1) * side..][..side];
+                    for px in 0..half {
+                        let m = r0[2 * px]
+                            .max(r0[2 * px + 1])
+                            .max(r1[2 * px])
+                            .max(r1[2 * px + 1]);
+                        dst[py * half + px] = (m + bias).max(0.0);
+                    }
+                }
+            }
+        }
+        pooled
+    }
+}
+
+impl Dense {
+    /// `x`: `[batch, in]`; returns `[batch, out]`, ReLU'd when `relu`.
+    fn forward(&self, x: ArrayView2<'_, f32>, relu: bool) -> Array2<f32> {
+        let mut y = Array2::<f32>::zeros((x.nrows(), self.weight.ncols()));
+        general_mat_mul(1.0, &x, &self.weight, 0.0, &mut y);
+        for mut row in y.rows_mut() {
+            for (v, b) in row.iter_mut().zip(&self.bias) {
+                *v += b;
+                if relu {
+                    *v = v.max(0.0);
+                }
+            }
+        }
+        y
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Backend;
+    use crate::training::probabilities;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// A freshly initialised network (random weights, random rasters, batch sizes on both
+    /// sides of the threading threshold): the native pass gives burn's probabilities.
+    #[test]
+    fn equals_burn() {
+        let device = Backend::Cpu.device();
+        for network in [
+            RecognizerConfig::new(6),
+            RecognizerConfig {
+                channels: [8, 16, 24],
+                hidden: 32,
+                input_size: 16,
+                ..RecognizerConfig::new(4)
+            },
+        ] {
+            let model = network.init(&device);
+            let native = NativeRecognizer::from_burn(&model, &network).unwrap();
+            let n = network.input_size;
+            let mut rng = StdRng::seed_from_u64(3);
+            for batch in [1, 3, 17, 64] {
+                let rasters: Vec<f32> = (0..batch * n * n).map(|_| rng.random::<f32>()).collect();
+                let want = probabilities(&model, rasters.clone(), batch, n, &device);
+                let got = native.probabilities(&rasters, batch);
+                assert_eq!(got.len(), batch);
+                for (w, g) in want.iter().zip(&got) {
+                    for (a, b) in w.iter().zip(g) {
+                        assert!((a - b).abs() < 1e-5, "burn {w:?} vs native {g:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_weights_of_another_network() {
+        let device = Backend::Cpu.device();
+        let model = RecognizerConfig::new(6).init(&device);
+        let other = RecognizerConfig {
+            hidden: 64,
+            ..RecognizerConfig::new(6)
+        };
+        let err = NativeRecognizer::from_burn(&model, &other).unwrap_err();
+        assert!(err.0.contains("fc1"), "{err}");
+    }
+}
