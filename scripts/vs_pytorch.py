@@ -8,7 +8,7 @@ speed on a ready batch, and batch-1 latency quantiles. The Inkset side is the re
 `inkset-trainer`: `train` on the same folders with the same epochs, batch and learning rate
 (its per-epoch history is in the artifact's manifest), then `speed` on the trained network.
 
-Usage: python3 vs_pytorch.py SHARED_DATA TRAINER_BIN [--epochs 30] [--target 0.95]
+Usage: python3 vs_pytorch.py SHARED_DATA TRAINER_BIN [--epochs 30] [--targets 0.95,0.96,0.97]
        [--json OUT.json] [--threads 2]
 """
 import argparse, json, math, os, random, subprocess, sys, tempfile, time
@@ -17,7 +17,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("data")
 ap.add_argument("trainer")
 ap.add_argument("--epochs", type=int, default=30)
-ap.add_argument("--target", type=float, default=0.95, help="held-out accuracy for the time-to-accuracy row")
+ap.add_argument("--targets", default="0.95,0.96,0.97", help="held-out accuracies for the time-to-accuracy rows")
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--json")
 ap.add_argument("--skip-torch", action="store_true", help="Inkset side only (for quick reruns)")
@@ -162,9 +162,12 @@ def inkset_side():
     }
 
 
-def to_target(side):
+targets = [float(t) for t in args.targets.split(",") if t]
+
+
+def to_target(side, target):
     for h in side["history"]:
-        if h["test_accuracy"] >= args.target:
+        if h["test_accuracy"] >= target:
             return h["train_seconds"], h["epoch"]
     return None, None
 
@@ -201,11 +204,12 @@ for label, key, base in [("batch-1 latency p50 (ms), Inkset on burn flex", "burn
     higher = "rows" in key
     ratio = f"{(b / a if higher else a / b):.2f}x" if a else "-"
     print(f"| {label} | {a if a is None else (f'{a:.3f}' if not higher else f'{a:,.0f}')} | {f'{b:.3f}' if not higher else f'{b:,.0f}'} | {ratio} |")
-ta = to_target(torch_r) if torch_r else (None, None)
-tb = to_target(ink)
 fmt_t = lambda t: "not reached" if t[0] is None else f"{t[0]:.1f} s (epoch {t[1]})"
-ratio = f"{ta[0] / tb[0]:.2f}x" if ta[0] and tb[0] else "-"
-print(f"| training time to held-out accuracy {args.target} | {fmt_t(ta)} | {fmt_t(tb)} | {ratio} |")
+for target in targets:
+    ta = to_target(torch_r, target) if torch_r else (None, None)
+    tb = to_target(ink, target)
+    ratio = f"{ta[0] / tb[0]:.2f}x" if ta[0] and tb[0] else "-"
+    print(f"| training time to held-out accuracy {target} | {fmt_t(ta)} | {fmt_t(tb)} | {ratio} |")
 print(f"(native engine vs burn on the same batch: largest probability difference {ink['native_max_difference']:.1e})")
 if args.json:
-    json.dump({"torch": torch_r, "inkset": ink, "target": args.target, "epochs": args.epochs}, open(args.json, "w"), indent=1)
+    json.dump({"torch": torch_r, "inkset": ink, "targets": targets, "epochs": args.epochs}, open(args.json, "w"), indent=1)
