@@ -61,7 +61,7 @@ impl NativeRecognizer {
     pub fn from_burn(model: &Recognizer, network: &RecognizerConfig) -> Result<Self, WeightsError> {
         let w = model.weights().map_err(WeightsError)?;
         let n = network.input_size;
-        if n == 0 || n % 8 != 0 {
+        if n == 0 || !n.is_multiple_of(8) {
             return Err(WeightsError(format!(
                 "input size {n} is not a multiple of 8"
             )));

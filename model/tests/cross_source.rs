@@ -32,7 +32,7 @@ fn scores_each_held_out_source_on_its_own_shapes() {
     };
     let mut runs = Vec::new();
     let results = leave_one_source_out(&sources, &shapes, &config, Backend::Cpu, |held, _| {
-        if runs.last() != Some(&held.to_owned()) {
+        if runs.last().map(String::as_str) != Some(held) {
             runs.push(held.to_owned());
         }
         Control::Continue
