@@ -12,6 +12,7 @@
 //! * [`speed`]: network-only training and inference speed (the PyTorch comparison's).
 //! * [`inference`]: classifying with a loaded artifact.
 //! * [`native`]: the recognizer's CPU inference engine (what [`inference`] runs on the CPU).
+//! * [`native_train`]: the recognizer's CPU training step (what [`training`] runs on the CPU).
 //! * [`backend`]: picking a device (flex CPU, wgpu, CUDA).
 
 pub mod artifact;
@@ -21,6 +22,7 @@ pub mod dataset;
 pub mod generator;
 pub mod inference;
 pub mod native;
+pub mod native_train;
 pub mod pipeline;
 pub mod raster;
 pub mod recognizer;

@@ -180,68 +180,162 @@ impl NativeRecognizer {
 impl ConvBlock {
     /// `x`: `[cin][batch][side][side]`; returns `[cout][batch][side / 2][side / 2]`.
     fn forward(&self, x: &[f32], batch: usize, side: usize) -> Vec<f32> {
-        let plane = side * side;
-        let columns = batch * plane;
-        // im2col: row (c, ky, kx), column (b, y, x) = x[c][b][y + ky - 1][x + kx - 1] or 0.
-        let mut cols = Array2::<f32>::zeros((self.cin * 9, columns));
-        for c in 0..self.cin {
-            for ky in 0..3 {
-                for kx in 0..3 {
-                    let row = c * 9 + ky * 3 + kx;
-                    let Some(dst) = cols.row_mut(row).into_slice() else {
-                        continue;
-                    };
-                    for b in 0..batch {
-                        let src = &x[(c * batch + b) * plane..][..plane];
-                        let out = &mut dst[b * plane..][..plane];
-                        for y in 0..side {
-                            let sy = y + ky;
-                            if sy == 0 || sy > side {
-                                continue;
-                            }
-                            let src_row = &src[(sy - 1) * side..][..side];
-                            let out_row = &mut out[y * side..][..side];
-                            // dx = kx - 1: out[x] = src[x + dx] where in range.
-                            match kx {
-                                0 => out_row[1..].copy_from_slice(&src_row[..side - 1]),
-                                1 => out_row.copy_from_slice(src_row),
-                                _ => out_row[..side - 1].copy_from_slice(&src_row[1..]),
+        let cols = im2col(x, self.cin, batch, side);
+        let mut out = Array2::<f32>::zeros((self.cout, batch * side * side));
+        general_mat_mul(1.0, &self.weight, &cols, 0.0, &mut out);
+        pool_relu(&out, &self.bias, batch, side, None)
+    }
+}
+
+/// im2col of a 3x3 convolution with padding 1: `x` is `[cin][batch][side][side]`; row
+/// `(c, ky, kx)` of the result, column `(b, y, x)`, holds `x[c][b][y + ky - 1][x + kx - 1]`
+/// (0 outside the image). Shape `[cin * 9, batch * side * side]`.
+pub(crate) fn im2col(x: &[f32], cin: usize, batch: usize, side: usize) -> Array2<f32> {
+    let plane = side * side;
+    let mut cols = Array2::<f32>::zeros((cin * 9, batch * plane));
+    for c in 0..cin {
+        for ky in 0..3 {
+            for kx in 0..3 {
+                let Some(dst) = cols.row_mut(c * 9 + ky * 3 + kx).into_slice() else {
+                    continue;
+                };
+                for b in 0..batch {
+                    let src = &x[(c * batch + b) * plane..][..plane];
+                    let out = &mut dst[b * plane..][..plane];
+                    for y in 0..side {
+                        let sy = y + ky;
+                        if sy == 0 || sy > side {
+                            continue;
+                        }
+                        let src_row = &src[(sy - 1) * side..][..side];
+                        let out_row = &mut out[y * side..][..side];
+                        // dx = kx - 1: out[x] = src[x + dx] where in range.
+                        match kx {
+                            0 => out_row[1..].copy_from_slice(&src_row[..side - 1]),
+                            1 => out_row.copy_from_slice(src_row),
+                            _ => out_row[..side - 1].copy_from_slice(&src_row[1..]),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    cols
+}
+
+/// The adjoint of [`im2col`]: sums each column entry back onto the input position it was
+/// read from. Returns `[cin][batch][side][side]`.
+pub(crate) fn col2im(cols: &Array2<f32>, cin: usize, batch: usize, side: usize) -> Vec<f32> {
+    let plane = side * side;
+    let mut x = vec![0.0f32; cin * batch * plane];
+    for c in 0..cin {
+        for ky in 0..3 {
+            for kx in 0..3 {
+                let row = cols.row(c * 9 + ky * 3 + kx);
+                let Some(src_all) = row.as_slice() else {
+                    continue;
+                };
+                for b in 0..batch {
+                    let dst = &mut x[(c * batch + b) * plane..][..plane];
+                    let src = &src_all[b * plane..][..plane];
+                    for y in 0..side {
+                        let sy = y + ky;
+                        if sy == 0 || sy > side {
+                            continue;
+                        }
+                        let dst_row = &mut dst[(sy - 1) * side..][..side];
+                        let src_row = &src[y * side..][..side];
+                        match kx {
+                            0 => add_into(&mut dst_row[..side - 1], &src_row[1..]),
+                            1 => add_into(dst_row, src_row),
+                            _ => add_into(&mut dst_row[1..], &src_row[..side - 1]),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    x
+}
+
+/// `dst[i] += src[i]`.
+pub(crate) fn add_into(dst: &mut [f32], src: &[f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+/// Bias, ReLU and 2x2 max-pool over a convolution's output `conv` (`[cout, batch * side *
+/// side]`, without bias), in one pass (max with 0 commutes with the max of the pool).
+/// Returns `[cout][batch][side / 2][side / 2]`. With `argmax`, also records for each pooled
+/// value the flat index into `conv` it came from, or `u32::MAX` where ReLU gave 0 (no
+/// gradient flows there).
+pub(crate) fn pool_relu(
+    conv: &Array2<f32>,
+    bias: &[f32],
+    batch: usize,
+    side: usize,
+    mut argmax: Option<&mut Vec<u32>>,
+) -> Vec<f32> {
+    let plane = side * side;
+    let columns = batch * plane;
+    let half = side / 2;
+    let cout = conv.nrows();
+    let mut pooled = vec![0.0f32; cout * batch * half * half];
+    if let Some(a) = argmax.as_deref_mut() {
+        a.clear();
+        a.resize(pooled.len(), u32::MAX);
+    }
+    let conv = conv.as_slice().unwrap_or_default();
+    for (o, conv_plane) in conv.chunks_exact(columns).enumerate() {
+        let bias = bias[o];
+        for b in 0..batch {
+            let img = &conv_plane[b * plane..][..plane];
+            let base = (o * batch + b) * half * half;
+            for py in 0..half {
+                let r0 = &img[2 * py * side..][..side];
+                let r1 = &img[(2 * py + 1) * side..][..side];
+                let dst = &mut pooled[base + py * half..][..half];
+                match argmax.as_deref_mut() {
+                    None => {
+                        for (px, d) in dst.iter_mut().enumerate() {
+                            let m = r0[2 * px]
+                                .max(r0[2 * px + 1])
+                                .max(r1[2 * px])
+                                .max(r1[2 * px + 1]);
+                            *d = (m + bias).max(0.0);
+                        }
+                    }
+                    Some(a) => {
+                        let winners = &mut a[base + py * half..][..half];
+                        let row0 = o * columns + b * plane + 2 * py * side;
+                        for (px, (d, w)) in dst.iter_mut().zip(winners).enumerate() {
+                            let (x0, x1) = (2 * px, 2 * px + 1);
+                            let (m0, i0) = if r0[x1] > r0[x0] {
+                                (r0[x1], x1)
+                            } else {
+                                (r0[x0], x0)
+                            };
+                            let (m1, i1) = if r1[x1] > r1[x0] {
+                                (r1[x1], side + x1)
+                            } else {
+                                (r1[x0], side + x0)
+                            };
+                            let (m, at) = if m1 > m0 { (m1, i1) } else { (m0, i0) };
+                            let v = m + bias;
+                            if v > 0.0 {
+                                *d = v;
+                                #[allow(clippy::cast_possible_truncation)]
+                                let flat = (row0 + at) as u32;
+                                *w = flat;
                             }
                         }
                     }
                 }
             }
         }
-        let mut out = Array2::<f32>::zeros((self.cout, columns));
-        general_mat_mul(1.0, &self.weight, &cols, 0.0, &mut out);
-        // Bias, ReLU (max with 0 commutes with max-pool) and 2x2 max-pool in one pass.
-        let half = side / 2;
-        let mut pooled = vec![0.0f32; self.cout * batch * half * half];
-        let out = out.as_slice().unwrap_or_default();
-        for (o, (conv_plane, pool_plane)) in out
-            .chunks_exact(columns)
-            .zip(pooled.chunks_exact_mut(batch * half * half))
-            .enumerate()
-        {
-            let bias = self.bias[o];
-            for b in 0..batch {
-                let img = &conv_plane[b * plane..][..plane];
-                let dst = &mut pool_plane[b * half * half..][..half * half];
-                for py in 0..half {
-                    let r0 = &img[2 * py * side..][..side];
-                    let r1 = &img[(2 * py + 1) * side..][..side];
-                    for px in 0..half {
-                        let m = r0[2 * px]
-                            .max(r0[2 * px + 1])
-                            .max(r1[2 * px])
-                            .max(r1[2 * px + 1]);
-                        dst[py * half + px] = (m + bias).max(0.0);
-                    }
-                }
-            }
-        }
-        pooled
     }
+    pooled
 }
 
 impl Dense {

@@ -13,11 +13,11 @@
 //! This is the "3-conv CNN" that PyTorch users would train for the same task, so its speed
 //! is directly comparable (see BENCHMARKS.md).
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 /// Shape and sizes of a recognizer. Stored in the artifact's manifest.
@@ -117,6 +117,79 @@ fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
 }
 
 impl Recognizer {
+    /// A recognizer of shape `network` on `device` holding `w` (see [`Weights`]).
+    pub(crate) fn from_weights(
+        network: &RecognizerConfig,
+        w: Weights,
+        device: &Device,
+    ) -> Result<Self, String> {
+        let mut m = network.init(device);
+        let convs = [&mut m.conv1, &mut m.conv2, &mut m.conv3];
+        for (conv, (values, dims, bias)) in convs.into_iter().zip(w.convs) {
+            if conv.weight.dims() != dims {
+                return Err(format!(
+                    "conv weights {dims:?} for {:?}",
+                    conv.weight.dims()
+                ));
+            }
+            let len = bias.len();
+            conv.weight =
+                Param::from_tensor(Tensor::from_data(TensorData::new(values, dims), device));
+            conv.bias = Some(Param::from_tensor(Tensor::from_data(
+                TensorData::new(bias, [len]),
+                device,
+            )));
+        }
+        for (linear, (values, dims, bias)) in [(&mut m.fc1, w.fc1), (&mut m.fc2, w.fc2)] {
+            if linear.weight.dims() != dims {
+                return Err(format!(
+                    "linear weights {dims:?} for {:?}",
+                    linear.weight.dims()
+                ));
+            }
+            let len = bias.len();
+            linear.weight =
+                Param::from_tensor(Tensor::from_data(TensorData::new(values, dims), device));
+            linear.bias = Some(Param::from_tensor(Tensor::from_data(
+                TensorData::new(bias, [len]),
+                device,
+            )));
+        }
+        Ok(m)
+    }
+
+    /// The gradient of every weight and bias in `grads` (laid out as [`Weights`]).
+    #[cfg(test)]
+    pub(crate) fn gradients(
+        &self,
+        grads: &burn::optim::GradientsParams,
+    ) -> Result<Weights, String> {
+        let missing = || "a parameter has no gradient".to_owned();
+        let conv = |c: &Conv2d| -> Result<(Vec<f32>, [usize; 4], Vec<f32>), String> {
+            let w = grads.get::<4>(c.weight.id).ok_or_else(missing)?;
+            let dims = w.dims();
+            let b = match &c.bias {
+                Some(b) => values(grads.get::<1>(b.id).ok_or_else(missing)?)?,
+                None => vec![0.0; dims[0]],
+            };
+            Ok((values(w)?, dims, b))
+        };
+        let linear = |l: &Linear| -> Result<(Vec<f32>, [usize; 2], Vec<f32>), String> {
+            let w = grads.get::<2>(l.weight.id).ok_or_else(missing)?;
+            let dims = w.dims();
+            let b = match &l.bias {
+                Some(b) => values(grads.get::<1>(b.id).ok_or_else(missing)?)?,
+                None => vec![0.0; dims[1]],
+            };
+            Ok((values(w)?, dims, b))
+        };
+        Ok(Weights {
+            convs: vec![conv(&self.conv1)?, conv(&self.conv2)?, conv(&self.conv3)?],
+            fc1: linear(&self.fc1)?,
+            fc2: linear(&self.fc2)?,
+        })
+    }
+
     /// Reads every weight and bias (see [`Weights`]).
     pub(crate) fn weights(&self) -> Result<Weights, String> {
         let conv = |c: &Conv2d| -> Result<(Vec<f32>, [usize; 4], Vec<f32>), String> {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
 use crate::native::NativeRecognizer;
+use crate::native_train::NativeLearner;
 use crate::recognizer::RecognizerConfig;
 use crate::stats::quantile;
 use crate::training::{Learner, probabilities};
@@ -44,9 +45,12 @@ impl Default for SpeedPlan {
 /// What [`measure`] found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpeedReport {
-    /// Training samples/s: forward, loss, backward and Adam on a ready batch (no
-    /// rasterization).
+    /// Training samples/s on burn's autodiff: forward, loss, backward and Adam on a ready
+    /// batch (no rasterization).
     pub train_samples_per_sec: f64,
+    /// The same on the native CPU training step ([`crate::native_train`], what training
+    /// runs on the CPU).
+    pub native_train_samples_per_sec: f64,
     /// One drawing's forward pass, ms: median.
     pub single_p50_ms: f64,
     /// One drawing's forward pass, ms: 99th percentile.
@@ -89,6 +93,22 @@ pub fn measure(network: &RecognizerConfig, backend: Backend, plan: SpeedPlan) ->
         learner.step(x.clone(), &labels, 1e-3);
     }
     let train_secs = started.elapsed().as_secs_f64();
+
+    let training_device = backend.training_device();
+    let native_train_samples_per_sec =
+        match NativeLearner::from_burn(&network.init(&training_device), network, 7) {
+            Ok(mut native) => {
+                for _ in 0..3 {
+                    native.step(&x, &labels, 1e-3);
+                }
+                let started = Instant::now();
+                for _ in 0..plan.train_steps {
+                    native.step(&x, &labels, 1e-3);
+                }
+                (plan.train_steps * batch) as f64 / started.elapsed().as_secs_f64().max(1e-9)
+            }
+            Err(_) => f64::NAN,
+        };
 
     let model = learner.valid();
     let device = backend.device();
@@ -154,6 +174,7 @@ pub fn measure(network: &RecognizerConfig, backend: Backend, plan: SpeedPlan) ->
 
     SpeedReport {
         train_samples_per_sec: (plan.train_steps * batch) as f64 / train_secs.max(1e-9),
+        native_train_samples_per_sec,
         single_p50_ms: quantile(&single, 0.5),
         single_p99_ms: quantile(&single, 0.99),
         batch_rows_per_sec: (plan.batch_runs.max(1) * batch) as f64 / batch_secs.max(1e-9),
@@ -192,6 +213,7 @@ mod tests {
         let r = measure(&network, Backend::Cpu, plan);
         for v in [
             r.train_samples_per_sec,
+            r.native_train_samples_per_sec,
             r.single_p50_ms,
             r.batch_rows_per_sec,
             r.native_single_ms[0],

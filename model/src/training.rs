@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::augment::Augment;
 use crate::dataset::{Sample, UNKNOWN};
+use crate::native_train::NativeLearner;
 use crate::raster::{Polyline, rasterize_into};
 use crate::recognizer::{Recognizer, RecognizerConfig};
 
@@ -461,6 +462,40 @@ impl Learner {
     }
 }
 
+/// What runs the optimizer steps: the native CPU step ([`crate::native_train`]) on the CPU
+/// device, burn's autodiff elsewhere (wgpu, CUDA).
+enum Engine {
+    Burn(Learner),
+    Native(NativeLearner),
+}
+
+impl Engine {
+    fn new(net: &RecognizerConfig, device: &Device, seed: u64) -> Self {
+        if *device == Device::flex()
+            && let Ok(native) = NativeLearner::from_burn(&net.init(device), net, seed)
+        {
+            return Self::Native(native);
+        }
+        Self::Burn(Learner::new(net, device))
+    }
+
+    fn step(&mut self, rasters: Vec<f32>, labels: &[i64], lr: f64) -> StepOutcome {
+        match self {
+            Self::Burn(l) => l.step(rasters, labels, lr),
+            Self::Native(l) => l.step(&rasters, labels, lr),
+        }
+    }
+
+    fn valid(&self) -> Recognizer {
+        match self {
+            Self::Burn(l) => l.valid(),
+            Self::Native(l) => l
+                .to_burn(&Device::flex())
+                .expect("the native learner's weights fit its own network"),
+        }
+    }
+}
+
 /// Trains a recognizer for `classes` on `train`, reporting every step and epoch to
 /// `observe` (held-out accuracy measured on `test` when it is not empty). `device` must have
 /// autodiff enabled (`Device::flex().autodiff()`, `Device::wgpu(..).autodiff()`).
@@ -468,6 +503,8 @@ impl Learner {
 /// Rasterization and augmentation run on their own thread, up to two batches ahead of the
 /// optimizer, so the network never waits for pixels; the batches and their augmentation are
 /// the same as if they were made in line (one seeded generator, used in the same order).
+/// On the CPU the steps run natively ([`crate::native_train`]: burn's initial weights,
+/// gradients and Adam, without burn's per-op overhead); on wgpu and CUDA on burn.
 ///
 /// # Errors
 /// [`Stopped`] when `observe` answers [`Control::Stop`].
@@ -487,7 +524,7 @@ pub fn train(
         ..RecognizerConfig::new(classes)
     };
     let n = config.input_size;
-    let mut learner = Learner::new(&net, device);
+    let mut learner = Engine::new(&net, device, config.seed);
     let mut history = Vec::new();
     let mut step = 0u64;
     let batch_size = config.batch_size.max(1);

@@ -537,9 +537,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
                 println!(
-                    "training {:.0} samples/s (batch {}, network only); burn: batch-1 p50 {:.3} ms, p99 {:.3} ms, batch-{} {:.0} rows/s; native engine: batch-1 p50 {:.3} ms, p99 {:.3} ms, batch-{} {:.0} rows/s (largest probability difference {:.1e}); {} threads",
-                    r.train_samples_per_sec,
+                    "training, network only, batch {}: burn {:.0} samples/s, native {:.0} samples/s; burn: batch-1 p50 {:.3} ms, p99 {:.3} ms, batch-{} {:.0} rows/s; native engine: batch-1 p50 {:.3} ms, p99 {:.3} ms, batch-{} {:.0} rows/s (largest probability difference {:.1e}); {} threads",
                     r.batch,
+                    r.train_samples_per_sec,
+                    r.native_train_samples_per_sec,
                     r.single_p50_ms,
                     r.single_p99_ms,
                     r.batch,
