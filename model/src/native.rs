@@ -16,7 +16,7 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2};
 
-use crate::recognizer::{Recognizer, RecognizerConfig};
+use crate::recognizer::{DenseWeights, Recognizer, RecognizerConfig};
 
 /// Why burn's weights could not be taken over.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,9 +88,7 @@ impl NativeRecognizer {
             cin = cout;
         }
         let cells = (n / 8) * (n / 8);
-        let dense = |(values, dims, bias): (Vec<f32>, [usize; 2], Vec<f32>),
-                     shape: [usize; 2],
-                     name: &str| {
+        let dense = |(values, dims, bias): DenseWeights, shape: [usize; 2], name: &str| {
             if dims != shape || bias.len() != shape[1] {
                 return Err(WeightsError(format!(
                     "{name} has shape {dims:?}, the network says {shape:?}"

@@ -75,6 +75,9 @@ pub struct NativeLearner {
 /// Gradients of the loss, in the order of the parameters (see [`PARAMS`]).
 type Gradients = Vec<Vec<f32>>;
 
+/// One part of a batch: its share of the loss, its predictions, its gradients.
+type Part = (f64, Vec<i64>, Gradients);
+
 impl NativeLearner {
     /// Starts from `model`'s weights (burn's initialisation); `seed` seeds the dropout masks.
     ///
@@ -179,7 +182,7 @@ impl NativeLearner {
         let rows = batch.div_ceil(parts).max(1);
         let seeds: Vec<u64> = (0..parts).map(|_| self.rng.random()).collect();
         let this = &*self;
-        let results: Vec<(f64, Vec<i64>, Gradients)> = labels
+        let results: Vec<Part> = labels
             .par_chunks(rows)
             .zip(rasters.par_chunks(rows * image))
             .zip(seeds)
@@ -214,7 +217,7 @@ impl NativeLearner {
         labels: &[i64],
         mut rng: Option<&mut StdRng>,
         total: usize,
-    ) -> (f64, Vec<i64>, Gradients) {
+    ) -> Part {
         let batch = labels.len();
         let n = self.network.input_size;
         assert_eq!(

@@ -104,10 +104,15 @@ impl Recognizer {
 /// convolution `(weights, [cout, cin, 3, 3], bias)`, per linear layer
 /// `(weights, [in, out], bias)`; row-major f32, a missing bias as zeros.
 pub(crate) struct Weights {
-    pub convs: Vec<(Vec<f32>, [usize; 4], Vec<f32>)>,
-    pub fc1: (Vec<f32>, [usize; 2], Vec<f32>),
-    pub fc2: (Vec<f32>, [usize; 2], Vec<f32>),
+    pub convs: Vec<ConvWeights>,
+    pub fc1: DenseWeights,
+    pub fc2: DenseWeights,
 }
+
+/// A convolution's `(weights, [cout, cin, 3, 3], bias)`.
+pub(crate) type ConvWeights = (Vec<f32>, [usize; 4], Vec<f32>);
+/// A linear layer's `(weights, [in, out], bias)`.
+pub(crate) type DenseWeights = (Vec<f32>, [usize; 2], Vec<f32>);
 
 fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
     t.into_data()
@@ -165,7 +170,7 @@ impl Recognizer {
         grads: &burn::optim::GradientsParams,
     ) -> Result<Weights, String> {
         let missing = || "a parameter has no gradient".to_owned();
-        let conv = |c: &Conv2d| -> Result<(Vec<f32>, [usize; 4], Vec<f32>), String> {
+        let conv = |c: &Conv2d| -> Result<ConvWeights, String> {
             let w = grads.get::<4>(c.weight.id).ok_or_else(missing)?;
             let dims = w.dims();
             let b = match &c.bias {
@@ -174,7 +179,7 @@ impl Recognizer {
             };
             Ok((values(w)?, dims, b))
         };
-        let linear = |l: &Linear| -> Result<(Vec<f32>, [usize; 2], Vec<f32>), String> {
+        let linear = |l: &Linear| -> Result<DenseWeights, String> {
             let w = grads.get::<2>(l.weight.id).ok_or_else(missing)?;
             let dims = w.dims();
             let b = match &l.bias {
@@ -192,7 +197,7 @@ impl Recognizer {
 
     /// Reads every weight and bias (see [`Weights`]).
     pub(crate) fn weights(&self) -> Result<Weights, String> {
-        let conv = |c: &Conv2d| -> Result<(Vec<f32>, [usize; 4], Vec<f32>), String> {
+        let conv = |c: &Conv2d| -> Result<ConvWeights, String> {
             let w = c.weight.val();
             let dims = w.dims();
             let bias = match &c.bias {
@@ -201,7 +206,7 @@ impl Recognizer {
             };
             Ok((values(w)?, dims, bias))
         };
-        let linear = |l: &Linear| -> Result<(Vec<f32>, [usize; 2], Vec<f32>), String> {
+        let linear = |l: &Linear| -> Result<DenseWeights, String> {
             let w = l.weight.val();
             let dims = w.dims();
             let bias = match &l.bias {

@@ -465,8 +465,8 @@ impl Learner {
 /// What runs the optimizer steps: the native CPU step ([`crate::native_train`]) on the CPU
 /// device, burn's autodiff elsewhere (wgpu, CUDA).
 enum Engine {
-    Burn(Learner),
-    Native(NativeLearner),
+    Burn(Box<Learner>),
+    Native(Box<NativeLearner>),
 }
 
 impl Engine {
@@ -474,9 +474,9 @@ impl Engine {
         if *device == Device::flex()
             && let Ok(native) = NativeLearner::from_burn(&net.init(device), net, seed)
         {
-            return Self::Native(native);
+            return Self::Native(Box::new(native));
         }
-        Self::Burn(Learner::new(net, device))
+        Self::Burn(Box::new(Learner::new(net, device)))
     }
 
     fn step(&mut self, rasters: Vec<f32>, labels: &[i64], lr: f64) -> StepOutcome {
