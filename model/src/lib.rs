@@ -19,6 +19,7 @@ pub mod artifact;
 pub mod augment;
 pub mod backend;
 pub mod dataset;
+mod gemm;
 pub mod generator;
 pub mod inference;
 pub mod native;

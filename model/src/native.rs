@@ -9,11 +9,11 @@
 //! Each convolution is one matrix product over the whole batch (im2col: `[cin * 9,
 //! batch * side * side]`, weights `[cout, cin * 9]`), with bias, ReLU and the 2x2 max-pool
 //! fused into one pass over its output; activations stay channel-major (`[c][batch][y][x]`)
-//! between layers. Matrix products are `matrixmultiply`'s (through `ndarray`). Batches of
+//! between layers. Matrix products are the `gemm` crate's (`model/src/gemm.rs`). Batches of
 //! 16 or more rows are split over rayon's threads. Results equal burn's to float rounding
 //! (tested in `tests::equals_burn`).
 
-use ndarray::linalg::general_mat_mul;
+use crate::gemm::mat_mul;
 use ndarray::{Array2, ArrayView2};
 
 use crate::recognizer::{DenseWeights, Recognizer, RecognizerConfig};
@@ -180,7 +180,7 @@ impl ConvBlock {
     fn forward(&self, x: &[f32], batch: usize, side: usize) -> Vec<f32> {
         let cols = im2col(x, self.cin, batch, side);
         let mut out = Array2::<f32>::zeros((self.cout, batch * side * side));
-        general_mat_mul(1.0, &self.weight, &cols, 0.0, &mut out);
+        mat_mul(1.0, &self.weight, &cols, 0.0, &mut out);
         pool_relu(&out, &self.bias, batch, side, None)
     }
 }
@@ -340,7 +340,7 @@ impl Dense {
     /// `x`: `[batch, in]`; returns `[batch, out]`, ReLU'd when `relu`.
     fn forward(&self, x: ArrayView2<'_, f32>, relu: bool) -> Array2<f32> {
         let mut y = Array2::<f32>::zeros((x.nrows(), self.weight.ncols()));
-        general_mat_mul(1.0, &x, &self.weight, 0.0, &mut y);
+        mat_mul(1.0, &x, &self.weight, 0.0, &mut y);
         for mut row in y.rows_mut() {
             for (v, b) in row.iter_mut().zip(&self.bias) {
                 *v += b;

@@ -9,7 +9,7 @@
 //! Dropout draws its own mask (seeded), so a run is reproducible but not bit-identical to a
 //! burn run.
 
-use ndarray::linalg::general_mat_mul;
+use crate::gemm::mat_mul;
 use ndarray::{Array2, ArrayView2};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -237,7 +237,7 @@ impl NativeLearner {
             let w = ArrayView2::from_shape((cout, cin * 9), &self.params[2 * l].value)
                 .expect("conv weights have the network's shape");
             let mut z = Array2::<f32>::zeros((cout, batch * side * side));
-            general_mat_mul(1.0, &w, &cols, 0.0, &mut z);
+            mat_mul(1.0, &w, &cols, 0.0, &mut z);
             let mut argmax = Vec::new();
             x = pool_relu(
                 &z,
@@ -268,7 +268,7 @@ impl NativeLearner {
         let w2 = ArrayView2::from_shape((hidden, classes), &self.params[8].value)
             .expect("fc2 has the network's shape");
         let mut h = Array2::<f32>::zeros((batch, hidden));
-        general_mat_mul(1.0, &flat, &w1, 0.0, &mut h);
+        mat_mul(1.0, &flat, &w1, 0.0, &mut h);
         // ReLU, then dropout (kept values scaled by 1 / (1 - p), as burn's Dropout).
         #[allow(clippy::cast_possible_truncation)]
         let p = if rng.is_some() {
@@ -296,7 +296,7 @@ impl NativeLearner {
             *v *= *m;
         }
         let mut logits = Array2::<f32>::zeros((batch, classes));
-        general_mat_mul(1.0, &h, &w2, 0.0, &mut logits);
+        mat_mul(1.0, &h, &w2, 0.0, &mut logits);
         for mut row in logits.rows_mut() {
             for (v, b) in row.iter_mut().zip(&self.params[9].value) {
                 *v += b;
@@ -331,20 +331,20 @@ impl NativeLearner {
         // Backward through fc2, dropout + ReLU, fc1.
         let mut grads: Gradients = vec![Vec::new(); PARAMS];
         let mut dw2 = Array2::<f32>::zeros((hidden, classes));
-        general_mat_mul(1.0, &h.t(), &dlogits, 0.0, &mut dw2);
+        mat_mul(1.0, &h.t(), &dlogits, 0.0, &mut dw2);
         grads[8] = dw2.into_raw_vec_and_offset().0;
         grads[9] = column_sums(&dlogits);
         let mut dh = Array2::<f32>::zeros((batch, hidden));
-        general_mat_mul(1.0, &dlogits, &w2.t(), 0.0, &mut dh);
+        mat_mul(1.0, &dlogits, &w2.t(), 0.0, &mut dh);
         for (d, m) in dh.iter_mut().zip(&mask) {
             *d *= m;
         }
         let mut dw1 = Array2::<f32>::zeros((flat_len, hidden));
-        general_mat_mul(1.0, &flat.t(), &dh, 0.0, &mut dw1);
+        mat_mul(1.0, &flat.t(), &dh, 0.0, &mut dw1);
         grads[6] = dw1.into_raw_vec_and_offset().0;
         grads[7] = column_sums(&dh);
         let mut dflat = Array2::<f32>::zeros((batch, flat_len));
-        general_mat_mul(1.0, &dh, &w1.t(), 0.0, &mut dflat);
+        mat_mul(1.0, &dh, &w1.t(), 0.0, &mut dflat);
         // [batch][c * cells + cell] -> [c][batch][cell]
         let mut dx = vec![0.0f32; flat_len * batch];
         for (b, row) in dflat.rows().into_iter().enumerate() {
@@ -369,14 +369,14 @@ impl NativeLearner {
                 }
             }
             let mut dw = Array2::<f32>::zeros((cout, cin * 9));
-            general_mat_mul(1.0, &dz, &cols.t(), 0.0, &mut dw);
+            mat_mul(1.0, &dz, &cols.t(), 0.0, &mut dw);
             grads[2 * l] = dw.into_raw_vec_and_offset().0;
             grads[2 * l + 1] = dz.rows().into_iter().map(|r| r.sum()).collect();
             if l > 0 {
                 let w = ArrayView2::from_shape((cout, cin * 9), &self.params[2 * l].value)
                     .expect("conv weights have the network's shape");
                 let mut dcols = Array2::<f32>::zeros((cin * 9, columns));
-                general_mat_mul(1.0, &w.t(), &dz, 0.0, &mut dcols);
+                mat_mul(1.0, &w.t(), &dz, 0.0, &mut dcols);
                 dx = col2im(&dcols, *cin, batch, *side);
             }
         }

@@ -213,9 +213,9 @@ async fn read_request(client: &mut TcpStream) -> Option<Vec<u8>> {
 }
 
 /// A free loopback port, to start something on later.
+/// A loopback address no other test in this binary is given ([`inkset_testkit::free_port`]).
 fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    SocketAddr::from(([127, 0, 0, 1], inkset_testkit::free_port()))
 }
 
 // ------------------------------------------------------------------ the app

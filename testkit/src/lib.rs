@@ -77,15 +77,37 @@ pub fn shared_data() -> PathBuf {
     dir
 }
 
-/// A TCP port free on 127.0.0.1 right now.
+/// A TCP port on 127.0.0.1 that was free when checked and that no other caller in this
+/// process has been given.
+///
+/// Tests reserve an address before anything listens on it (an offline client pointed at a
+/// server that starts later), so two tests running side by side must never get the same
+/// port, and an outgoing connection must not take it in between. Ports therefore come from
+/// 20000..32768, below Linux's ephemeral range (32768..61000, `ip_local_port_range`) from
+/// which the kernel picks the local ports of connections and of `bind(0)`, handed out in
+/// turn from a start that depends on the process id, and each is checked by binding it.
 ///
 /// # Panics
-/// When no port can be bound.
+/// When no port in the range can be bound.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding a free port on 127.0.0.1")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_768;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id().wrapping_mul(7_919)) % COUNT,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..COUNT {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst) % COUNT;
+        let port = u16::try_from(FIRST + n).expect("ports below 32768 fit u16");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 in 20000..32768");
 }
 
 /// The environment variable `name` parsed as `T`, or `default` when unset or unparsable.

@@ -34,31 +34,32 @@ pub async fn classify(
 ) -> Result<Json<Classification>, ApiError> {
     let started = Instant::now();
     let req: ClassifyRequest = parse(&body)?;
-    // Validating and rasterizing strokes is CPU work: off the async workers.
+    // Validating and rasterizing a drawing of ordinary size takes tens of microseconds
+    // (BENCHMARKS.md, the workbench's rasterize p50 0.056 ms): it is done here on the async
+    // worker, where two hops to the blocking pool cost more than the work under load (issue
+    // 18's serving profile). Large drawings still go to the blocking pool.
+    let points: usize = req.strokes.iter().map(|s| s.points.len()).sum();
     let limits = state.limits;
-    let req = tokio::task::spawn_blocking(move || {
-        validate_strokes(&req.strokes, req.canvas, false, &limits).map(|()| req)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?
-    .map_err(ApiError::Invalid)?;
+    let req = if points <= INLINE_RASTER_POINTS {
+        validate_strokes(&req.strokes, req.canvas, false, &limits).map_err(ApiError::Invalid)?;
+        req
+    } else {
+        tokio::task::spawn_blocking(move || {
+            validate_strokes(&req.strokes, req.canvas, false, &limits).map(|()| req)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(ApiError::Invalid)?
+    };
     let model = served(&state)?;
-    let m = model.clone();
-    let raster = tokio::task::spawn_blocking(move || {
-        let lines = polylines(&req.strokes);
-        // Relative to the canvas when there is one: the tap rule is scale-free.
-        #[allow(clippy::cast_possible_truncation)]
-        let side = req.canvas.map(|c| c.width.max(c.height) as f32);
-        inkset_model::raster::check_on_canvas(&lines, side)?;
-        let n = m.classifier.input_size();
-        let mut raster = vec![0.0f32; n * n];
-        m.classifier
-            .rasterize_into(&lines, &mut raster)
-            .map(|()| raster)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?
-    .map_err(|e| ApiError::Invalid(FieldError::new("strokes", "not_a_drawing", e.to_string())))?;
+    let raster = if points <= INLINE_RASTER_POINTS {
+        raster_for(&req, &model)?
+    } else {
+        let m = model.clone();
+        tokio::task::spawn_blocking(move || raster_for(&req, &m))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))??
+    };
     let probs = state
         .inference
         .run(model.clone(), raster, 1)
@@ -80,6 +81,27 @@ pub async fn classify(
         model_id: model.model_id,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
     }))
+}
+
+/// Drawings with at most this many points are validated and rasterized on the async worker
+/// (well under 100 us); larger ones on the blocking pool.
+const INLINE_RASTER_POINTS: usize = 2_000;
+
+/// Rasterizes a validated classify request for `model`: `[N * N]` f32 in 0..=1, N the
+/// model's input size.
+fn raster_for(req: &ClassifyRequest, model: &Served) -> Result<Vec<f32>, ApiError> {
+    let lines = polylines(&req.strokes);
+    // Relative to the canvas when there is one: the tap rule is scale-free.
+    #[allow(clippy::cast_possible_truncation)]
+    let side = req.canvas.map(|c| c.width.max(c.height) as f32);
+    let n = model.classifier.input_size();
+    let mut raster = vec![0.0f32; n * n];
+    inkset_model::raster::check_on_canvas(&lines, side)
+        .and_then(|()| model.classifier.rasterize_into(&lines, &mut raster))
+        .map_err(|e| {
+            ApiError::Invalid(FieldError::new("strokes", "not_a_drawing", e.to_string()))
+        })?;
+    Ok(raster)
 }
 
 /// Namespace of generated drawings' ids (UUID v5 of model, shape, seed, temperature and
