@@ -9,6 +9,9 @@
 //! `--data-dir` / `INKSET_DRAW_DATA_DIR` (default: the platform's app data directory),
 //! `RUST_LOG`.
 
+// Tauri's `mobile_entry_point` adds an undocumented `start_app` for the phones' glue code.
+#![cfg_attr(mobile, allow(missing_docs))]
+
 pub mod commands;
 pub mod core;
 pub mod guess;
