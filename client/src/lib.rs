@@ -247,20 +247,19 @@ impl Client {
         F: Fn(&Self) -> RequestBuilder,
     {
         let once = || async {
-            let req = build(self);
-            let url = req
-                .try_clone()
-                .and_then(|r| r.build().ok())
-                .map(|r| r.url().to_string())
-                .unwrap_or_default();
-            let resp = req.send().await.map_err(|source| ClientError::Transport {
-                url: url.clone(),
+            // reqwest's errors carry the URL asked: no copy of the request (and its body)
+            // is made to name it.
+            let transport = |source: reqwest::Error| ClientError::Transport {
+                url: source.url().map_or_else(String::new, ToString::to_string),
                 source,
-            })?;
+            };
+            let request = build(self).build().map_err(transport)?;
+            let resp = self.http.execute(request).await.map_err(transport)?;
             let status = resp.status();
             if status.is_success() {
                 return Ok(resp);
             }
+            let url = resp.url().to_string();
             // Retry-After as delay-seconds (RFC 9110 10.2.3), the form Inkset sends.
             let retry_after = resp
                 .headers()
