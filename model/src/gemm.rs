@@ -3,10 +3,13 @@
 //! uses), built with its `x86-v4` feature so that AVX-512 hosts run 16-wide kernels
 //! (selected at run time; AVX2/FMA or scalar kernels elsewhere).
 //!
-//! Measured against `matrixmultiply` (AVX2 only) on the recognizer's shapes, one thread,
-//! this 2-core AVX-512 machine: the second convolution's product (64 x 288 by 288 x 16,384)
-//! 114 -> 203 GFLOP/s, the input-gradient product (288 x 64 by 64 x 16,384) 100 -> 246
-//! GFLOP/s (BENCHMARKS.md, issue 18).
+//! A first comparison with `matrixmultiply` (AVX2 only) on the recognizer's shapes, one
+//! thread, taken with a throwaway program while a build ran beside it (so only indicative):
+//! the second convolution's product (64 x 288 by 288 x 16,384) 114 -> 203 GFLOP/s, the
+//! input-gradient product (288 x 64 by 64 x 16,384) 100 -> 246 GFLOP/s, but a weight-gradient
+//! product with a long inner dimension (64 x 16,384 by 16,384 x 288) 166 -> 96 GFLOP/s. The
+//! committed measure is `scripts/bench vs-pytorch` (BENCHMARKS.md, issue 18); it has not been
+//! re-run since this change.
 
 use ndarray::{ArrayBase, Data, DataMut, Ix2};
 
