@@ -39,8 +39,9 @@ pub async fn classify(
     // worker, where two hops to the blocking pool cost more than the work under load (issue
     // 18's serving profile). Large drawings still go to the blocking pool.
     let points: usize = req.strokes.iter().map(|s| s.points.len()).sum();
+    let inline = points <= INLINE_RASTER_POINTS;
     let limits = state.limits;
-    let req = if points <= INLINE_RASTER_POINTS {
+    let req = if inline {
         validate_strokes(&req.strokes, req.canvas, false, &limits).map_err(ApiError::Invalid)?;
         req
     } else {
@@ -52,7 +53,7 @@ pub async fn classify(
         .map_err(ApiError::Invalid)?
     };
     let model = served(&state)?;
-    let raster = if points <= INLINE_RASTER_POINTS {
+    let raster = if inline {
         raster_for(&req, &model)?
     } else {
         let m = model.clone();
