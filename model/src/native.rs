@@ -13,8 +13,10 @@
 //! 16 or more rows are split over rayon's threads. Results equal burn's to float rounding
 //! (tested in `tests::equals_burn`).
 
+use std::cell::RefCell;
+
 use crate::gemm::mat_mul;
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use crate::recognizer::{DenseWeights, Recognizer, RecognizerConfig};
 
@@ -52,6 +54,32 @@ pub struct NativeRecognizer {
 
 /// Rows at or above which a batch is split over threads.
 const PARALLEL_ROWS: usize = 16;
+
+/// A thread's working buffers for the convolutions' im2col matrices and products, kept
+/// between forward passes: fresh zeroed buffers per layer (several MB for a served batch)
+/// cost a memset, page faults and allocator work on every call, about an eighth of the
+/// server's CPU under classify load (BENCHMARKS.md, "Where the serving time goes").
+#[derive(Debug, Default)]
+struct Scratch {
+    /// im2col of the layer being computed: `[cin * 9, batch * side * side]`.
+    cols: Vec<f32>,
+    /// The layer's convolution output before bias, ReLU and pooling: `[cout, batch * side *
+    /// side]`.
+    out: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// The first `len` elements of `buf`, growing it (never shrinking) as needed. The contents
+/// are whatever an earlier pass left: callers overwrite every element they read.
+fn at_least(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
 
 impl NativeRecognizer {
     /// Takes over the weights of a trained burn recognizer of shape `network`.
@@ -151,12 +179,15 @@ impl NativeRecognizer {
 
     fn logits_serial(&self, rasters: &[f32], batch: usize) -> Vec<f32> {
         // The input is [batch][1][n][n], which is channel-major [1][batch][n][n] already.
-        let mut act = rasters.to_vec();
         let mut side = self.n;
-        for conv in &self.convs {
-            act = conv.forward(&act, batch, side);
-            side /= 2;
-        }
+        let mut act = Vec::new();
+        SCRATCH.with_borrow_mut(|scratch| {
+            for (i, conv) in self.convs.iter().enumerate() {
+                let x = if i == 0 { rasters } else { &act };
+                act = conv.forward(x, batch, side, scratch);
+                side /= 2;
+            }
+        });
         // [c][batch][cell] -> [batch][c * cells + cell] (burn's NCHW flatten).
         let cells = side * side;
         let c = self.convs.last().map_or(1, |l| l.cout);
@@ -176,12 +207,20 @@ impl NativeRecognizer {
 }
 
 impl ConvBlock {
-    /// `x`: `[cin][batch][side][side]`; returns `[cout][batch][side / 2][side / 2]`.
-    fn forward(&self, x: &[f32], batch: usize, side: usize) -> Vec<f32> {
-        let cols = im2col(x, self.cin, batch, side);
-        let mut out = Array2::<f32>::zeros((self.cout, batch * side * side));
+    /// `x`: `[cin][batch][side][side]`; returns `[cout][batch][side / 2][side / 2]`. The
+    /// im2col matrix and the product live in `scratch`.
+    fn forward(&self, x: &[f32], batch: usize, side: usize, scratch: &mut Scratch) -> Vec<f32> {
+        let columns = batch * side * side;
+        let cols = at_least(&mut scratch.cols, self.cin * 9 * columns);
+        im2col_into(x, self.cin, batch, side, cols);
+        let cols = ArrayView2::from_shape((self.cin * 9, columns), &*cols)
+            .expect("the im2col buffer is [cin * 9, columns]");
+        let out = at_least(&mut scratch.out, self.cout * columns);
+        let mut out = ArrayViewMut2::from_shape((self.cout, columns), out)
+            .expect("the product buffer is [cout, columns]");
+        // beta = 0: the buffer's old contents are not read.
         mat_mul(1.0, &self.weight, &cols, 0.0, &mut out);
-        pool_relu(&out, &self.bias, batch, side, None)
+        pool_relu(out.view(), &self.bias, batch, side, None)
     }
 }
 
@@ -189,36 +228,60 @@ impl ConvBlock {
 /// `(c, ky, kx)` of the result, column `(b, y, x)`, holds `x[c][b][y + ky - 1][x + kx - 1]`
 /// (0 outside the image). Shape `[cin * 9, batch * side * side]`.
 pub(crate) fn im2col(x: &[f32], cin: usize, batch: usize, side: usize) -> Array2<f32> {
+    let mut cols = vec![0.0f32; cin * 9 * batch * side * side];
+    im2col_into(x, cin, batch, side, &mut cols);
+    Array2::from_shape_vec((cin * 9, batch * side * side), cols)
+        .expect("im2col writes [cin * 9, batch * side * side]")
+}
+
+/// [`im2col`] into `cols` (`cin * 9 * batch * side * side` elements, row-major), writing
+/// every element, the zero padding included, so `cols` may hold anything before.
+///
+/// # Panics
+/// When `cols` or `x` has another length.
+pub(crate) fn im2col_into(x: &[f32], cin: usize, batch: usize, side: usize, cols: &mut [f32]) {
     let plane = side * side;
-    let mut cols = Array2::<f32>::zeros((cin * 9, batch * plane));
-    for c in 0..cin {
-        for ky in 0..3 {
-            for kx in 0..3 {
-                let Some(dst) = cols.row_mut(c * 9 + ky * 3 + kx).into_slice() else {
+    assert_eq!(
+        x.len(),
+        cin * batch * plane,
+        "im2col input is [cin][batch][side][side]"
+    );
+    assert_eq!(
+        cols.len(),
+        cin * 9 * batch * plane,
+        "im2col output is [cin * 9, batch * plane]"
+    );
+    if plane == 0 {
+        return;
+    }
+    for (row, dst) in cols.chunks_exact_mut(batch * plane).enumerate() {
+        let (c, ky, kx) = (row / 9, (row % 9) / 3, row % 3);
+        for b in 0..batch {
+            let src = &x[(c * batch + b) * plane..][..plane];
+            let out = &mut dst[b * plane..][..plane];
+            for y in 0..side {
+                let sy = y + ky;
+                let out_row = &mut out[y * side..][..side];
+                if sy == 0 || sy > side {
+                    out_row.fill(0.0);
                     continue;
-                };
-                for b in 0..batch {
-                    let src = &x[(c * batch + b) * plane..][..plane];
-                    let out = &mut dst[b * plane..][..plane];
-                    for y in 0..side {
-                        let sy = y + ky;
-                        if sy == 0 || sy > side {
-                            continue;
-                        }
-                        let src_row = &src[(sy - 1) * side..][..side];
-                        let out_row = &mut out[y * side..][..side];
-                        // dx = kx - 1: out[x] = src[x + dx] where in range.
-                        match kx {
-                            0 => out_row[1..].copy_from_slice(&src_row[..side - 1]),
-                            1 => out_row.copy_from_slice(src_row),
-                            _ => out_row[..side - 1].copy_from_slice(&src_row[1..]),
-                        }
+                }
+                let src_row = &src[(sy - 1) * side..][..side];
+                // dx = kx - 1: out[x] = src[x + dx] where in range, 0 outside.
+                match kx {
+                    0 => {
+                        out_row[0] = 0.0;
+                        out_row[1..].copy_from_slice(&src_row[..side - 1]);
+                    }
+                    1 => out_row.copy_from_slice(src_row),
+                    _ => {
+                        out_row[..side - 1].copy_from_slice(&src_row[1..]);
+                        out_row[side - 1] = 0.0;
                     }
                 }
             }
         }
     }
-    cols
 }
 
 /// The adjoint of [`im2col`]: sums each column entry back onto the input position it was
@@ -269,7 +332,7 @@ pub(crate) fn add_into(dst: &mut [f32], src: &[f32]) {
 /// value the flat index into `conv` it came from, or `u32::MAX` where ReLU gave 0 (no
 /// gradient flows there).
 pub(crate) fn pool_relu(
-    conv: &Array2<f32>,
+    conv: ArrayView2<'_, f32>,
     bias: &[f32],
     batch: usize,
     side: usize,
@@ -284,7 +347,9 @@ pub(crate) fn pool_relu(
         a.clear();
         a.resize(pooled.len(), u32::MAX);
     }
-    let conv = conv.as_slice().unwrap_or_default();
+    let conv = conv
+        .to_slice()
+        .expect("the convolution output is a standard-layout matrix");
     for (o, conv_plane) in conv.chunks_exact(columns).enumerate() {
         let bias = bias[o];
         for b in 0..batch {
@@ -362,7 +427,9 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     /// A freshly initialised network (random weights, random rasters, batch sizes on both
-    /// sides of the threading threshold): the native pass gives burn's probabilities.
+    /// sides of the threading threshold): the native pass gives burn's probabilities. The
+    /// batch of 2 after the batch of 3, and the second network after the first, run on
+    /// working buffers an earlier, larger pass left full (the padding must be rewritten).
     #[test]
     fn equals_burn() {
         let device = Backend::Cpu.device();
@@ -379,7 +446,7 @@ mod tests {
             let native = NativeRecognizer::from_burn(&model, &network).unwrap();
             let n = network.input_size;
             let mut rng = StdRng::seed_from_u64(3);
-            for batch in [1, 3, 17, 64] {
+            for batch in [1, 3, 17, 64, 2] {
                 let rasters: Vec<f32> = (0..batch * n * n).map(|_| rng.random::<f32>()).collect();
                 let want = probabilities(&model, rasters.clone(), batch, n, &device);
                 let got = native.probabilities(&rasters, batch);

@@ -240,7 +240,7 @@ impl NativeLearner {
             mat_mul(1.0, &w, &cols, 0.0, &mut z);
             let mut argmax = Vec::new();
             x = pool_relu(
-                &z,
+                z.view(),
                 &self.params[2 * l + 1].value,
                 batch,
                 side,

@@ -3,6 +3,11 @@
 //! does with a fixed concurrency: each client sends its next request as soon as the last is
 //! answered. The drawings are the real ones under `--data` (every word, in turn), as the
 //! game sends them. The first `--warmup-seconds` are not counted.
+//!
+//! Like `perf_analyzer` and wrk, the generator keeps its own cost per request small, since
+//! it shares the machine with the server: every request body is serialized once before the
+//! run, and an answer is checked (status 200, a JSON object with a `label`) without
+//! building the whole [`inkset_protocol::ml::Classification`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -115,15 +120,14 @@ impl ClassifyReport {
 /// recognizer in production, or not reachable).
 pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
     let pool = real_drawings(&args.data)?;
-    let requests: Arc<Vec<ClassifyRequest>> = Arc::new(
-        pool.values()
-            .flatten()
-            .map(|d| ClassifyRequest {
-                strokes: as_upload(d, now_ms()).strokes,
-                canvas: None,
-            })
-            .collect(),
-    );
+    let requests: Vec<ClassifyRequest> = pool
+        .values()
+        .flatten()
+        .map(|d| ClassifyRequest {
+            strokes: as_upload(d, now_ms()).strokes,
+            canvas: None,
+        })
+        .collect();
     anyhow::ensure!(
         !requests.is_empty(),
         "no real drawings under {}",
@@ -138,6 +142,21 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
         .classify(&requests[0])
         .await
         .context("a first classify request (is a recognizer in production?)")?;
+    // Bodies serialized once (cloning `Bytes` is a reference count).
+    let bodies: Arc<Vec<bytes::Bytes>> = Arc::new(
+        requests
+            .iter()
+            .map(|r| serde_json::to_vec(r).map(bytes::Bytes::from))
+            .collect::<Result<_, _>>()?,
+    );
+    let url = format!(
+        "{}/api/inference/classify",
+        args.server.trim_end_matches('/')
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .user_agent("inkset-loadgen")
+        .build()?;
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicU64::new(0));
@@ -147,9 +166,10 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
     let errors: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
     let mut tasks = Vec::with_capacity(args.clients);
     for c in 0..args.clients {
-        let (client, requests, measuring, stop, answered, latency, errors) = (
-            client.clone(),
-            requests.clone(),
+        let (http, url, bodies, measuring, stop, answered, latency, errors) = (
+            http.clone(),
+            url.clone(),
+            bodies.clone(),
             measuring.clone(),
             stop.clone(),
             answered.clone(),
@@ -160,10 +180,10 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
             // Each client walks the drawings from its own offset.
             let mut i = c * 7919;
             while !stop.load(Ordering::Relaxed) {
-                let req = &requests[i % requests.len()];
+                let body = bodies[i % bodies.len()].clone();
                 i += 1;
                 let t = Instant::now();
-                let result = client.classify(req).await;
+                let result = answer(&http, &url, body).await;
                 let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
                 match result {
                     Ok(_) if measuring.load(Ordering::Relaxed) => {
@@ -173,10 +193,7 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => {
-                        let kind = e
-                            .status()
-                            .map_or_else(|| "transport".to_owned(), |s| s.to_string());
+                    Err(kind) => {
                         if let Ok(mut m) = errors.lock() {
                             *m.entry(kind).or_default() += 1;
                         }
@@ -218,4 +235,31 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
         errors: errors.lock().map(|e| e.clone()).unwrap_or_default(),
         server_cpu,
     })
+}
+
+/// The part of an answer the generator checks.
+#[derive(serde::Deserialize)]
+struct Answer {
+    label: String,
+}
+
+/// One classify request; `Err` names the failure kind (the HTTP status, `transport`, or
+/// `decode` for a 200 that is not an answer).
+async fn answer(http: &reqwest::Client, url: &str, body: bytes::Bytes) -> Result<(), String> {
+    let resp = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|_| "transport".to_owned())?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(|_| "transport".to_owned())?;
+    if !status.is_success() {
+        return Err(status.to_string());
+    }
+    match serde_json::from_slice::<Answer>(&bytes) {
+        Ok(a) if !a.label.is_empty() => Ok(()),
+        _ => Err("decode".to_owned()),
+    }
 }
