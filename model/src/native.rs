@@ -251,7 +251,7 @@ pub(crate) fn im2col_into(x: &[f32], cin: usize, batch: usize, side: usize, cols
         cin * 9 * batch * plane,
         "im2col output is [cin * 9, batch * plane]"
     );
-    if plane == 0 {
+    if plane == 0 || batch == 0 {
         return;
     }
     for (row, dst) in cols.chunks_exact_mut(batch * plane).enumerate() {
