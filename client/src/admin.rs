@@ -6,8 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use inkset_protocol::api::{
-    AdminStats, BulkRequest, BulkResult, DrawingCount, DrawingDetail, DrawingFilter, DrawingPage,
-    DrawingSort, ExportJob, ExportList, StartExport, TokensRevoked, UserAccount,
+    AdminStats, BulkRequest, BulkResult, ContributorList, ContributorQuery, CutRelease,
+    DrawingCount, DrawingDetail, DrawingFilter, DrawingPage, DrawingSort, ExportJob, ExportList,
+    PromptPlan, Release, ReleaseDiff, ReleaseList, StartExport, TokensRevoked, UserAccount,
 };
 use inkset_protocol::ml::{
     AliasHistory, Comparison, JobCreated, JobList, ModelList, NewWorkerToken, PlanPreview,
@@ -31,6 +32,11 @@ pub struct PageRequest<'a> {
     pub limit: usize,
     /// Whether rows carry simplified strokes for thumbnails.
     pub thumbnails: bool,
+}
+
+/// `s` as one URL path segment (every byte but ASCII letters and digits percent-encoded).
+fn path_segment(s: &str) -> percent_encoding::PercentEncode<'_> {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
 }
 
 impl Client {
@@ -75,6 +81,27 @@ impl Client {
         self.get_query::<DrawingCount, _>("/api/admin/drawings/count", filter)
             .await
             .map(|c| c.count)
+    }
+
+    /// `GET /api/admin/prompts`: the prompt policy's plan (each shape's need, share and
+    /// reason) and the prompts dealt per shape.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn prompt_plan(&self) -> Result<PromptPlan, ClientError> {
+        self.get("/api/admin/prompts").await
+    }
+
+    /// `GET /api/admin/contributors`: one page of contributors (players and anonymous
+    /// sessions) with their quality and speed numbers and review marks.
+    ///
+    /// # Errors
+    /// [`ClientError`]; a 400 names the query field the server refused.
+    pub async fn contributors(
+        &self,
+        query: &ContributorQuery,
+    ) -> Result<ContributorList, ClientError> {
+        self.get_query("/api/admin/contributors", query).await
     }
 
     /// `GET /api/admin/drawings/{id}`: every field, the strokes and the model's answer.
@@ -250,6 +277,46 @@ impl Client {
             .await
     }
 
+    /// `POST /api/admin/releases`: cuts a dataset release (sent once: a name is used once).
+    ///
+    /// # Errors
+    /// [`ClientError`]; 409 when the name is taken, 422 naming the field at fault (an empty
+    /// selection is `filter`).
+    pub async fn cut_release(&self, req: &CutRelease) -> Result<Release, ClientError> {
+        self.call(Idempotent::No, Method::POST, "/api/admin/releases", req)
+            .await
+    }
+
+    /// `GET /api/admin/releases`: every release, newest first.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn releases(&self) -> Result<ReleaseList, ClientError> {
+        self.get("/api/admin/releases").await
+    }
+
+    /// `GET /api/admin/releases/{name}`: manifest and datasheet.
+    ///
+    /// # Errors
+    /// [`ClientError`]; 404 for an unknown name.
+    pub async fn dataset_release(&self, name: &str) -> Result<Release, ClientError> {
+        self.get(&format!("/api/admin/releases/{}", path_segment(name)))
+            .await
+    }
+
+    /// `GET /api/admin/releases/{name}/diff/{other}`: what changed from `other` to `name`.
+    ///
+    /// # Errors
+    /// [`ClientError`]; 404 for an unknown name.
+    pub async fn release_diff(&self, name: &str, other: &str) -> Result<ReleaseDiff, ClientError> {
+        self.get(&format!(
+            "/api/admin/releases/{}/diff/{}",
+            path_segment(name),
+            path_segment(other)
+        ))
+        .await
+    }
+
     /// `GET /api/admin/exports`.
     ///
     /// # Errors
@@ -375,8 +442,7 @@ impl Client {
         username: &str,
         action: &str,
     ) -> Result<TokensRevoked, ClientError> {
-        let name =
-            percent_encoding::utf8_percent_encode(username, percent_encoding::NON_ALPHANUMERIC);
+        let name = path_segment(username);
         // Each of these ends in the same state however often it is sent.
         self.call(
             Idempotent::Yes,

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use inkset_protocol::api::BulkRequest;
 use inkset_protocol::api::{
-    AdminStats, BatchResult, BatchUpload, DrawingDetail, DrawingFilter, DrawingPage, ExportJob,
-    ExportList, LoginResponse, SessionCreated, ShapeInfo, StartExport, TokensRevoked, UserAccount,
-    UserStats,
+    AdminStats, BatchResult, BatchUpload, ContributorList, ContributorQuery, CutRelease,
+    DrawingDetail, DrawingFilter, DrawingPage, ExportJob, ExportList, LoginResponse, PromptPlan,
+    Release, ReleaseDiff, ReleaseList, SessionCreated, ShapeInfo, StartExport, TokensRevoked,
+    UserAccount, UserStats,
 };
 use inkset_protocol::ml::{
     AliasHistory, Classification, ClassifyRequest, Comparison, GenerateRequest, Generated,
@@ -119,6 +120,12 @@ blocking! {
     fn admin_stats(&self) -> AdminStats;
     fn drawings(&self, page: PageRequest<'_>) -> DrawingPage;
     fn drawing_count(&self, filter: &DrawingFilter) -> u64;
+    fn contributors(&self, query: &ContributorQuery) -> ContributorList;
+    fn prompt_plan(&self) -> PromptPlan;
+    fn cut_release(&self, req: &CutRelease) -> Release;
+    fn releases(&self) -> ReleaseList;
+    fn dataset_release(&self, name: &str) -> Release;
+    fn release_diff(&self, name: &str, other: &str) -> ReleaseDiff;
     fn drawing(&self, id: Uuid) -> DrawingDetail;
     fn bulk(&self, req: &BulkRequest) -> u64;
     fn set_quality(&self, id: Uuid, score: Option<f64>) -> ();

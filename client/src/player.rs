@@ -1,8 +1,8 @@
 //! The player API: anonymous sessions, prompts, uploads, progress and accounts.
 
 use inkset_protocol::api::{
-    BatchResult, BatchUpload, LoginRequest, LoginResponse, PlayerAccount, SessionCreated,
-    ShapeInfo, UserStats,
+    BatchResult, BatchUpload, LoginRequest, LoginResponse, PlayerAccount, PromptDeal,
+    SessionCreated, ShapeInfo, UserStats,
 };
 use reqwest::Method;
 
@@ -24,6 +24,20 @@ impl Client {
     /// [`ClientError`].
     pub async fn shapes(&self) -> Result<Vec<ShapeInfo>, ClientError> {
         self.get("/api/shapes").await
+    }
+
+    /// `GET /api/prompts` with the session token: the next `count` prompts the server's
+    /// policy chose for this player (`None`: one cycle, every shape at least once). Sent
+    /// once: the server records what it dealt.
+    ///
+    /// # Errors
+    /// [`ClientError`]; 422 naming `count` outside 1..=100.
+    pub async fn prompts(&self, count: Option<usize>) -> Result<PromptDeal, ClientError> {
+        let query: Vec<(&str, usize)> = count.map(|c| ("count", c)).into_iter().collect();
+        self.json(Idempotent::No, |c| {
+            c.request(Method::GET, "/api/prompts").query(&query)
+        })
+        .await
     }
 
     /// `POST /api/drawings/batch` with the session token. Retried: every drawing carries

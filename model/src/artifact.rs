@@ -79,6 +79,10 @@ pub struct DataSnapshot {
     pub key_ids_sha256: String,
     /// Records skipped (duplicates, taps, unreadable).
     pub skipped: usize,
+    /// The dataset release the drawings came from (a server job that named one), so the
+    /// model can be trained again on exactly the same drawings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
 }
 
 /// Everything about a model but its weights.

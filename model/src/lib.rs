@@ -14,7 +14,10 @@
 //! * [`native`]: the recognizer's CPU inference engine (what [`inference`] runs on the CPU).
 //! * [`native_train`]: the recognizer's CPU training step (what [`training`] runs on the CPU).
 //! * [`backend`]: picking a device (flex CPU, wgpu, CUDA).
+//! * [`active`]: prompts chosen by what the model needs, and the collection simulation
+//!   that measures them.
 
+pub mod active;
 pub mod artifact;
 pub mod augment;
 pub mod backend;

@@ -129,6 +129,7 @@ pub fn train_recognizer(
         validation_counts: class_counts(&validation, k),
         key_ids_sha256: ds.key_ids_sha256(),
         skipped: ds.skipped,
+        release: None,
     };
     let mut manifest = Manifest::recognizer(
         ds.classes.clone(),

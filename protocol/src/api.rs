@@ -8,6 +8,13 @@ use uuid::Uuid;
 
 use crate::drawing::Drawing;
 
+mod contributors;
+mod prompts;
+mod releases;
+pub use contributors::*;
+pub use prompts::*;
+pub use releases::*;
+
 /// The error envelope of every non-2xx answer: `{"error": {"code", "message", "field"?}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -385,6 +392,14 @@ pub struct DrawingFilter {
     /// Only this player session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Uuid>,
+    /// Only the drawings of this player account (every session linked to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub player: Option<Uuid>,
+    /// Leave out the drawings of contributors whose mean quality score is below this, 0..=1
+    /// (see [`Contributor`]: a player account, or an anonymous session; drawings without a
+    /// session, such as imports, are kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contributor_quality_min: Option<f64>,
     /// Only this input device class: `mouse`, `touch`, `pen`, or `none` (imports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
@@ -400,6 +415,10 @@ pub struct DrawingFilter {
     /// Include removed drawings.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub include_removed: bool,
+    /// Only the drawings of this dataset release ([`Release`]), removed ones included: a
+    /// release never changes once cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
 }
 
 /// Order of `GET /api/admin/drawings`. Quality and confidence orders leave out drawings
@@ -528,6 +547,13 @@ pub enum ExportFormat {
     /// `strokes` as `[[dx, dy, pen_lifted], ...]` offsets in the simplified 0..=255 space
     /// (`pen_lifted` 1 on a stroke's last point), as Sketch-RNN's data loader reads.
     Stroke3,
+    /// Apache Parquet (zstd), one row per drawing, which pandas, DuckDB, Polars and Hugging
+    /// Face `datasets` read directly: `id`, `word`, `key_id`, `countrycode`, `timestamp`,
+    /// `recognized` and `source` as in the Quick, Draw! raw export, `received_at`
+    /// (timestamp, ms, UTC), and `strokes`: a list of `{x: [f64], y: [f64], t: [i64]}`
+    /// structs, the raw export's strokes (`t` ms since the first point; null for drawings
+    /// stored without timing).
+    Parquet,
 }
 
 impl ExportFormat {
@@ -536,6 +562,7 @@ impl ExportFormat {
         match self {
             Self::QuickdrawRaw | Self::QuickdrawSimplified | Self::Stroke3 => "ndjson",
             Self::Png => "tar",
+            Self::Parquet => "parquet",
         }
     }
 }

@@ -54,6 +54,16 @@ pub async fn guess(
         })
 }
 
+/// The next `count` prompts from the server's policy; `None` when offline (the UI rotates
+/// through the cached shapes instead).
+#[tauri::command]
+pub async fn prompts(
+    core: State<'_, Arc<Core>>,
+    count: usize,
+) -> Result<Option<Vec<String>>, CommandError> {
+    Ok(core.prompts(count).await)
+}
+
 /// The outbox rows of these drawings (end-of-game summary).
 #[tauri::command]
 pub fn drawing_states(

@@ -133,6 +133,8 @@ pub struct Core {
     store: Arc<Store>,
     syncer: Arc<Syncer>,
     guesser: Guesser,
+    /// Prompts the server dealt and the game has not asked yet (the rest of a cycle).
+    prompts: tokio::sync::Mutex<std::collections::VecDeque<String>>,
 }
 
 fn default_shapes() -> Vec<ShapeInfo> {
@@ -173,6 +175,7 @@ impl Core {
             store,
             syncer,
             guesser: Guesser::new(data_dir.join("models")),
+            prompts: tokio::sync::Mutex::default(),
         })
     }
 
@@ -313,6 +316,45 @@ impl Core {
             s.counts = c;
         }
         s
+    }
+
+    /// The next `count` prompts, as the server's prompt policy chose them for this player
+    /// (`GET /api/prompts`), kept to the shapes cached on the device. Whole cycles are asked
+    /// (every shape at least once each) and what a game leaves is kept for the next, so a
+    /// player sees every shape. `None` when the server cannot be reached and too few are
+    /// left (the game then rotates through the cached shapes itself).
+    pub async fn prompts(&self, count: usize) -> Option<Vec<String>> {
+        let known: Vec<String> = self
+            .shapes()
+            .into_iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.name)
+            .collect();
+        let mut queue = self.prompts.lock().await;
+        queue.retain(|p| known.contains(p));
+        while queue.len() < count {
+            let token = match self.syncer.session_token().await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::info!(error = %e, "prompts: no session, local rotation");
+                    return None;
+                }
+            };
+            match self.syncer.client().with_token(&token).prompts(None).await {
+                Ok(deal) => {
+                    let before = queue.len();
+                    queue.extend(deal.prompts.into_iter().filter(|p| known.contains(p)));
+                    if queue.len() == before {
+                        return None;
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "prompts from the server failed, local rotation");
+                    return None;
+                }
+            }
+        }
+        Some(queue.drain(..count).collect())
     }
 
     /// The player's progress (see [`Progress`]).

@@ -100,6 +100,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::finish_onboarding,
         commands::submit_drawing,
         commands::guess,
+        commands::prompts,
         commands::drawing_states,
         commands::sync_now,
         commands::progress,

@@ -41,6 +41,12 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     /// Player sessions, password hashing and login back-off.
     pub auth: AuthSettings,
+    /// Thresholds of the contributor junk detection (marks for review only).
+    pub contributors: crate::curation::contributors::ContributorSettings,
+    /// The license and publisher of dataset releases.
+    pub releases: crate::dataset::releases::ReleaseSettings,
+    /// How players' prompts are chosen (`active` or `random`) and the policy's weights.
+    pub prompts: inkset_model::active::PromptSettings,
 }
 
 /// The HTTP listener's edge protection.
@@ -329,6 +335,9 @@ impl Default for Settings {
             http: HttpSettings::default(),
             rate_limits: RateLimitSettings::default(),
             auth: AuthSettings::default(),
+            contributors: crate::curation::contributors::ContributorSettings::default(),
+            releases: crate::dataset::releases::ReleaseSettings::default(),
+            prompts: inkset_model::active::PromptSettings::default(),
         }
     }
 }

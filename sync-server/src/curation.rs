@@ -6,7 +6,10 @@
 //! * [`quality`]: the score (formula in its docs) and the background scorer.
 //! * [`tallies`]: the summary tables the dashboard, counts and training plan read.
 //! * [`handlers`]: `/api/admin/stats` and `/api/admin/drawings...`.
+//! * [`contributors`]: per-contributor quality and speed, junk detection for review,
+//!   `/api/admin/contributors`.
 
+pub mod contributors;
 pub mod handlers;
 pub mod quality;
 pub mod sql;

@@ -1,12 +1,18 @@
 //! Imports and exports: Quick, Draw! import through the same validation and ingest path as
 //! uploads, exports in every format, and the background export jobs of the admin API.
 //!
-//! * [`exports`]: background export jobs (`/api/admin/exports`).
+//! * [`exports`]: background export jobs (`/api/admin/exports`); [`parquet`] writes the
+//!   Parquet format.
 //! * [`handlers`]: `POST /api/admin/import` and the export routes.
+//! * [`releases`]: versioned dataset releases (`/api/admin/releases`), with their
+//!   [`datasheet`].
 
+pub mod datasheet;
 pub mod exports;
 pub mod generate;
 pub mod handlers;
+pub mod parquet;
+pub mod releases;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};

@@ -13,12 +13,14 @@
 //! Domains, each with its SQL, its logic and its handlers:
 //! * [`shapes`]: the shape catalogue and distractor words.
 //! * [`drawings`]: ingest, drawing rows, segments.
-//! * [`curation`]: filters, lists, statistics, flag / remove, the quality score.
+//! * [`curation`]: filters, lists, statistics, flag / remove, the quality score,
+//!   contributor quality.
 //! * [`players`]: sessions, accounts, tokens, progress.
 //! * [`training`]: training jobs, leases, worker tokens, the worker protocol.
 //! * [`registry`]: model versions, aliases and their history, comparison.
 //! * [`inference`]: the served recognizer and generator.
-//! * [`dataset`]: Quick, Draw! import, exports.
+//! * [`dataset`]: Quick, Draw! import, exports, dataset releases.
+//! * [`prompts`]: which shapes players are asked for (active learning).
 //!
 //! On top: [`state`] ([`state::AppState`]), [`app`] (the route table and router),
 //! [`openapi`] (the OpenAPI document), [`health`], [`server`]
@@ -41,6 +43,7 @@ pub mod objects;
 pub mod observe;
 pub mod openapi;
 pub mod players;
+pub mod prompts;
 pub mod registry;
 pub mod server;
 pub mod shapes;

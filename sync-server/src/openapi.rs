@@ -60,7 +60,14 @@ pub struct Binary(pub Vec<u8>);
         crate::curation::handlers::unflag_drawing,
         crate::curation::handlers::override_quality,
         crate::curation::handlers::bulk,
+        crate::curation::contributors::list_contributors,
+        crate::prompts::next_prompts,
+        crate::prompts::prompt_plan,
         crate::shapes::add_shape,
+        crate::dataset::releases::cut_release,
+        crate::dataset::releases::list_releases,
+        crate::dataset::releases::get_release,
+        crate::dataset::releases::diff_release,
         crate::dataset::handlers::start_export,
         crate::dataset::handlers::list_exports,
         crate::dataset::handlers::get_export,
@@ -107,7 +114,15 @@ pub struct Binary(pub Vec<u8>);
         crate::inference::oip::infer_version,
     ),
     // Schemas reached only through query parameters are not collected by themselves.
-    components(schemas(ErrorBody, OipErrorBody, inkset_protocol::api::DrawingSort)),
+    components(schemas(
+        ErrorBody,
+        OipErrorBody,
+        inkset_protocol::api::DrawingSort,
+        inkset_protocol::api::ContributorSort,
+        inkset_protocol::api::ContributorKind,
+        inkset_protocol::api::SortOrder,
+        inkset_protocol::api::PromptPolicy
+    )),
     modifiers(&Conventions),
     tags(
         (name = "health", description = "Liveness, readiness and this document"),

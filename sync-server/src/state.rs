@@ -46,6 +46,12 @@ pub struct AppState {
     pub http: crate::config::HttpSettings,
     /// Wakes the quality scorer (new drawings stored).
     pub quality_wake: Arc<tokio::sync::Notify>,
+    /// Thresholds of the contributor junk detection.
+    pub contributors: crate::curation::contributors::ContributorSettings,
+    /// License and publisher of dataset releases.
+    pub releases: crate::dataset::releases::ReleaseSettings,
+    /// The prompt policy and its cached plan.
+    pub prompts: crate::prompts::Prompts,
 }
 
 /// Largest `POST /api/admin/import` body (ndjson).
@@ -92,6 +98,9 @@ impl AppState {
             ),
             http: settings.http.clone(),
             quality_wake: Arc::default(),
+            contributors: settings.contributors.clone(),
+            releases: settings.releases.clone(),
+            prompts: crate::prompts::Prompts::new(settings.prompts.clone()),
         };
         state.reload_shapes().await?;
         Ok(state)

@@ -3,14 +3,20 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
+#[path = "api/contributors.rs"]
+mod contributors;
 #[path = "api/data_stream.rs"]
 mod data_stream;
 #[path = "api/mixed_traffic.rs"]
 mod mixed_traffic;
 #[path = "api/orphans.rs"]
 mod orphans;
+#[path = "api/prompts.rs"]
+mod prompts;
 #[path = "api/real_input.rs"]
 mod real_input;
+#[path = "api/releases.rs"]
+mod releases;
 #[path = "api/replicas.rs"]
 mod replicas;
 #[path = "api/tallies.rs"]

@@ -9,7 +9,7 @@
 //!   (moto's, started once per test binary, or `INKSET_TEST_S3_ENDPOINT`).
 //! * [`postgres_url`]: the PostgreSQL server the suite creates its databases on.
 //! * [`oip_python`]: a Python with Triton's and KServe's client SDKs (stock OIP clients),
-//!   and [`python_tool`]: schemathesis beside it.
+//!   pyarrow and DuckDB (stock Parquet readers), and [`python_tool`]: schemathesis beside it.
 //! * [`free_port`], [`env_or`].
 //! * [`workspace`]: the workspace's crates and dependencies from `cargo metadata`, for the
 //!   architecture check (`tests/architecture.rs`).

@@ -336,6 +336,13 @@ try {
   const items = await summaryItems();
   await checkOnServer(rounds, items);
   log('game 1: 6 drawings on the server with the input points');
+  // The prompts came from the server's policy: the game asked exactly what it was dealt.
+  const { summary } = await admin(`/api/admin/drawings/${items[0].id}`);
+  const plan = await admin(`/api/admin/prompts?session=${summary.session_id}`);
+  assert.equal(plan.policy, 'active');
+  assert.ok(plan.session_prompts.length >= 6, JSON.stringify(plan));
+  assert.deepEqual(rounds.map((r) => r.shape), plan.session_prompts.slice(0, 6), 'prompts as dealt');
+  log(`game 1: prompts as the server dealt them (${plan.session_prompts.slice(0, 6).join(', ')})`);
   await driver.findElement(By.id('home')).click();
   await driver.wait(until.elementLocated(By.id('stat-total')), 10000);
   await driver.wait(async () => (await driver.findElement(By.css('#stat-total strong')).getText()) === '6', 10000);

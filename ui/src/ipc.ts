@@ -129,6 +129,7 @@ export const api = {
   guess: (shape: string, strokes: Stroke[], finalRound: boolean) =>
     invoke<LiveGuess | null>('guess', { shape, strokes, finalRound }),
   drawingStates: (ids: string[]) => invoke<OutboxEntry[]>('drawing_states', { ids }),
+  prompts: (count: number) => invoke<string[] | null>('prompts', { count }),
   syncNow: () => invoke<SyncStatus>('sync_now'),
   progress: () => invoke<Progress>('progress', { utcOffsetMin: -new Date().getTimezoneOffset() }),
   signUp: (username: string, password: string) => invoke<string>('sign_up', { username, password }),

@@ -144,7 +144,7 @@ async function home(): Promise<void> {
   leaveScreen();
   game = null;
   const play = h('button', { id: 'play', class: 'primary big', type: 'button' }, 'Play');
-  play.addEventListener('click', () => startGame());
+  play.addEventListener('click', () => void startGame());
   const progressBox = h('section', { id: 'progress', class: 'progress' }, h('p', { class: 'muted' }, 'Loading progress…'));
   const model = boot.model
     ? `Guesses by recognizer v${boot.model.version}, on this device`
@@ -161,7 +161,7 @@ async function home(): Promise<void> {
     ),
   );
   keyHandler = (e) => {
-    if (e.key === 'Enter' && !document.querySelector('.overlay')) startGame();
+    if (e.key === 'Enter' && !document.querySelector('.overlay')) void startGame();
   };
   if (!boot.onboarded && !document.getElementById('onboarding')) onboarding();
   try {
@@ -310,12 +310,25 @@ function pickShapes(shapes: ShapeInfo[], n: number): ShapeInfo[] {
   return out.slice(0, n);
 }
 
-function startGame(): void {
+async function startGame(): Promise<void> {
   if (boot.shapes.length === 0) {
     toast('No shapes to draw yet: connect once to the server', 'error');
     return;
   }
-  game = { shapes: pickShapes(boot.shapes, boot.rounds_per_game), index: 0, results: [] };
+  // The server chooses the prompts (more of the shapes its model needs); offline, the
+  // game rotates through the cached shapes itself.
+  let shapes: ShapeInfo[] | null = null;
+  try {
+    const names = await api.prompts(boot.rounds_per_game);
+    if (names && names.length === boot.rounds_per_game) {
+      const byName = new Map(boot.shapes.map((s) => [s.name, s] as const));
+      const picked = names.map((n) => byName.get(n));
+      if (picked.every((s) => s !== undefined)) shapes = picked as ShapeInfo[];
+    }
+  } catch {
+    shapes = null;
+  }
+  game = { shapes: shapes ?? pickShapes(boot.shapes, boot.rounds_per_game), index: 0, results: [] };
   round();
 }
 
@@ -537,7 +550,7 @@ async function summary(): Promise<void> {
   const saved = g.results.filter((r) => r.drawing && !r.error).length;
   const again = h('button', { id: 'play-again', class: 'primary', type: 'button' }, 'Play again');
   const back = h('button', { id: 'home', type: 'button' }, 'Home');
-  again.addEventListener('click', () => startGame());
+  again.addEventListener('click', () => void startGame());
   back.addEventListener('click', () => void home());
   app.replaceChildren(
     header(),
@@ -550,7 +563,7 @@ async function summary(): Promise<void> {
     ),
   );
   keyHandler = (e) => {
-    if (e.key === 'Enter') startGame();
+    if (e.key === 'Enter') void startGame();
     else if (e.key === 'Escape') void home();
   };
   const refresh = async () => {

@@ -321,10 +321,14 @@ async fn train_job(
     let tx = tx.clone();
     let stop = stop.clone();
     let shutdown = shutdown.clone();
-    let sources = vec![format!(
-        "inkset-server job {} (drawings received before {} ms, not flagged or removed)",
-        job.id, job.plan.snapshot_at
-    )];
+    let release = job.config.release.clone();
+    let sources = vec![match &release {
+        Some(r) => format!("inkset-server job {}, dataset release {r:?}", job.id),
+        None => format!(
+            "inkset-server job {} (drawings received before {} ms, not flagged or removed)",
+            job.id, job.plan.snapshot_at
+        ),
+    }];
     let control = move |stop: &AtomicBool| {
         if stop.load(Ordering::Relaxed) || shutdown.load(Ordering::Relaxed) {
             Control::Stop
@@ -344,6 +348,7 @@ async fn train_job(
             })
             .map_err(WorkerError::from)
             .and_then(|(mut manifest, model)| {
+                manifest.data.release.clone_from(&release);
                 let weights = generator_weights(&model)?;
                 manifest.weights_sha256 = artifact::sha256_hex(&weights);
                 Ok((serde_json::to_value(manifest)?, weights))
@@ -356,6 +361,7 @@ async fn train_job(
             })
             .map_err(WorkerError::from)
             .and_then(|(mut manifest, model)| {
+                manifest.data.release.clone_from(&release);
                 let weights = artifact::weights_bytes(&model)?;
                 manifest.weights_sha256 = artifact::sha256_hex(&weights);
                 Ok((serde_json::to_value(manifest)?, weights))

@@ -164,6 +164,14 @@ impl Browse {
         &self.selection
     }
 
+    /// Shows the drawings `form` describes (e.g. one contributor's, from the contributors
+    /// screen): the form is replaced and the list reloads on the next frame.
+    pub fn show_filter(&mut self, form: FilterForm) {
+        self.form = form;
+        self.applied = None;
+        self.detail = None;
+    }
+
     /// Replaces the loaded rows (for the scroll benchmark, which loads them itself).
     pub fn set_rows(&mut self, rows: Vec<DrawingSummary>, filter: DrawingFilter) {
         self.total = Some(rows.len() as u64);

@@ -147,3 +147,45 @@ pub fn show(ui: &mut egui::Ui, stats: Option<&AdminStats>) {
         }
     });
 }
+
+/// The prompt plan: which share of the prompts each shape gets and why (the policy, the
+/// production model's F1 and most frequent confusion, the drawings stored), beside the
+/// prompts dealt so far.
+pub fn prompts(ui: &mut egui::Ui, plan: &inkset_protocol::api::PromptPlan) {
+    ui.add_space(8.0);
+    let policy = match plan.policy {
+        inkset_protocol::api::PromptPolicy::Active => "active (more of what the model needs)",
+        inkset_protocol::api::PromptPolicy::Random => "random (every shape equally)",
+    };
+    ui.strong(format!(
+        "Prompts: policy {policy}; cycles of {} (every shape once, {} by need); model {}",
+        plan.cycle,
+        plan.extra,
+        plan.model_version
+            .map_or_else(|| "none yet".to_owned(), |v| format!("v{v}"))
+    ));
+    let dealt_total: u64 = plan.dealt.values().sum();
+    egui::Grid::new("prompt_plan").striped(true).show(ui, |ui| {
+        for h in ["Shape", "Share", "Dealt", "Why"] {
+            ui.strong(h);
+        }
+        ui.end_row();
+        for s in &plan.shapes {
+            ui.label(&s.shape);
+            ui.label(format!("{:.1} %", s.share * 100.0));
+            let dealt = plan.dealt.get(&s.shape).copied().unwrap_or(0);
+            #[allow(clippy::cast_precision_loss)]
+            let text = if dealt_total > 0 {
+                format!(
+                    "{dealt} ({:.1} %)",
+                    dealt as f64 * 100.0 / dealt_total as f64
+                )
+            } else {
+                "0".to_owned()
+            };
+            ui.label(text);
+            ui.label(&s.reason);
+            ui.end_row();
+        }
+    });
+}

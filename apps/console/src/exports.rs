@@ -1,5 +1,5 @@
-//! Export: any filter as Quick, Draw! raw or simplified ndjson, PNG rasters (the shared
-//! rasterizer) or Sketch-RNN stroke-3, written by the server in the background; progress
+//! Export: any filter (or a dataset release) as Quick, Draw! raw or simplified ndjson, PNG
+//! rasters (the shared rasterizer), Sketch-RNN stroke-3 or Apache Parquet, written by the server in the background; progress
 //! is polled and the finished file is downloaded (streamed) into a folder.
 
 use inkset_egui_kit::tokens;
@@ -12,7 +12,7 @@ use crate::filters::FilterForm;
 use crate::task::{Shared, Task};
 
 /// Formats with their labels.
-pub const FORMATS: [(ExportFormat, &str); 4] = [
+pub const FORMATS: [(ExportFormat, &str); 5] = [
     (ExportFormat::QuickdrawRaw, "Quick, Draw! raw ndjson"),
     (
         ExportFormat::QuickdrawSimplified,
@@ -20,6 +20,7 @@ pub const FORMATS: [(ExportFormat, &str); 4] = [
     ),
     (ExportFormat::Png, "PNG rasters (tar)"),
     (ExportFormat::Stroke3, "Sketch-RNN stroke-3 ndjson"),
+    (ExportFormat::Parquet, "Apache Parquet"),
 ];
 
 /// The export screen.

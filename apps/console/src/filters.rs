@@ -21,6 +21,10 @@ pub struct FilterForm {
     pub to: String,
     /// Session id, as typed.
     pub session: String,
+    /// Player account id, as typed.
+    pub player: String,
+    /// Dataset release name, as typed (its drawings, removed ones included).
+    pub release: String,
     /// `mouse`, `touch`, `pen`, `none`, or empty for any.
     pub device: String,
     /// The recognizer's verdict.
@@ -99,6 +103,13 @@ impl FilterForm {
                     .map_err(|_| format!("Session id: {s:?} is not a session id (UUID)"))?,
             ),
         };
+        let player = match self.player.trim() {
+            "" => None,
+            s => Some(
+                Uuid::parse_str(s)
+                    .map_err(|_| format!("Player id: {s:?} is not an account id (UUID)"))?,
+            ),
+        };
         let quality_min = quality("Quality from", &self.quality_min)?;
         let quality_max = quality("Quality to", &self.quality_max)?;
         if let (Some(a), Some(b)) = (quality_min, quality_max)
@@ -115,6 +126,8 @@ impl FilterForm {
             // The whole last day.
             to: day("Received to", &self.to)?.map(|t| t + 86_400_000),
             session,
+            player,
+            release: Some(self.release.trim().to_owned()).filter(|s| !s.is_empty()),
             device: Some(self.device.clone()).filter(|s| !s.is_empty()),
             verdict: self.verdict,
             ..DrawingFilter::default()
@@ -162,6 +175,8 @@ impl FilterForm {
             apply |= text(ui, "Received from", &mut self.from, 80.0);
             apply |= text(ui, "Received to", &mut self.to, 80.0);
             apply |= text(ui, "Session id", &mut self.session, 120.0);
+            apply |= text(ui, "Player id", &mut self.player, 120.0);
+            apply |= text(ui, "Release", &mut self.release, 100.0);
             let flagged = match self.flagged {
                 None => "Flagged or not",
                 Some(true) => "Flagged only",

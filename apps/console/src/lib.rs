@@ -1,14 +1,18 @@
 //! Inkset Console: the admin console for an `inkset-server` (egui/eframe).
 //!
 //! After signing in to a server URL with an admin account (the token is kept for the
-//! session; an expired one returns to the form, saying so), seven screens:
+//! session; an expired one returns to the form, saying so), nine screens:
 //!
 //! - **Dashboard** ([`dashboard`]): the dataset's statistics, refreshed live.
 //! - **Browse** ([`browse`]): a virtualised thumbnail grid paged from the server, filters
 //!   and sort, a detail view with replay, flag / unflag / remove one drawing or in bulk.
 //! - **Review queue**: unflagged drawings, lowest quality first, keep or flag each.
+//! - **Contributors** ([`contributors`]): players and anonymous sessions by quality and
+//!   speed, junk marked for review, one contributor's drawings opened, flagged or removed.
 //! - **Training** ([`training`]): the start dialog with the data plan, the live view.
 //! - **Models** ([`models`]): metrics, comparison, activation, aliases and their history.
+//! - **Releases** ([`releases`]): cut immutable dataset releases, read their manifest and
+//!   datasheet, compare two, export one.
 //! - **Export** ([`exports`]): background exports with progress and download.
 //! - **Access** ([`access`]): accounts (disable, enable, revoke tokens) and worker tokens.
 //!
@@ -16,12 +20,14 @@
 
 pub mod access;
 pub mod browse;
+pub mod contributors;
 pub mod dashboard;
 pub mod exports;
 pub mod filters;
 /// The stroke painter ([`inkset_egui_kit::ink`]).
 pub use inkset_egui_kit::ink;
 pub mod models;
+pub mod releases;
 pub mod scroll_bench;
 pub mod task;
 pub mod training;
@@ -66,10 +72,14 @@ pub enum Screen {
     Browse,
     /// Lowest quality first.
     Review,
+    /// Contributor quality.
+    Contributors,
     /// Start and watch jobs.
     Training,
     /// The registry.
     Models,
+    /// Dataset releases.
+    Releases,
     /// Background exports.
     Export,
     /// Accounts and worker tokens.
@@ -77,12 +87,14 @@ pub enum Screen {
 }
 
 /// Screens with their tab labels.
-pub const SCREENS: [(Screen, &str); 7] = [
+pub const SCREENS: [(Screen, &str); 9] = [
     (Screen::Dashboard, "Dashboard"),
     (Screen::Browse, "Browse"),
     (Screen::Review, "Review queue"),
+    (Screen::Contributors, "Contributors"),
     (Screen::Training, "Training"),
     (Screen::Models, "Models"),
+    (Screen::Releases, "Releases"),
     (Screen::Export, "Export"),
     (Screen::Access, "Access"),
 ];
@@ -99,6 +111,8 @@ pub struct Console {
     screen: Screen,
     stats: Option<Box<AdminStats>>,
     stats_task: Task<AdminStats>,
+    prompts: Option<inkset_protocol::api::PromptPlan>,
+    prompts_task: Task<inkset_protocol::api::PromptPlan>,
     shapes_task: Task<Vec<inkset_protocol::api::ShapeInfo>>,
     auto_refresh: bool,
     last_refresh: Option<f64>,
@@ -107,10 +121,14 @@ pub struct Console {
     pub browse: Browse,
     /// The review queue.
     pub review: Browse,
+    /// Contributors.
+    pub contributors: contributors::Contributors,
     /// Training.
     pub training: training::Training,
     /// Models.
     pub models: models::Models,
+    /// Releases.
+    pub releases: releases::Releases,
     /// Export.
     pub exports: exports::Exports,
     /// Access.
@@ -131,14 +149,18 @@ impl Console {
             screen: Screen::Dashboard,
             stats: None,
             stats_task: Task::default(),
+            prompts: None,
+            prompts_task: Task::default(),
             shapes_task: Task::default(),
             auto_refresh: true,
             last_refresh: None,
             seen_generation: 0,
             browse: Browse::new(Mode::Browse),
             review: Browse::new(Mode::Review),
+            contributors: contributors::Contributors::default(),
             training: training::Training::default(),
             models: models::Models::default(),
+            releases: releases::Releases::default(),
             exports: exports::Exports::default(),
             access: access::Access::default(),
         }
@@ -161,6 +183,11 @@ impl Console {
     /// The latest numbers, once loaded.
     pub fn stats(&self) -> Option<&AdminStats> {
         self.stats.as_deref()
+    }
+
+    /// The latest prompt plan, once loaded.
+    pub fn prompt_plan(&self) -> Option<&inkset_protocol::api::PromptPlan> {
+        self.prompts.as_ref()
     }
 
     /// Whether a session is held.
@@ -197,6 +224,9 @@ impl Console {
         };
         self.last_refresh = Some(now);
         self.stats_task.start(shared, |c| c.admin_stats());
+        if !self.prompts_task.running() {
+            self.prompts_task.start(shared, |c| c.prompt_plan());
+        }
     }
 
     fn poll(&mut self, ctx: &egui::Context) {
@@ -235,6 +265,9 @@ impl Console {
                 .filter(|s| s.enabled)
                 .map(|s| s.name)
                 .collect();
+        }
+        if let Some(p) = self.prompts_task.take(shared) {
+            self.prompts = Some(p);
         }
         if let Some(s) = self.stats_task.take(shared) {
             // Shapes first, then distractor words, for the pickers.
@@ -314,12 +347,29 @@ impl Console {
                     egui::ScrollArea::vertical()
                         .id_salt("dashboard_scroll")
                         .auto_shrink([false, false])
-                        .show(ui, |ui| dashboard::show(ui, self.stats.as_deref()));
+                        .show(ui, |ui| {
+                            dashboard::show(ui, self.stats.as_deref());
+                            if let Some(p) = &self.prompts {
+                                dashboard::prompts(ui, p);
+                            }
+                        });
                 }
                 Screen::Browse => self.browse.show(ui, shared),
                 Screen::Review => self.review.show(ui, shared),
+                Screen::Contributors => {
+                    if let Some(form) = self.contributors.show(ui, shared) {
+                        self.browse.show_filter(form);
+                        self.screen = Screen::Browse;
+                    }
+                }
                 Screen::Training => self.training.show(ui, shared),
                 Screen::Models => self.models.show(ui, shared),
+                Screen::Releases => {
+                    if let Some(form) = self.releases.show(ui, shared) {
+                        self.exports.form = form;
+                        self.screen = Screen::Export;
+                    }
+                }
                 Screen::Export => self.exports.show(ui, shared),
                 Screen::Access => self.access.show(ui, shared),
             }

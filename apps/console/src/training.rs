@@ -24,6 +24,8 @@ pub struct Training {
     kind: String,
     shapes: BTreeSet<String>,
     quality_min: String,
+    contributor_quality_min: String,
+    release: String,
     epochs: String,
     batch_size: String,
     learning_rate: String,
@@ -48,6 +50,8 @@ impl Default for Training {
             kind: RECOGNIZER.into(),
             shapes: BTreeSet::new(),
             quality_min: String::new(),
+            contributor_quality_min: String::new(),
+            release: String::new(),
             epochs: "10".into(),
             batch_size: "64".into(),
             learning_rate: "0.002".into(),
@@ -110,6 +114,11 @@ impl Training {
                 shapes: (!shapes.is_empty()).then_some(shapes),
                 include_unknown: self.include_unknown,
                 quality_min: num("Minimum quality", &self.quality_min)?,
+                contributor_quality_min: num(
+                    "Minimum contributor quality",
+                    &self.contributor_quality_min,
+                )?,
+                release: Some(self.release.trim().to_owned()).filter(|r| !r.is_empty()),
                 epochs: int("Epochs", &self.epochs)?,
                 batch_size: int("Batch size", &self.batch_size)?,
                 learning_rate: num("Learning rate", &self.learning_rate)?,
@@ -224,6 +233,11 @@ impl Training {
             .show(ui, |ui| {
                 for (label, value) in [
                     ("Minimum quality", &mut self.quality_min),
+                    (
+                        "Minimum contributor quality",
+                        &mut self.contributor_quality_min,
+                    ),
+                    ("Dataset release", &mut self.release),
                     ("Epochs", &mut self.epochs),
                     ("Batch size", &mut self.batch_size),
                     ("Learning rate", &mut self.learning_rate),

@@ -24,19 +24,7 @@ struct Admin {
 
 impl Admin {
     fn start() -> Self {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let (server, token) = rt.block_on(async {
-            let server = TestServer::start(Storage::SqliteLocal).await;
-            let token = server.admin("admin", "console password").await;
-            (server, token)
-        });
-        let me = Self {
-            rt,
-            base: server.base.clone(),
-            token,
-            http: server.client.clone(),
-            _server: server,
-        };
+        let me = Self::empty();
         for file in inkset_protocol::quickdraw::ndjson_files(&[
             inkset_testkit::shared_data().join("quickdraw/raw")
         ])
@@ -50,6 +38,23 @@ impl Admin {
             assert_eq!(s, 200, "{report}");
         }
         me
+    }
+
+    /// A server with no drawings yet.
+    fn empty() -> Self {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (server, token) = rt.block_on(async {
+            let server = TestServer::start(Storage::SqliteLocal).await;
+            let token = server.admin("admin", "console password").await;
+            (server, token)
+        });
+        Self {
+            rt,
+            base: server.base.clone(),
+            token,
+            http: server.client.clone(),
+            _server: server,
+        }
     }
 
     fn call(&self, method: reqwest::Method, path: &str, body: Option<Vec<u8>>) -> (u16, Value) {
@@ -872,4 +877,238 @@ fn disables_accounts_and_manages_worker_tokens() {
         (r.status().as_u16(), ())
     });
     assert_eq!(s, 401, "a revoked worker token");
+}
+
+/// Uploads the first `n` real drawings of `shape` (Quick, Draw! raw) for the session
+/// `token`, `gap_ms` apart, starting an hour ago; returns their ids.
+fn upload_real(admin: &Admin, token: &str, shape: &str, n: usize, gap_ms: i64) -> Vec<String> {
+    let text = std::fs::read_to_string(
+        inkset_testkit::shared_data().join(format!("quickdraw/raw/{shape}.ndjson")),
+    )
+    .unwrap();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let start = now - 3_600_000;
+    let drawings: Vec<Value> = text
+        .lines()
+        .take(n)
+        .enumerate()
+        .map(|(i, line)| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            let t0 = start + i64::try_from(i).unwrap() * gap_ms;
+            let strokes: Vec<Value> = record["drawing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    let points: Vec<Value> = (0..s[0].as_array().unwrap().len())
+                        .map(|k| {
+                            json!({"x": s[0][k], "y": s[1][k], "pressure": 0.5,
+                                   "timestamp": t0 + s[2][k].as_i64().unwrap()})
+                        })
+                        .collect();
+                    json!({"points": points, "color": "#1d1d1f", "width": 4,
+                           "pointer_type": "mouse"})
+                })
+                .collect();
+            json!({"id": uuid::Uuid::new_v4(), "shape": shape,
+                   "canvas": {"width": 1500, "height": 1500}, "strokes": strokes,
+                   "duration_ms": 1200, "device": "mouse", "user_agent": "inkset-tests",
+                   "prompt_to_first_point_ms": 700})
+        })
+        .collect();
+    let ids = drawings
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
+    let (s, r) = admin.rt.block_on(async {
+        let resp = admin
+            .http
+            .post(format!("{}/api/drawings/batch", admin.base))
+            .bearer_auth(token)
+            .json(&json!({"drawings": drawings, "sent_at": now}))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+    });
+    assert_eq!(s, 200, "{r}");
+    ids
+}
+
+#[test]
+fn lists_contributors_marks_a_scribbler_and_flags_all_of_theirs() {
+    let admin = Admin::empty();
+    let session = || {
+        admin.rt.block_on(async {
+            let s: Value = admin
+                .http
+                .post(format!("{}/api/sessions", admin.base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (
+                s["session_id"].as_str().unwrap().to_owned(),
+                s["token"].as_str().unwrap().to_owned(),
+            )
+        })
+    };
+    // A steady player (a drawing every 30 s) and a scribbler (one every 2 s, scored low by
+    // an admin).
+    let (_, steady) = session();
+    upload_real(&admin, &steady, "circle", 6, 30_000);
+    let (scribbler, scribbler_token) = session();
+    let scribbles = upload_real(&admin, &scribbler_token, "line", 12, 2_000);
+    for id in &scribbles {
+        let (s, v) = admin.call(
+            reqwest::Method::PUT,
+            &format!("/api/admin/drawings/{id}/quality"),
+            Some(br#"{"score": 0.1}"#.to_vec()),
+        );
+        assert!(s == 200 || s == 204, "{s} {v}");
+    }
+    let mut h = harness(&admin);
+    tab(&mut h, "Contributors");
+    settle(&mut h, "the contributors", |h| {
+        h.state().contributors.list().is_some_and(|l| l.total == 2)
+    });
+    assert!(
+        h.query_by_label("2 contributors, 1 marked for review")
+            .is_some()
+    );
+    let name = format!("session {}", &scribbler[..8]);
+    assert!(
+        h.query_by_label_contains("marked: fast and low quality")
+            .is_some()
+    );
+
+    // By mean quality: the steady player leads, and the scribbler when the worst come first.
+    let first = |h: &Harness<'_, Console>| {
+        h.state()
+            .contributors
+            .list()
+            .and_then(|l| l.contributors.first().map(|c| c.id.to_string()))
+    };
+    pick(&mut h, "Sort by", "Sort by Mean quality");
+    settle(&mut h, "best quality first", |h| {
+        first(h).is_some_and(|id| id != scribbler)
+    });
+    pick(&mut h, "Order", "Smallest first");
+    settle(&mut h, "worst quality first", |h| {
+        first(h).as_deref() == Some(scribbler.as_str())
+    });
+
+    // Their drawings in Browse.
+    click(&mut h, Role::Button, &format!("Open {name} in Browse"));
+    settle(&mut h, "the scribbler's drawings", |h| {
+        h.state().browse.total() == Some(12)
+            && h.state()
+                .browse
+                .applied()
+                .is_some_and(|f| f.session.is_some_and(|s| s.to_string() == scribbler))
+    });
+    assert_eq!(h.state().screen(), inkset_console::Screen::Browse);
+
+    // Flag all of them in one confirmed action: exactly theirs are flagged.
+    tab(&mut h, "Contributors");
+    settle(&mut h, "the list again", |h| {
+        h.state().contributors.list().is_some()
+    });
+    click(&mut h, Role::Button, &format!("Flag all of {name}"));
+    settle(&mut h, "the count", |h| {
+        h.state()
+            .contributors
+            .confirmation()
+            .is_some_and(|q| !q.ends_with("Counting..."))
+    });
+    assert_eq!(
+        h.state().contributors.confirmation(),
+        Some(format!("Flag all 12 drawings of {name}?"))
+    );
+    click(&mut h, Role::Button, "Confirm flag");
+    settle(&mut h, "the flag", |h| {
+        h.state().notice() == Some(format!("Flagged 12 drawings of {name}").as_str())
+    });
+    assert_eq!(
+        admin.count(&format!("flagged=true&session={scribbler}")),
+        12
+    );
+    assert_eq!(admin.count("flagged=true"), 12);
+    assert_eq!(admin.count("flagged=false"), 6);
+    // The list follows: the scribbler is now also mostly flagged.
+    settle(&mut h, "the refreshed marks", |h| {
+        h.state().contributors.list().is_some_and(|l| {
+            l.contributors
+                .iter()
+                .any(|c| c.id.to_string() == scribbler && c.flagged == 12)
+        })
+    });
+    assert!(h.query_by_label_contains("mostly flagged: 100 %").is_some());
+}
+
+#[test]
+fn cuts_opens_compares_and_exports_releases() {
+    let admin = Admin::start();
+    let mut h = harness(&admin);
+    tab(&mut h, "Releases");
+    // The first release: every circle.
+    type_into(&mut h, Role::TextInput, "Release name", "circles-v1");
+    type_into(&mut h, Role::TextInput, "Description", "circles for a test");
+    pick(&mut h, "Shape", "Shape circle");
+    click(&mut h, Role::Button, "Cut release");
+    settle(&mut h, "the first release", |h| {
+        h.state()
+            .releases
+            .open()
+            .is_some_and(|r| r.manifest.name == "circles-v1")
+    });
+    let circles = admin.count("shape=circle");
+    let first = h.state().releases.open().unwrap().manifest.clone();
+    assert_eq!(first.drawing_count, circles);
+    assert_eq!(first.per_class.get("circle"), Some(&circles));
+    assert_eq!(
+        h.state().notice(),
+        Some(format!("Release circles-v1 cut: {circles} drawings").as_str())
+    );
+    // A second release of every drawing; the first opened again from the list.
+    h.get_by_role_and_label(Role::TextInput, "Release name")
+        .set_text_value_accesskit("all-v1");
+    h.run_steps(2);
+    pick(&mut h, "Shape", "All shapes");
+    click(&mut h, Role::Button, "Cut release");
+    settle(&mut h, "the second release in the list", |h| {
+        h.state().releases.list().len() == 2
+    });
+    let total = admin.stats().total;
+    assert_eq!(
+        h.state().releases.open().unwrap().manifest.drawing_count,
+        total
+    );
+    // Compare: all-v1 against circles-v1 adds every drawing that is not a circle.
+    pick(&mut h, "Compare with", "Against circles-v1");
+    click(&mut h, Role::Button, "Compare");
+    settle(&mut h, "the diff", |h| h.state().releases.diff().is_some());
+    let diff = h.state().releases.diff().unwrap().clone();
+    assert_eq!(diff.total.added, total - circles);
+    assert_eq!(diff.total.removed, 0);
+    assert_eq!(diff.total.kept, circles);
+    assert!(
+        h.query_by_label(&format!(
+            "From circles-v1 to all-v1: {} added, 0 removed, {circles} kept",
+            total - circles
+        ))
+        .is_some()
+    );
+    // Export: the Export screen opens with the release as the filter.
+    click(&mut h, Role::Button, "Export release all-v1");
+    assert_eq!(h.state().screen(), inkset_console::Screen::Export);
+    assert_eq!(h.state().exports.form.release, "all-v1");
 }

@@ -9,6 +9,7 @@
 //! inkset-trainer sample-eval --generator DIR --recognizer DIR [--count 100] [--temperature 0.5]
 //! inkset-trainer speed    [--model DIR] [--backend ..] [--json]
 //! inkset-trainer cross-source --source NAME=PATH... [--epochs N] [--json FILE]
+//! inkset-trainer simulate-prompts --data FILE_OR_DIR... [--seeds 1,2,3] [--rounds 10] [--json FILE]
 //! ```
 //!
 //! `work` is the GPU-host worker (the loop is [`inkset_worker`]'s, shared with the server's
@@ -28,12 +29,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use inkset_model::artifact;
 use inkset_model::backend::Backend;
 use inkset_model::dataset::{Dataset, Split, shapes_of};
-use inkset_model::generator::{
-    GeneratorTrainConfig, ShapeGenerator, to_quickdraw, train_generator_pipeline,
-};
+use inkset_model::generator::{GeneratorTrainConfig, ShapeGenerator, train_generator_pipeline};
 use inkset_model::inference::Classifier;
 use inkset_model::pipeline::train_recognizer;
 use inkset_model::training::{Control, Evaluation, Progress, TrainConfig};
+
+mod sample_eval;
+mod simulate;
 
 /// Trains and evaluates Inkset recognizers.
 #[derive(Debug, Parser)]
@@ -249,6 +251,9 @@ pub enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Simulate collecting drawings with prompts chosen by need against random prompts,
+    /// on real drawings: learning curves and the drawings saved.
+    SimulatePrompts(simulate::SimulateArgs),
     /// Evaluate a saved recognizer on files.
     Evaluate {
         /// Artifact directory.
@@ -501,7 +506,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             temperature,
             compare_wgpu,
             samples_out,
-        } => sample_eval(
+        } => sample_eval::sample_eval(
             &generator,
             &recognizer,
             count,
@@ -612,6 +617,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::SimulatePrompts(args) => simulate::run(args),
         Command::Evaluate {
             model,
             data,
@@ -636,127 +642,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// The `sample-eval` command (see [`Command::SampleEval`]).
-fn sample_eval(
-    generator: &std::path::Path,
-    recognizer: &std::path::Path,
-    count: usize,
-    temperature: f32,
-    compare_wgpu: bool,
-    samples_out: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
-    use inkset_protocol::validate::{Limits, Origin, validate};
-    let gen_cpu = ShapeGenerator::load(generator, Backend::Cpu.device())
-        .with_context(|| format!("loading {}", generator.display()))?;
-    let classifier = Classifier::load(recognizer, Backend::Cpu.device())
-        .with_context(|| format!("loading {}", recognizer.display()))?;
-    let shapes = gen_cpu.manifest.classes.clone();
-    let requests: Vec<(usize, u64)> = (0..shapes.len())
-        .flat_map(|c| (0..count as u64).map(move |seed| (c, seed)))
-        .collect();
-    let started = std::time::Instant::now();
-    let samples = gen_cpu.sample(&requests, temperature, 1000)?;
-    let secs = started.elapsed().as_secs_f64();
-    let again = gen_cpu.sample(&requests, temperature, 1000)?;
-    let repeated = samples.iter().zip(&again).filter(|(a, b)| a == b).count();
-    let mut out = samples_out
-        .map(std::fs::File::create)
-        .transpose()
-        .context("creating the samples file")?;
-    let mut right = vec![0usize; shapes.len()];
-    let mut answers: Vec<std::collections::BTreeMap<String, usize>> =
-        vec![Default::default(); shapes.len()];
-    let (mut valid, mut points) = (0usize, 0usize);
-    for (&(class, seed), steps) in requests.iter().zip(&samples) {
-        let strokes = to_quickdraw(steps, gen_cpu.manifest.scale);
-        points += strokes.iter().map(|s| s.x.len()).sum::<usize>();
-        let drawing = inkset_model::generator::to_drawing(
-            &shapes[class],
-            strokes.clone(),
-            seed,
-            format!("inkset generator, seed {seed}, temperature {temperature}"),
-        );
-        valid += usize::from(
-            validate(&drawing, Origin::Import, &Limits::DEFAULT, |s| {
-                shapes.iter().any(|x| x == s)
-            })
-            .is_ok(),
-        );
-        let lines = inkset_model::raster::polylines(&drawing.strokes);
-        let label = match classifier.classify(&lines) {
-            Ok((d, _)) => d.label,
-            Err(_) => "(not a drawing)".into(),
-        };
-        right[class] += usize::from(label == shapes[class]);
-        *answers[class].entry(label).or_default() += 1;
-        if let Some(f) = out.as_mut() {
-            use std::io::Write;
-            let rec = inkset_protocol::quickdraw::Record {
-                word: shapes[class].clone(),
-                countrycode: None,
-                timestamp: None,
-                recognized: None,
-                key_id: seed,
-                drawing: strokes,
-                source: Some(format!(
-                    "inkset generator, seed {seed}, temperature {temperature}"
-                )),
-            };
-            writeln!(f, "{}", rec.to_line())?;
-        }
-    }
-    println!(
-        "{} samples at temperature {temperature} ({:.1} ms per drawing in one batch of {}; {:.1} points on average)",
-        samples.len(),
-        secs * 1e3 / samples.len().max(1) as f64,
-        samples.len(),
-        points as f64 / samples.len().max(1) as f64
-    );
-    println!("{:<10} {:>9} {:>8}  answers", "shape", "as asked", "share");
-    for (c, shape) in shapes.iter().enumerate() {
-        println!(
-            "{shape:<10} {:>5}/{count:<3} {:>7.1}%  {:?}",
-            right[c],
-            100.0 * right[c] as f64 / count.max(1) as f64,
-            answers[c]
-        );
-    }
-    println!(
-        "pass the server's drawing validation: {valid}/{}; same seed, same strokes: {repeated}/{}",
-        samples.len(),
-        samples.len()
-    );
-    #[cfg(feature = "wgpu")]
-    if compare_wgpu {
-        let gen_gpu = ShapeGenerator::load(generator, Backend::Wgpu.device())?;
-        let gpu = gen_gpu.sample(&requests, temperature, 1000)?;
-        let (mut same, mut same_len, mut max_diff) = (0usize, 0usize, 0f32);
-        let scale = gen_cpu.manifest.scale;
-        let mut same_points = 0usize;
-        for (a, b) in samples.iter().zip(&gpu) {
-            same += usize::from(a == b);
-            same_points += usize::from(to_quickdraw(a, scale) == to_quickdraw(b, scale));
-            if a.len() == b.len() {
-                same_len += 1;
-                for (p, q) in a.iter().zip(b) {
-                    for k in 0..5 {
-                        max_diff = max_diff.max((p[k] - q[k]).abs());
-                    }
-                }
-            }
-        }
-        println!(
-            "cpu vs wgpu: bit-identical steps {same}/{n}; same drawing after rounding to the API's integer points {same_points}/{n}; same length {same_len}/{n}; largest step difference among same-length samples {max_diff:.3e} (offset units of {scale:.2} px)",
-            n = samples.len()
-        );
-    }
-    #[cfg(not(feature = "wgpu"))]
-    if compare_wgpu {
-        anyhow::bail!("built without the wgpu backend");
-    }
-    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM (what systemd, Docker and Kubernetes send to stop a

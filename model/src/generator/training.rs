@@ -294,6 +294,7 @@ pub fn train_generator_pipeline(
         validation_counts: Vec::new(),
         key_ids_sha256: ds.key_ids_sha256(),
         skipped,
+        release: None,
     };
     let manifest = GeneratorManifest {
         format: 1,

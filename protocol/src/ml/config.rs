@@ -25,6 +25,15 @@ pub struct TrainingConfig {
     /// Only drawings with a quality score at least this (unscored drawings are left out
     /// when set).
     pub quality_min: Option<f64>,
+    /// Leave out every drawing of a contributor (player account or anonymous session) whose
+    /// mean quality score is below this, 0..=1 (`GET /api/admin/contributors` shows the
+    /// means). Drawings without a session (imports) are kept.
+    pub contributor_quality_min: Option<f64>,
+    /// Train on exactly the drawings of this dataset release (`/api/admin/releases`), and
+    /// name it in the model's manifest: the same release gives the same drawings every
+    /// time. It fixes the data, so `quality_min`, `contributor_quality_min`, `from` and
+    /// `to` must be unset; `shapes` still picks classes.
+    pub release: Option<String>,
     /// Only drawings received at or after this, ms since the Unix epoch.
     pub from: Option<i64>,
     /// Only drawings received before this, ms since the Unix epoch.
@@ -47,6 +56,8 @@ impl Default for TrainingConfig {
             required_shapes: Vec::new(),
             include_unknown: true,
             quality_min: None,
+            contributor_quality_min: None,
+            release: None,
             from: None,
             to: None,
             epochs: None,
@@ -174,6 +185,31 @@ impl TrainingConfig {
                 "quality_min must be finite",
             ));
         }
+        if self
+            .contributor_quality_min
+            .is_some_and(|q| !q.is_finite() || !(0.0..=1.0).contains(&q))
+        {
+            return Err(FieldError::new(
+                "config.contributor_quality_min",
+                "out_of_range",
+                "contributor_quality_min must be within 0..=1",
+            ));
+        }
+        if let Some(release) = &self.release {
+            crate::api::check_release_name(release, "config.release")?;
+            if self.quality_min.is_some()
+                || self.contributor_quality_min.is_some()
+                || self.from.is_some()
+                || self.to.is_some()
+            {
+                return Err(FieldError::new(
+                    "config.release",
+                    "conflict",
+                    "a release fixes the drawings: leave quality_min, contributor_quality_min, \
+                     from and to unset",
+                ));
+            }
+        }
         if let (Some(from), Some(to)) = (self.from, self.to)
             && from >= to
         {
@@ -230,10 +266,33 @@ mod tests {
             }),
             "config.to"
         );
+        assert_eq!(
+            bad(TrainingConfig {
+                contributor_quality_min: Some(1.5),
+                ..TrainingConfig::default()
+            }),
+            "config.contributor_quality_min"
+        );
+        assert_eq!(
+            bad(TrainingConfig {
+                release: Some("v1".into()),
+                quality_min: Some(0.5),
+                ..TrainingConfig::default()
+            }),
+            "config.release"
+        );
+        assert_eq!(
+            bad(TrainingConfig {
+                release: Some("V 1".into()),
+                ..TrainingConfig::default()
+            }),
+            "config.release"
+        );
         let edges = TrainingConfig {
             epochs: Some(1000),
             batch_size: Some(1),
             learning_rate: Some(1.0),
+            contributor_quality_min: Some(1.0),
             ..TrainingConfig::default()
         };
         assert_eq!(edges.check(), Ok(()));

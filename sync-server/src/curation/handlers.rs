@@ -123,7 +123,7 @@ fn day_name(day: i64) -> String {
 const PAGE_KEYS: [&str; 4] = ["cursor", "limit", "sort", "thumbnails"];
 
 /// Keys of a [`DrawingFilter`] in a query string.
-const FILTER_KEYS: [&str; 12] = [
+const FILTER_KEYS: [&str; 15] = [
     "shape",
     "flagged",
     "quality_min",
@@ -131,11 +131,14 @@ const FILTER_KEYS: [&str; 12] = [
     "from",
     "to",
     "session",
+    "player",
+    "contributor_quality_min",
     "device",
     "origin",
     "verdict",
     "guess",
     "include_removed",
+    "release",
 ];
 
 /// Paging part of the query of `GET /api/admin/drawings`.
@@ -168,7 +171,9 @@ pub(crate) fn query_error(e: &axum::extract::rejection::QueryRejection) -> ApiEr
 }
 
 /// Parses `pairs` (one query string's) into `T`; an error names the parameter at fault.
-fn from_pairs<T: serde::de::DeserializeOwned>(pairs: &[(String, String)]) -> Result<T, ApiError> {
+pub(crate) fn from_pairs<T: serde::de::DeserializeOwned>(
+    pairs: &[(String, String)],
+) -> Result<T, ApiError> {
     let encode = |p: &[(String, String)]| serde_urlencoded::to_string(p).unwrap_or_default();
     serde_urlencoded::from_str(&encode(pairs)).map_err(|e| {
         // Find the parameter: the first that fails on its own.
@@ -226,6 +231,7 @@ pub fn validate_filter(f: &DrawingFilter, prefix: &str) -> Result<(), ApiError> 
     for (name, value) in [
         ("quality_min", f.quality_min),
         ("quality_max", f.quality_max),
+        ("contributor_quality_min", f.contributor_quality_min),
     ] {
         if value.is_some_and(|q| !q.is_finite() || !(0.0..=1.0).contains(&q)) {
             return Err(bad(name, format!("{name} must be within 0..=1")));
@@ -243,6 +249,10 @@ pub fn validate_filter(f: &DrawingFilter, prefix: &str) -> Result<(), ApiError> 
         && from > to
     {
         return Err(bad("to", "to must not be before from".into()));
+    }
+    if let Some(r) = &f.release {
+        inkset_protocol::api::check_release_name(r, &format!("{prefix}release"))
+            .map_err(ApiError::Invalid)?;
     }
     if let Some(o) = &f.origin
         && o != "api"

@@ -48,8 +48,17 @@ impl FilterSql for DrawingFilter {
             args.push(arg);
             sql.push_str(&clause.replace('?', &format!("${}", args.len())));
         };
-        if !self.include_removed {
+        // A release never changes: its removed drawings stay in it.
+        if !self.include_removed && self.release.is_none() {
             sql.push_str(" AND removed_at IS NULL");
+        }
+        if let Some(r) = &self.release {
+            add(
+                " AND id IN (SELECT rd.drawing_id FROM release_drawings rd \
+                 JOIN releases r ON r.id = rd.release_id WHERE r.name = ?)",
+                Arg::Text(r.clone()),
+                sql,
+            );
         }
         if let Some(s) = &self.shape {
             add(" AND shape = ?", Arg::Text(s.clone()), sql);
@@ -77,6 +86,29 @@ impl FilterSql for DrawingFilter {
         }
         if let Some(s) = self.session {
             add(" AND session_id = ?", Arg::Text(s.to_string()), sql);
+        }
+        if let Some(p) = self.player {
+            add(
+                " AND session_id IN (SELECT id FROM sessions WHERE user_id = ?)",
+                Arg::Text(p.to_string()),
+                sql,
+            );
+        }
+        if let Some(q) = self.contributor_quality_min {
+            // A contributor is the account of a linked session, or the session itself.
+            add(
+                &format!(
+                    " AND (session_id IS NULL OR session_id NOT IN (\
+                     SELECT s.id FROM sessions s WHERE {key} IN (\
+                     SELECT {key2} FROM drawings d2 JOIN sessions s2 ON s2.id = d2.session_id \
+                     WHERE d2.removed_at IS NULL AND d2.quality_score IS NOT NULL \
+                     GROUP BY {key2} HAVING AVG(d2.quality_score) < ?)))",
+                    key = crate::curation::contributors::CONTRIBUTOR_KEY_S,
+                    key2 = crate::curation::contributors::CONTRIBUTOR_KEY_S2,
+                ),
+                Arg::Float(q),
+                sql,
+            );
         }
         match self.device.as_deref() {
             None => {}

@@ -150,7 +150,13 @@ fn split_days(from: Option<i64>, to: Option<i64>, now: i64) -> (Option<(i64, i64
 /// the filter uses a fact the tallies do not keep (a session, the model's verdict or guess,
 /// a quality bound between bins).
 fn push_tally_filter(filter: &DrawingFilter, sql: &mut String, args: &mut Vec<Arg>) -> bool {
-    if filter.session.is_some() || filter.verdict.is_some() || filter.guess.is_some() {
+    if filter.session.is_some()
+        || filter.player.is_some()
+        || filter.contributor_quality_min.is_some()
+        || filter.release.is_some()
+        || filter.verdict.is_some()
+        || filter.guess.is_some()
+    {
         return false;
     }
     let mut add = |clause: &str, arg: Arg, sql: &mut String| {

@@ -1,5 +1,6 @@
 //! Background dataset exports (`/api/admin/exports`): Quick, Draw! raw and simplified
-//! ndjson, PNG rasters of the shared rasterizer in a tar archive, and Sketch-RNN stroke-3.
+//! ndjson, PNG rasters of the shared rasterizer in a tar archive, Sketch-RNN stroke-3, and
+//! Apache Parquet ([`crate::dataset::parquet`]).
 //!
 //! A job writes to a temporary file while it reports progress (`done` of `total`
 //! drawings, stored every [`PROGRESS_EVERY`]), then uploads the file to the object store
@@ -39,6 +40,7 @@ fn format_name(f: ExportFormat) -> &'static str {
         ExportFormat::QuickdrawSimplified => "quickdraw_simplified",
         ExportFormat::Png => "png",
         ExportFormat::Stroke3 => "stroke3",
+        ExportFormat::Parquet => "parquet",
     }
 }
 
@@ -46,13 +48,15 @@ fn parse_format(s: &str) -> Option<ExportFormat> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
 }
 
-/// The download's file name: `inkset-<shape or all>-<format>.<ext>`, with every character
+/// The download's file name: `inkset-<shape, else release, else all>-<format>.<ext>`, with
+/// every character
 /// of the shape outside `[A-Za-z0-9_-]` (quotes, CR/LF, non-ASCII: anything that could not
 /// sit in a `Content-Disposition` header as is) replaced by `_`, at most 64 of them.
 pub fn file_name(format: ExportFormat, filter: &DrawingFilter) -> String {
     let shape: String = filter
         .shape
         .as_deref()
+        .or(filter.release.as_deref())
         .unwrap_or("all")
         .chars()
         .take(64)
@@ -291,6 +295,7 @@ pub fn png(raster: &[f32], size: u32) -> anyhow::Result<Vec<u8>> {
 
 enum Sink {
     Lines(BufWriter<std::fs::File>),
+    Parquet(Box<crate::dataset::parquet::ParquetSink>),
     Tar {
         tar: tar::Builder<BufWriter<std::fs::File>>,
         labels: Box<csv::Writer<Vec<u8>>>,
@@ -346,6 +351,9 @@ async fn run(
                 Box::new(w)
             },
         },
+        ExportFormat::Parquet => {
+            Sink::Parquet(Box::new(crate::dataset::parquet::ParquetSink::new(writer)))
+        }
         _ => Sink::Lines(writer),
     };
     crate::dataset::for_each_drawing(state, filter, |drawing_id, received_at, drawing| {
@@ -388,6 +396,7 @@ fn write_one(
 ) -> anyhow::Result<()> {
     {
         match (sink, format) {
+            (Sink::Parquet(p), _) => p.push(drawing_id, received_at, drawing)?,
             (Sink::Lines(out), ExportFormat::QuickdrawRaw | ExportFormat::QuickdrawSimplified) => {
                 let rec = Record::from_drawing(drawing, Some(format_timestamp_ms(received_at)));
                 let line = if format == ExportFormat::QuickdrawSimplified {
@@ -438,6 +447,7 @@ async fn finish(
 ) -> anyhow::Result<(String, u64)> {
     match sink {
         Sink::Lines(mut out) => out.flush()?,
+        Sink::Parquet(p) => p.finish()?,
         Sink::Tar { mut tar, labels } => {
             let labels = labels.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
             tar_append(&mut tar, "labels.csv", &labels)?;

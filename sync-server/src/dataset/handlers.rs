@@ -109,7 +109,7 @@ pub async fn get_export(
 
 /// `GET /api/admin/exports/{id}/download`: the finished file, streamed from the object
 /// store (409 while the export runs or when it failed).
-#[utoipa::path(get, path = "/api/admin/exports/{id}/download", tag = "dataset", params(("id" = uuid::Uuid, Path, description = "The export's id")), responses((status = 200, description = "The export file: ndjson (Quick, Draw! raw or simplified, or Inkset's drawing JSON), or a tar of PNG rasters", content((crate::openapi::Binary = "application/x-ndjson"), (crate::openapi::Binary = "application/x-tar"))), (status = 404, description = "No export with that id", body = inkset_protocol::api::ErrorBody), (status = 409, description = "The export has not finished", body = inkset_protocol::api::ErrorBody)))]
+#[utoipa::path(get, path = "/api/admin/exports/{id}/download", tag = "dataset", params(("id" = uuid::Uuid, Path, description = "The export's id")), responses((status = 200, description = "The export file: ndjson (Quick, Draw! raw or simplified, or Inkset's drawing JSON), or a tar of PNG rasters", content((crate::openapi::Binary = "application/x-ndjson"), (crate::openapi::Binary = "application/x-tar"), (crate::openapi::Binary = "application/vnd.apache.parquet"))), (status = 404, description = "No export with that id", body = inkset_protocol::api::ErrorBody), (status = 409, description = "The export has not finished", body = inkset_protocol::api::ErrorBody)))]
 pub async fn download_export(
     State(state): State<AppState>,
     DrawingId(id): DrawingId,
@@ -132,6 +132,7 @@ pub async fn download_export(
     let size = got.meta.size;
     let content_type = match job.format {
         ExportFormat::Png => "application/x-tar",
+        ExportFormat::Parquet => "application/vnd.apache.parquet",
         _ => "application/x-ndjson",
     };
     axum::response::Response::builder()

@@ -14,6 +14,8 @@ use crate::config::HttpSettings;
 /// [`HttpSettings::streaming_timeout_secs`] instead of the request timeout.
 pub const STREAMING_ROUTES: &[&str] = &[
     "/api/admin/import",
+    // Cutting a release decodes every drawing in it once (the sources of the manifest).
+    "/api/admin/releases",
     "/api/admin/exports/{id}/download",
     "/api/worker/jobs/{id}/data",
     "/api/worker/jobs/{id}/weights",

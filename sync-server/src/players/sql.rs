@@ -14,6 +14,19 @@ const PLAYER_SESSIONS: &str = "SELECT s2.id FROM sessions s1 JOIN sessions s2 \
      ON s2.id = s1.id OR (s1.user_id IS NOT NULL AND s2.user_id = s1.user_id) WHERE s1.id = $1";
 
 impl Db {
+    /// The username of account `user_id`, if it exists.
+    ///
+    /// # Errors
+    /// On SQL failure.
+    pub async fn username(&self, user_id: &str) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query("SELECT username FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| r.try_get("username"))
+            .transpose()
+    }
+
     /// Creates an account (`role` = `admin` or `player`); returns `false` when the name is
     /// taken.
     ///

@@ -55,6 +55,15 @@ async fn plan_job(
             ));
         }
     }
+    if let Some(release) = &config.release
+        && state.db.release(release).await?.is_none()
+    {
+        return Err(invalid(
+            "config.release",
+            "unknown_release",
+            format!("no release named {release:?} (GET /api/admin/releases lists them)"),
+        ));
+    }
     let snapshot_at = crate::now_ms();
     let counts: BTreeMap<String, u64> = state
         .db

@@ -557,16 +557,28 @@ impl Db {
 
 /// The drawing filter of a training job for one shape (all shapes when `shape` is None):
 /// never flagged or removed drawings, received before `before`, within the config's quality
-/// and date range.
+/// and date range, leaving out contributors below its contributor quality; or, when the
+/// config names a release, exactly the release's drawings.
 pub fn training_filter(
     config: &TrainingConfig,
     shape: Option<&str>,
     before: i64,
 ) -> inkset_protocol::api::DrawingFilter {
+    if let Some(release) = &config.release {
+        // A release fixes the drawings, flagged or since removed ones included: the same
+        // release trains on the same data every time.
+        return inkset_protocol::api::DrawingFilter {
+            shape: shape.map(str::to_owned),
+            release: Some(release.clone()),
+            to: Some(before),
+            ..inkset_protocol::api::DrawingFilter::default()
+        };
+    }
     inkset_protocol::api::DrawingFilter {
         shape: shape.map(str::to_owned),
         flagged: Some(false),
         quality_min: config.quality_min,
+        contributor_quality_min: config.contributor_quality_min,
         from: config.from,
         to: Some(config.to.map_or(before, |t| t.min(before))),
         include_removed: false,
