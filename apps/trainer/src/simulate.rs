@@ -114,11 +114,12 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             / (saved.len().max(2) - 1) as f64)
             .sqrt();
         println!(
-            "saved: {:.1} % of random's drawings on average (sd {:.1} %, {} of {} seeds reached it)",
-            mean * 100.0,
-            sd * 100.0,
+            "reached in {} of {} seeds, saving {:.1} % of random's drawings on average there \
+             (sd {:.1} %); the other seeds did not reach it within the budget",
             saved.len(),
-            matched.len()
+            matched.len(),
+            mean * 100.0,
+            sd * 100.0
         );
     }
     if let Some(path) = &args.json {
