@@ -57,6 +57,19 @@ fn raw_files() -> Vec<std::path::PathBuf> {
     files
 }
 
+/// Imports [`raw_files`] through the `inkset-server import` command; asserts it succeeded.
+fn import_raw(server: &TestServer) {
+    let mut args = vec!["import".to_owned()];
+    args.extend(raw_files().iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = server.cli(&args, "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn quickdraw_import_stats_export(backend: Backend) {
     let server = TestServer::start(backend).await;
     let files = raw_files();

@@ -25,16 +25,7 @@ async fn prompts_follow_the_models_errors(backend: Backend) {
     // The need is the model's error alone here, so the test reads one term.
     let server = TestServer::start_with(backend, |s| s.prompts.rarity_weight = 0.0).await;
     let admin = server.admin_token().await;
-    let files = crate::raw_files();
-    let mut args = vec!["import".to_owned()];
-    args.extend(files.iter().map(|f| f.display().to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = server.cli(&args, "");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::import_raw(&server);
     let (session, player) = server.session().await;
 
     // Before any model: no error term, equal shares; every shape in every cycle.

@@ -68,60 +68,54 @@ async fn trained_manifest(server: &TestServer, admin: &str, id: &str) -> Value {
     r.json().await.unwrap()
 }
 
-/// `{key_id: (word, strokes as [[x...], [y...], [t...]])}` of a Quick, Draw! raw export.
+/// Strokes `[[x...], [y...], [t...] or null]` with every coordinate as an f64.
+fn strokes_f64(strokes: &Value) -> Value {
+    let f = |a: &Value| -> Vec<f64> {
+        a.as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_f64().unwrap())
+            .collect()
+    };
+    let out: Vec<Value> = strokes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| json!([f(&s[0]), f(&s[1]), s.get(2).cloned().unwrap_or(Value::Null)]))
+        .collect();
+    json!(out)
+}
+
+/// `{key_id: (word, strokes)}` (strokes as [`strokes_f64`]) of a Quick, Draw! raw export.
 fn raw_rows(ndjson: &[u8]) -> BTreeMap<String, (String, Value)> {
     std::str::from_utf8(ndjson)
         .unwrap()
         .lines()
         .map(|line| {
             let v: Value = serde_json::from_str(line).unwrap();
-            let strokes: Vec<Value> = v["drawing"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| {
-                    let f = |a: &Value| -> Vec<f64> {
-                        a.as_array()
-                            .unwrap()
-                            .iter()
-                            .map(|n| n.as_f64().unwrap())
-                            .collect()
-                    };
-                    json!([f(&s[0]), f(&s[1]), s.get(2).cloned().unwrap_or(Value::Null)])
-                })
-                .collect();
             (
                 v["key_id"].as_str().unwrap().to_owned(),
-                (v["word"].as_str().unwrap().to_owned(), json!(strokes)),
+                (
+                    v["word"].as_str().unwrap().to_owned(),
+                    strokes_f64(&v["drawing"]),
+                ),
             )
         })
         .collect()
 }
 
-/// The same from one reader's rows of `read_parquet.py` (numbers as f64, `t` as given).
+/// The same from one reader's rows of `read_parquet.py`.
 fn parquet_rows(rows: &Value) -> BTreeMap<String, (String, Value)> {
     rows.as_array()
         .unwrap()
         .iter()
         .map(|r| {
-            let strokes: Vec<Value> = r["strokes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| {
-                    let f = |a: &Value| -> Vec<f64> {
-                        a.as_array()
-                            .unwrap()
-                            .iter()
-                            .map(|n| n.as_f64().unwrap())
-                            .collect()
-                    };
-                    json!([f(&s[0]), f(&s[1]), s[2].clone()])
-                })
-                .collect();
             (
                 r["key_id"].as_str().unwrap().to_owned(),
-                (r["word"].as_str().unwrap().to_owned(), json!(strokes)),
+                (
+                    r["word"].as_str().unwrap().to_owned(),
+                    strokes_f64(&r["strokes"]),
+                ),
             )
         })
         .collect()
@@ -131,16 +125,7 @@ fn parquet_rows(rows: &Value) -> BTreeMap<String, (String, Value)> {
 async fn releases_snapshot_diff_export_and_train(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin_token().await;
-    let files = crate::raw_files();
-    let mut args = vec!["import".to_owned()];
-    args.extend(files.iter().map(|f| f.display().to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = server.cli(&args, "");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::import_raw(&server);
     let (_, player) = server.session().await;
     upload_circles(&server, &player, 4).await;
     // One flagged drawing: the release's filter leaves flagged ones out.
