@@ -8,8 +8,12 @@ speed on a ready batch, and batch-1 latency quantiles. The Inkset side is the re
 `inkset-trainer`: `train` on the same folders with the same epochs, batch and learning rate
 (its per-epoch history is in the artifact's manifest), then `speed` on the trained network.
 
+With `--channels C1,C2,C3 --hidden H` both sides train another width of the same network
+(the anchor's layers, with those channel counts and hidden width) instead of the anchor's
+32/64/128, hidden 128; everything else stays the anchor's.
+
 Usage: python3 vs_pytorch.py SHARED_DATA TRAINER_BIN [--epochs 30] [--targets 0.95,0.96,0.97]
-       [--json OUT.json] [--threads 2]
+       [--json OUT.json] [--threads 2] [--channels 32,64,128 --hidden 128]
 """
 import argparse, json, math, os, random, subprocess, sys, tempfile, time
 
@@ -20,6 +24,8 @@ ap.add_argument("--epochs", type=int, default=30)
 ap.add_argument("--targets", default="0.95,0.96,0.97", help="held-out accuracies for the time-to-accuracy rows")
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--json")
+ap.add_argument("--channels", help="C1,C2,C3: the three convolutions' channels (default: the anchor's 32,64,128)")
+ap.add_argument("--hidden", type=int, help="the hidden layer's width (default: the anchor's 128)")
 ap.add_argument("--skip-torch", action="store_true", help="Inkset side only (for quick reruns)")
 args = ap.parse_args()
 
@@ -42,12 +48,27 @@ def torch_side():
     import torch.nn as nn
     import torch_recognizer as anchor  # seeds torch, random and numpy at import, as its main() does
 
+    if args.channels or args.hidden:
+        c1, c2, c3 = (int(c) for c in (args.channels or "32,64,128").split(","))
+        hidden = args.hidden or 128
+        cells = (anchor.N // 8) ** 2
+
+        def net():
+            """The anchor's network (its net()) at other widths."""
+            return nn.Sequential(nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                 nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                 nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                 nn.Flatten(), nn.Linear(c3 * cells, hidden), nn.ReLU(), nn.Dropout(0.2),
+                                 nn.Linear(hidden, 6))
+    else:
+        net = anchor.net
+
     rows = anchor.load(os.path.join(args.data, "quickdraw")) + anchor.load(os.path.join(args.data, "derived"))
     tr, va, te = anchor.split(rows)
     unk = [r for r in tr if r[1] == 5]
     random.shuffle(unk)
     tr = [r for r in tr if r[1] != 5] + unk[:756]
-    m = anchor.net()
+    m = net()
     opt = torch.optim.Adam(m.parameters(), 2e-3)
     lossf = nn.CrossEntropyLoss()
     steps = args.epochs * math.ceil(len(tr) / 64)
@@ -80,7 +101,7 @@ def torch_side():
     # network only: one ready batch of 64, forward + loss + backward + Adam
     xb = torch.from_numpy(np.stack([anchor.raster(r[2]) for r in tr[:64]]))[:, None]
     yb = torch.tensor([r[1] for r in tr[:64]])
-    net2 = anchor.net()
+    net2 = net()
     opt2 = torch.optim.Adam(net2.parameters(), 1e-3)
     net2.train()
     for k in range(43):
@@ -129,6 +150,10 @@ def inkset_side():
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     cmd = [args.trainer, "train", "--data", os.path.join(args.data, "quickdraw"), os.path.join(args.data, "derived"),
            "--out", out, "--epochs", str(args.epochs), "--batch-size", "64", "--learning-rate", "0.002"]
+    if args.channels:
+        cmd += ["--channels", args.channels]
+    if args.hidden:
+        cmd += ["--hidden", str(args.hidden)]
     t0 = time.time()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     wall = time.time() - t0

@@ -1,8 +1,18 @@
-//! `inkset-loadgen classify`: closed-loop clients asking a running server's production
-//! recognizer for answers (`POST /api/inference/classify`), as Triton's `perf_analyzer`
-//! does with a fixed concurrency: each client sends its next request as soon as the last is
-//! answered. The drawings are the real ones under `--data` (every word, in turn), as the
-//! game sends them. The first `--warmup-seconds` are not counted.
+//! `inkset-loadgen classify`: clients asking a running server's production recognizer for
+//! answers (`POST /api/inference/classify`), in one of the two modes of Triton's
+//! `perf_analyzer`:
+//!
+//! - **closed loop** (`--concurrency-range`'s mode, the default): each client sends its next
+//!   request as soon as the last is answered, so the run measures the most the server
+//!   answers with that many requests in flight;
+//! - **open loop** (`--rate R`, `--request-rate-range`'s mode, and wrk2's): the clients
+//!   together offer `R` requests/s at steady intervals, each client `R / clients` of them,
+//!   whatever the answers take. Latency counts from the moment a request was due, not from
+//!   when it was sent, so a client held up by a slow answer does not hide the wait of the
+//!   requests behind it (the "coordinated omission" wrk2 corrects).
+//!
+//! The drawings are the real ones under `--data` (every word, in turn), as the game sends
+//! them. The first `--warmup-seconds` are not counted.
 //!
 //! Like `perf_analyzer` and wrk, the generator keeps its own cost per request small, since
 //! it shares the machine with the server: every request body is serialized once before the
@@ -28,9 +38,13 @@ pub struct ClassifyArgs {
     /// The server's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub server: String,
-    /// Requests in flight at once (one per client).
+    /// Clients (connections); in the closed loop, requests in flight at once.
     #[arg(long, default_value_t = 64)]
     pub clients: usize,
+    /// Open loop: requests/s offered by all clients together, at steady intervals (each
+    /// client `rate / clients`). Without it, the closed loop.
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Measured seconds.
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
@@ -53,13 +67,16 @@ pub struct ClassifyArgs {
 pub struct ClassifyReport {
     /// Clients (requests in flight).
     pub clients: usize,
+    /// Open loop: requests/s offered; `None` for the closed loop.
+    pub offered: Option<f64>,
     /// Measured window, s.
     pub seconds: f64,
     /// Answers (200) in the window.
     pub answered: u64,
     /// Answers per second over the window.
     pub per_second: f64,
-    /// Latency in the window, ms (request sent to answer read): p50, p95, p99, max.
+    /// Latency in the window, ms, p50, p95, p99, max: request sent (closed loop) or due
+    /// (open loop) to answer read.
     pub latency_ms: [f64; 4],
     /// Failures by kind over the whole run.
     pub errors: BTreeMap<String, u64>,
@@ -72,6 +89,7 @@ impl ClassifyReport {
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({
             "clients": self.clients,
+            "offered_per_second": self.offered,
             "seconds": self.seconds,
             "answered": self.answered,
             "per_second": self.per_second,
@@ -88,8 +106,12 @@ impl ClassifyReport {
 
     /// Human-readable lines.
     pub fn text(&self) -> String {
+        let mode = match self.offered {
+            Some(rate) => format!("open loop, {rate:.0}/s offered"),
+            None => "closed loop".to_owned(),
+        };
         let mut s = format!(
-            "{} clients, {:.0} s measured: {:.0} answers/s ({} in the window)\n\
+            "{} clients, {mode}, {:.0} s measured: {:.0} answers/s ({} in the window)\n\
              latency p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n",
             self.clients,
             self.seconds,
@@ -119,6 +141,17 @@ impl ClassifyReport {
 /// When the data cannot be read, or the server does not answer a first request (no
 /// recognizer in production, or not reachable).
 pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
+    anyhow::ensure!(args.clients > 0, "--clients must be at least 1");
+    // Each client's interval between requests in the open loop.
+    #[allow(clippy::cast_precision_loss)]
+    let clients_f64 = args.clients as f64;
+    let interval = match args.rate {
+        Some(rate) if rate.is_finite() && rate > 0.0 => {
+            Some(Duration::from_secs_f64(clients_f64 / rate))
+        }
+        Some(rate) => anyhow::bail!("--rate must be a positive number of requests/s, not {rate}"),
+        None => None,
+    };
     let pool = real_drawings(&args.data)?;
     let requests: Vec<ClassifyRequest> = pool
         .values()
@@ -165,6 +198,7 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
     )?));
     let errors: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
     let mut tasks = Vec::with_capacity(args.clients);
+    let clients = args.clients;
     for c in 0..args.clients {
         let (http, url, bodies, measuring, stop, answered, latency, errors) = (
             http.clone(),
@@ -179,10 +213,24 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
         tasks.push(tokio::spawn(async move {
             // Each client walks the drawings from its own offset.
             let mut i = c * 7919;
+            // Open loop: clients start spread over one interval, then keep their schedule.
+            let mut due = interval.map(|every| {
+                #[allow(clippy::cast_precision_loss)]
+                let phase = every.mul_f64(c as f64 / clients as f64);
+                tokio::time::Instant::now() + phase
+            });
             while !stop.load(Ordering::Relaxed) {
                 let body = bodies[i % bodies.len()].clone();
                 i += 1;
-                let t = Instant::now();
+                let t = match (&mut due, interval) {
+                    (Some(due), Some(every)) => {
+                        tokio::time::sleep_until(*due).await;
+                        let t = due.into_std();
+                        *due += every;
+                        t
+                    }
+                    _ => Instant::now(),
+                };
                 let result = answer(&http, &url, body).await;
                 let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
                 match result {
@@ -228,6 +276,7 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
     #[allow(clippy::cast_precision_loss)]
     Ok(ClassifyReport {
         clients: args.clients,
+        offered: args.rate,
         seconds,
         answered,
         per_second: answered as f64 / seconds,
