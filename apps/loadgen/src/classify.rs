@@ -198,7 +198,6 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
     )?));
     let errors: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
     let mut tasks = Vec::with_capacity(args.clients);
-    let clients = args.clients;
     for c in 0..args.clients {
         let (http, url, bodies, measuring, stop, answered, latency, errors) = (
             http.clone(),
@@ -216,7 +215,7 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
             // Open loop: clients start spread over one interval, then keep their schedule.
             let mut due = interval.map(|every| {
                 #[allow(clippy::cast_precision_loss)]
-                let phase = every.mul_f64(c as f64 / clients as f64);
+                let phase = every.mul_f64(c as f64 / clients_f64);
                 tokio::time::Instant::now() + phase
             });
             while !stop.load(Ordering::Relaxed) {
