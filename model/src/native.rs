@@ -66,6 +66,9 @@ struct Scratch {
     /// The layer's convolution output before bias, ReLU and pooling: `[cout, batch * side *
     /// side]`.
     out: Vec<f32>,
+    /// Pooled activations, two buffers used in turn (one layer's input, the next one's
+    /// output): `[c][batch][side / 2][side / 2]`.
+    acts: [Vec<f32>; 2],
 }
 
 thread_local! {
@@ -180,36 +183,59 @@ impl NativeRecognizer {
     fn logits_serial(&self, rasters: &[f32], batch: usize) -> Vec<f32> {
         // The input is [batch][1][n][n], which is channel-major [1][batch][n][n] already.
         let mut side = self.n;
-        let mut act = Vec::new();
-        SCRATCH.with_borrow_mut(|scratch| {
-            for (i, conv) in self.convs.iter().enumerate() {
-                let x = if i == 0 { rasters } else { &act };
-                act = conv.forward(x, batch, side, scratch);
-                side /= 2;
-            }
-        });
-        // [c][batch][cell] -> [batch][c * cells + cell] (burn's NCHW flatten).
-        let cells = side * side;
         let c = self.convs.last().map_or(1, |l| l.cout);
-        let mut flat = Array2::<f32>::zeros((batch, c * cells));
-        for (ch, plane) in act.chunks_exact(batch * cells).enumerate() {
-            for (b, cell_values) in plane.chunks_exact(cells).enumerate() {
-                let start = ch * cells;
-                if let Some(row) = flat.row_mut(b).as_slice_mut() {
-                    row[start..start + cells].copy_from_slice(cell_values);
+        SCRATCH.with_borrow_mut(|scratch| {
+            // Layer i reads acts[(i + 1) % 2] (the rasters for the first) and writes acts[i % 2].
+            let mut acts = std::mem::take(&mut scratch.acts);
+            let mut last = 0;
+            for (i, conv) in self.convs.iter().enumerate() {
+                let (a, b) = acts.split_at_mut(1);
+                let (out, input) = if i % 2 == 0 {
+                    (&mut a[0], &b[0])
+                } else {
+                    (&mut b[0], &a[0])
+                };
+                let x = if i == 0 {
+                    rasters
+                } else {
+                    &input[..conv.cin * batch * side * side]
+                };
+                conv.forward(x, batch, side, scratch, out);
+                side /= 2;
+                last = i % 2;
+            }
+            // [c][batch][cell] -> [batch][c * cells + cell] (burn's NCHW flatten).
+            let cells = side * side;
+            let act = &acts[last][..c * batch * cells];
+            let mut flat = Array2::<f32>::zeros((batch, c * cells));
+            for (ch, plane) in act.chunks_exact(batch * cells).enumerate() {
+                for (b, cell_values) in plane.chunks_exact(cells).enumerate() {
+                    let start = ch * cells;
+                    if let Some(row) = flat.row_mut(b).as_slice_mut() {
+                        row[start..start + cells].copy_from_slice(cell_values);
+                    }
                 }
             }
-        }
-        let hidden = self.fc1.forward(flat.view(), true);
-        let logits = self.fc2.forward(hidden.view(), false);
-        logits.into_raw_vec_and_offset().0
+            scratch.acts = acts;
+            let hidden = self.fc1.forward(flat.view(), true);
+            let logits = self.fc2.forward(hidden.view(), false);
+            logits.into_raw_vec_and_offset().0
+        })
     }
 }
 
 impl ConvBlock {
-    /// `x`: `[cin][batch][side][side]`; returns `[cout][batch][side / 2][side / 2]`. The
-    /// im2col matrix and the product live in `scratch`.
-    fn forward(&self, x: &[f32], batch: usize, side: usize, scratch: &mut Scratch) -> Vec<f32> {
+    /// `x`: `[cin][batch][side][side]`; writes `[cout][batch][side / 2][side / 2]` into the
+    /// start of `pooled` (grown as needed). The im2col matrix and the product live in
+    /// `scratch`.
+    fn forward(
+        &self,
+        x: &[f32],
+        batch: usize,
+        side: usize,
+        scratch: &mut Scratch,
+        pooled: &mut Vec<f32>,
+    ) {
         let columns = batch * side * side;
         let cols = at_least(&mut scratch.cols, self.cin * 9 * columns);
         im2col_into(x, self.cin, batch, side, cols);
@@ -220,7 +246,9 @@ impl ConvBlock {
             .expect("the product buffer is [cout, columns]");
         // beta = 0: the buffer's old contents are not read.
         mat_mul(1.0, &self.weight, &cols, 0.0, &mut out);
-        pool_relu(out.view(), &self.bias, batch, side, None)
+        let half = side / 2;
+        let pooled = at_least(pooled, self.cout * batch * half * half);
+        pool_relu_into(out.view(), &self.bias, batch, side, None, pooled);
     }
 }
 
@@ -336,14 +364,39 @@ pub(crate) fn pool_relu(
     bias: &[f32],
     batch: usize,
     side: usize,
-    mut argmax: Option<&mut Vec<u32>>,
+    argmax: Option<&mut Vec<u32>>,
 ) -> Vec<f32> {
+    let half = side / 2;
+    let mut pooled = vec![0.0f32; conv.nrows() * batch * half * half];
+    pool_relu_into(conv, bias, batch, side, argmax, &mut pooled);
+    pooled
+}
+
+/// [`pool_relu`] into `pooled` (`cout * batch * (side / 2)^2` elements), which may hold
+/// anything before: every element is written.
+///
+/// # Panics
+/// When `pooled` has another length.
+pub(crate) fn pool_relu_into(
+    conv: ArrayView2<'_, f32>,
+    bias: &[f32],
+    batch: usize,
+    side: usize,
+    mut argmax: Option<&mut Vec<u32>>,
+    pooled: &mut [f32],
+) {
     let plane = side * side;
     let columns = batch * plane;
     let half = side / 2;
     let cout = conv.nrows();
-    let mut pooled = vec![0.0f32; cout * batch * half * half];
+    assert_eq!(
+        pooled.len(),
+        cout * batch * half * half,
+        "pool output is [cout][batch][side / 2][side / 2]"
+    );
     if let Some(a) = argmax.as_deref_mut() {
+        // Only positive values are written below; the rest are ReLU's zeros.
+        pooled.fill(0.0);
         a.clear();
         a.resize(pooled.len(), u32::MAX);
     }
@@ -398,7 +451,6 @@ pub(crate) fn pool_relu(
             }
         }
     }
-    pooled
 }
 
 impl Dense {

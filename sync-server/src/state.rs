@@ -7,9 +7,23 @@ use inkset_protocol::Limits;
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
-/// State shared by every handler.
+/// State shared by every handler: one reference-counted [`Shared`], so the clone that axum
+/// makes for each extractor and middleware of each request is one atomic increment (a deep
+/// clone of the settings inside cost about 5 % of the server's CPU under classify load;
+/// BENCHMARKS.md, issue 18).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     /// SQL store.
     pub db: Db,
     /// Object store.
@@ -72,7 +86,7 @@ impl AppState {
         settings: &crate::config::Settings,
     ) -> Result<Self, sqlx::Error> {
         let token_ttl_secs = settings.token_ttl_secs;
-        let state = Self {
+        let state = Self(Arc::new(Shared {
             db,
             objects,
             ingest,
@@ -101,7 +115,7 @@ impl AppState {
             contributors: settings.contributors.clone(),
             releases: settings.releases.clone(),
             prompts: crate::prompts::Prompts::new(settings.prompts.clone()),
-        };
+        }));
         state.reload_shapes().await?;
         Ok(state)
     }
