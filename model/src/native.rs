@@ -187,14 +187,9 @@ impl NativeRecognizer {
         SCRATCH.with_borrow_mut(|scratch| {
             // Layer i reads acts[(i + 1) % 2] (the rasters for the first) and writes acts[i % 2].
             let mut acts = std::mem::take(&mut scratch.acts);
-            let mut last = 0;
             for (i, conv) in self.convs.iter().enumerate() {
-                let (a, b) = acts.split_at_mut(1);
-                let (out, input) = if i % 2 == 0 {
-                    (&mut a[0], &b[0])
-                } else {
-                    (&mut b[0], &a[0])
-                };
+                let [a, b] = &mut acts;
+                let (out, input) = if i % 2 == 0 { (a, &*b) } else { (b, &*a) };
                 let x = if i == 0 {
                     rasters
                 } else {
@@ -202,10 +197,11 @@ impl NativeRecognizer {
                 };
                 conv.forward(x, batch, side, scratch, out);
                 side /= 2;
-                last = i % 2;
             }
             // [c][batch][cell] -> [batch][c * cells + cell] (burn's NCHW flatten).
             let cells = side * side;
+            // The last layer's output.
+            let last = self.convs.len().saturating_sub(1) % 2;
             let act = &acts[last][..c * batch * cells];
             let mut flat = Array2::<f32>::zeros((batch, c * cells));
             for (ch, plane) in act.chunks_exact(batch * cells).enumerate() {

@@ -36,6 +36,11 @@ pub struct RecognizerConfig {
 }
 
 impl RecognizerConfig {
+    /// The default network's convolution channels (see [`Self::new`]).
+    pub const DEFAULT_CHANNELS: [usize; 3] = [24, 48, 96];
+    /// The default network's hidden width (see [`Self::new`]).
+    pub const DEFAULT_HIDDEN: usize = 96;
+
     /// The default network for `classes` classes on 32 x 32 rasters: channels 24/48/96,
     /// hidden 96, about 5.7 M multiply-adds per drawing (chosen by held-out accuracy over
     /// three seeds against 32/64/128 hidden 128 and three smaller networks; see
@@ -44,8 +49,8 @@ impl RecognizerConfig {
         Self {
             input_size: 32,
             classes,
-            channels: [24, 48, 96],
-            hidden: 96,
+            channels: Self::DEFAULT_CHANNELS,
+            hidden: Self::DEFAULT_HIDDEN,
             dropout: 0.2,
         }
     }

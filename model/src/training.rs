@@ -69,8 +69,8 @@ impl Default for TrainConfig {
             cosine_decay: true,
             seed: d.seed,
             input_size: 32,
-            channels: [24, 48, 96],
-            hidden: 96,
+            channels: RecognizerConfig::DEFAULT_CHANNELS,
+            hidden: RecognizerConfig::DEFAULT_HIDDEN,
             augment: Augment::default(),
         }
     }
