@@ -110,6 +110,12 @@ pub struct Manifest {
     /// `training::decide`); tuned on the validation split.
     #[serde(default)]
     pub unknown_threshold: f32,
+    /// What was added to the `unknown` logit after training (0 or below), already folded
+    /// into the last layer's bias of the weights: recorded here, never applied again. Tuned
+    /// on the validation split with the threshold (`training::tune_reject_rule`); 0 in
+    /// artifacts from before it existed.
+    #[serde(default)]
+    pub unknown_logit_adjustment: f32,
     /// Held-out evaluation (with the threshold applied).
     pub metrics: Option<Evaluation>,
     /// Per-epoch curves.
@@ -145,6 +151,7 @@ impl Manifest {
             training,
             data,
             unknown_threshold: 0.0,
+            unknown_logit_adjustment: 0.0,
             metrics: None,
             history: Vec::new(),
             burn_version: BURN_VERSION.into(),

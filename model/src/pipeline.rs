@@ -1,6 +1,7 @@
 //! The training recipe every trainer runs (the `inkset-trainer train` command, the server's
 //! jobs, in-process or on a GPU host): balance, train on the training split, tune the reject
-//! threshold on the validation split, evaluate on the test split, build the manifest.
+//! rule (threshold and `unknown` logit adjustment) on the validation split, evaluate on the
+//! test split, build the manifest.
 
 use std::collections::BTreeMap;
 
@@ -13,18 +14,20 @@ use crate::backend::Backend;
 use crate::dataset::{Dataset, Sample, Split, UNKNOWN};
 use crate::recognizer::Recognizer;
 use crate::training::{
-    Control, Evaluation, Progress, Stopped, TrainConfig, evaluate, train, tune_threshold,
+    Control, Evaluation, Progress, Stopped, TrainConfig, evaluate, train, tune_reject_rule,
 };
 
 /// How the split and the balancing are made (stored in every manifest).
 pub const SPLIT_DESCRIPTION: &str = "by source record: the first byte of sha256(key_id) mod 10 \
-     is 0-1 test (held out, reported), 2 validation (tunes the unknown threshold), 3-9 train; \
-     exact duplicate drawings kept once; for training, shape classes capped at the largest \
-     shape class and unknown at twice that, split equally over its distractor words (scarce \
-     words repeated; seeded)";
+     is 0-1 test (held out, reported), 2 validation (tunes the unknown threshold and logit \
+     adjustment), 3-9 train; exact duplicate drawings kept once; for training, shape classes \
+     capped at the largest shape class and unknown at that size too, split equally over its \
+     distractor words (scarce words repeated; seeded)";
 
 /// Balances a training set. Each shape class is capped at the size of the largest one
-/// (`cap`). Each distractor word of `unknown` gets an equal quota of `2 * cap / words`:
+/// (`cap`). Each distractor word of `unknown` gets an equal quota of `cap / words`, so that
+/// `unknown` is no larger than a shape class (at twice that, the network gave up more shapes
+/// to `unknown`: BENCHMARKS.md, "Shapes lost to unknown"):
 /// plentiful words (the $1 gestures, 300 each) are subsampled and scarce ones (the Quick,
 /// Draw! distractors, ~40 each) repeated, so augmentation sees every kind of "not a shape"
 /// about equally often. Choices are seeded.
@@ -48,7 +51,7 @@ pub fn balance(samples: Vec<Sample>, classes: &[String], seed: u64) -> Vec<Sampl
         out.extend(class);
     }
     if !distractors.is_empty() {
-        let quota = (2 * cap / distractors.len()).max(1);
+        let quota = (cap / distractors.len()).max(1);
         for (_, mut word) in distractors {
             word.shuffle(&mut rng);
             let n = word.len();
@@ -79,6 +82,10 @@ pub enum PipelineError {
     /// The observer stopped training.
     #[error(transparent)]
     Stopped(#[from] Stopped),
+    /// The trained weights could not be adjusted (not expected: the class comes from the
+    /// same class list).
+    #[error("adjusting the trained weights: {0}")]
+    Weights(String),
 }
 
 /// Runs the recipe on `ds` and returns the manifest (metrics, threshold, history, data
@@ -86,7 +93,8 @@ pub enum PipelineError {
 /// device.
 ///
 /// # Errors
-/// [`PipelineError::NoData`] when the training split is empty; [`PipelineError::Stopped`]
+/// [`PipelineError::NoData`] when the training split is empty; [`PipelineError::Weights`] if
+/// the logit adjustment cannot be folded into the weights; [`PipelineError::Stopped`]
 /// when `observe` stops it.
 pub fn train_recognizer(
     ds: &Dataset,
@@ -112,15 +120,15 @@ pub fn train_recognizer(
     )?;
     let device = backend.device();
     let n = config.input_size;
-    let threshold = tune_threshold(&trained.model, &ds.classes, &validation, n, &device);
-    let eval = evaluate(
-        &trained.model,
-        &ds.classes,
-        &test_set,
-        n,
-        threshold,
-        &device,
-    );
+    let rule = tune_reject_rule(&trained.model, &ds.classes, &validation, n, &device);
+    let model = match ds.classes.iter().position(|c| c == UNKNOWN) {
+        Some(u) if rule.unknown_logit_adjustment != 0.0 => trained
+            .model
+            .shift_logit(u, rule.unknown_logit_adjustment)
+            .map_err(PipelineError::Weights)?,
+        _ => trained.model,
+    };
+    let eval = evaluate(&model, &ds.classes, &test_set, n, rule.threshold, &device);
     let snapshot = DataSnapshot {
         sources,
         split: SPLIT_DESCRIPTION.into(),
@@ -137,10 +145,11 @@ pub fn train_recognizer(
         config.clone(),
         snapshot,
     );
-    manifest.unknown_threshold = threshold;
+    manifest.unknown_threshold = rule.threshold;
+    manifest.unknown_logit_adjustment = rule.unknown_logit_adjustment;
     manifest.metrics = Some(eval);
     manifest.history = trained.history;
-    Ok((manifest, trained.model))
+    Ok((manifest, model))
 }
 
 /// A source of drawings for [`leave_one_source_out`]: a name and its ndjson files or

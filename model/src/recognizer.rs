@@ -170,6 +170,31 @@ impl Recognizer {
         Ok(m)
     }
 
+    /// The same network with `offset` added to the logit of output `class` (its bias in the
+    /// last layer): every engine that runs the weights (burn on any device, [`crate::native`],
+    /// an exported artifact) then answers with the shifted logit. Used for the post-hoc logit
+    /// adjustment of the `unknown` class ([`crate::training::tune_reject_rule`]).
+    ///
+    /// # Errors
+    /// When `class` is not an output of the network or the bias cannot be read.
+    pub fn shift_logit(mut self, class: usize, offset: f32) -> Result<Self, String> {
+        let out = self.fc2.weight.dims()[1];
+        if class >= out {
+            return Err(format!("class {class} is not one of the {out} outputs"));
+        }
+        let device = self.fc2.weight.val().device();
+        let mut bias = match &self.fc2.bias {
+            Some(b) => values(b.val())?,
+            None => vec![0.0; out],
+        };
+        bias[class] += offset;
+        self.fc2.bias = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(bias, [out]),
+            &device,
+        )));
+        Ok(self)
+    }
+
     /// The gradient of every weight and bias in `grads` (laid out as [`Weights`]).
     #[cfg(test)]
     pub(crate) fn gradients(

@@ -224,40 +224,118 @@ pub fn decide(classes: &[String], probs: &[f32], threshold: f32) -> Decision {
     }
 }
 
-/// The reject threshold that maximises accuracy on `validation` (a split never trained on
-/// and not the test split), where a distractor counts as right when answered `unknown`.
-/// Candidates are 0.00, 0.05, ..., 0.90; ties go to the smaller threshold. 0 when
-/// `validation` is empty.
-pub fn tune_threshold(
+/// The reject rule a training run settles on: what [`decide`] applies, tuned on the
+/// validation split by [`tune_reject_rule`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RejectRule {
+    /// Best-shape probability below which the answer is `unknown` (0..=0.9).
+    pub threshold: f32,
+    /// Added to the `unknown` logit before the softmax (0 or below; 0 for a model without
+    /// `unknown`): a post-hoc logit adjustment (Menon et al., "Long-tail learning via logit
+    /// adjustment", ICLR 2021) that corrects for the share of distractors trained on.
+    pub unknown_logit_adjustment: f32,
+}
+
+/// Logit adjustments tried by [`tune_reject_rule`]: 0, -0.25, ..., -4.
+const ADJUSTMENTS: u8 = 16;
+
+/// `probs` as they are with `adjustment` added to class `unknown`'s logit (the softmax
+/// renormalised): `p_u' = p_u e^a / (1 - p_u + p_u e^a)`, every other `p_i' = p_i / (same)`.
+pub fn adjust_unknown(probs: &[f32], unknown: usize, adjustment: f32) -> Vec<f32> {
+    let Some(&pu) = probs.get(unknown) else {
+        return probs.to_vec();
+    };
+    let scale = adjustment.exp();
+    let denominator = (1.0 - pu + pu * scale).max(f32::MIN_POSITIVE);
+    probs
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| if i == unknown { p * scale } else { p } / denominator)
+        .collect()
+}
+
+/// The reject rule with the best balanced accuracy on `validation` (a split never trained on
+/// and not the test split): the mean over its classes of the share answered right, a
+/// distractor counting as right when answered `unknown`. Balanced accuracy rather than plain
+/// accuracy, because the plain kind rewards rejecting doubtful shapes as long as distractors
+/// outnumber each shape (they are the largest class).
+///
+/// Tried: every threshold 0.00, 0.05, ..., 0.90 with every `unknown` logit adjustment 0,
+/// -0.25, ..., -4 (only 0 without an `unknown` class). Ties go to the smaller adjustment,
+/// then the smaller threshold. `(0, 0)` when `validation` is empty.
+pub fn tune_reject_rule(
     model: &Recognizer,
     classes: &[String],
     validation: &[Sample],
     n: usize,
     device: &Device,
-) -> f32 {
-    if validation.is_empty() {
-        return 0.0;
-    }
+) -> RejectRule {
     let probs = predict_probabilities(model, validation, n, device);
-    let mut best = (0.0f32, 0usize);
-    for step in 0..=18u8 {
-        let t = f32::from(step) * 0.05;
-        let right = validation
-            .iter()
-            .zip(&probs)
-            .filter(|(s, p)| {
-                let d = decide(classes, p, t);
-                match d.index {
-                    Some(i) => i == s.label,
-                    None => classes.get(s.label).is_some_and(|c| c == UNKNOWN),
-                }
-            })
-            .count();
-        if right > best.1 {
-            best = (t, right);
+    let labels: Vec<usize> = validation.iter().map(|s| s.label).collect();
+    best_reject_rule(classes, &labels, &probs)
+}
+
+/// [`tune_reject_rule`]'s search on probabilities already computed: `probs[i]` is drawing
+/// `i`'s softmax over `classes`, `labels[i]` its true class index.
+pub fn best_reject_rule(classes: &[String], labels: &[usize], probs: &[Vec<f32>]) -> RejectRule {
+    let mut best = RejectRule {
+        threshold: 0.0,
+        unknown_logit_adjustment: 0.0,
+    };
+    if labels.is_empty() {
+        return best;
+    }
+    let unknown = classes.iter().position(|c| c == UNKNOWN);
+    let mut support = vec![0usize; classes.len()];
+    for &l in labels {
+        if let Some(c) = support.get_mut(l) {
+            *c += 1;
         }
     }
-    best.0
+    let present = support.iter().filter(|&&c| c > 0).count().max(1);
+    let adjustments = if unknown.is_some() { ADJUSTMENTS } else { 0 };
+    let mut best_score = f64::NEG_INFINITY;
+    let mut right = vec![0usize; classes.len()];
+    for a in 0..=adjustments {
+        let adjustment = -f32::from(a) * 0.25;
+        let adjusted: Vec<Vec<f32>> = match unknown {
+            Some(u) if a > 0 => probs
+                .iter()
+                .map(|p| adjust_unknown(p, u, adjustment))
+                .collect(),
+            _ => probs.to_vec(),
+        };
+        for step in 0..=18u8 {
+            let threshold = f32::from(step) * 0.05;
+            right.fill(0);
+            for (&label, p) in labels.iter().zip(&adjusted) {
+                let ok = match decide(classes, p, threshold).index {
+                    Some(i) => i == label,
+                    None => classes.get(label).is_some_and(|c| c == UNKNOWN),
+                };
+                if ok && let Some(r) = right.get_mut(label) {
+                    *r += 1;
+                }
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let score = right
+                .iter()
+                .zip(&support)
+                .filter(|(_, n)| **n > 0)
+                .map(|(r, n)| *r as f64 / *n as f64)
+                .sum::<f64>()
+                / present as f64;
+            // Strictly better by more than rounding: ties keep the earlier (smaller) rule.
+            if score > best_score + 1e-9 {
+                best_score = score;
+                best = RejectRule {
+                    threshold,
+                    unknown_logit_adjustment: adjustment,
+                };
+            }
+        }
+    }
+    best
 }
 
 /// Index of the largest value.
@@ -621,4 +699,120 @@ pub fn train(
         network: net,
         history,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn softmax(logits: &[f32]) -> Vec<f32> {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+        let sum: f32 = exp.iter().sum();
+        exp.iter().map(|e| e / sum).collect()
+    }
+
+    #[test]
+    fn adjusting_probabilities_equals_shifting_the_logit() {
+        let logits = [1.5f32, -0.3, 0.2, 2.1];
+        for adjustment in [0.0f32, -0.25, -1.0, -4.0] {
+            let mut shifted = logits;
+            shifted[3] += adjustment;
+            let want = softmax(&shifted);
+            let got = adjust_unknown(&softmax(&logits), 3, adjustment);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-6, "{got:?} vs {want:?} at {adjustment}");
+            }
+        }
+    }
+
+    #[test]
+    fn shapes_lost_to_unknown_move_the_unknown_logit_down() {
+        let classes = names(&["circle", "square", UNKNOWN]);
+        // Circles the network puts just under `unknown`, squares it gets right, and many
+        // distractors it rejects with a wide margin.
+        let mut labels = Vec::new();
+        let mut probs = Vec::new();
+        for _ in 0..10 {
+            labels.push(0);
+            probs.push(vec![0.40, 0.05, 0.55]);
+            labels.push(1);
+            probs.push(vec![0.05, 0.90, 0.05]);
+        }
+        for _ in 0..50 {
+            labels.push(2);
+            probs.push(vec![0.05, 0.05, 0.90]);
+        }
+        let rule = best_reject_rule(&classes, &labels, &probs);
+        assert!(rule.unknown_logit_adjustment < 0.0, "{rule:?}");
+        let right = |label: usize| {
+            labels
+                .iter()
+                .zip(&probs)
+                .filter(|(l, _)| **l == label)
+                .all(|(l, p)| {
+                    let p = adjust_unknown(p, 2, rule.unknown_logit_adjustment);
+                    decide(&classes, &p, rule.threshold).index == Some(*l)
+                })
+        };
+        assert!(right(0) && right(1) && right(2), "{rule:?}");
+        // The smallest adjustment that does it: circles need p_u e^a < p_circle.
+        assert!(rule.unknown_logit_adjustment >= -0.5, "{rule:?}");
+    }
+
+    #[test]
+    fn a_model_already_right_keeps_the_plain_rule() {
+        let classes = names(&["circle", "square", UNKNOWN]);
+        let labels = [0, 1, 2];
+        let probs = [
+            vec![0.8, 0.1, 0.1],
+            vec![0.1, 0.8, 0.1],
+            vec![0.1, 0.1, 0.8],
+        ];
+        let rule = best_reject_rule(&classes, &labels, &probs);
+        assert_eq!(
+            rule,
+            RejectRule {
+                threshold: 0.0,
+                unknown_logit_adjustment: 0.0
+            }
+        );
+        assert_eq!(best_reject_rule(&classes, &[], &[]), rule);
+    }
+
+    #[test]
+    fn without_unknown_only_the_threshold_is_tuned() {
+        let classes = names(&["circle", "square"]);
+        let labels = [0, 1, 0];
+        let probs = [vec![0.6, 0.4], vec![0.3, 0.7], vec![0.45, 0.55]];
+        let rule = best_reject_rule(&classes, &labels, &probs);
+        assert_eq!(rule.unknown_logit_adjustment, 0.0);
+    }
+
+    #[test]
+    fn a_shifted_logit_answers_like_the_adjusted_probabilities() {
+        let device = Device::flex();
+        let model = RecognizerConfig::new(3).init(&device);
+        let rasters: Vec<f32> = (0..2 * 32 * 32)
+            .map(|i| ((i * 7) % 11) as f32 / 10.0)
+            .collect();
+        let before = probabilities(&model, rasters.clone(), 2, 32, &device);
+        let shifted = model.shift_logit(2, -1.5).expect("class 2 is an output");
+        let after = probabilities(&shifted, rasters, 2, 32, &device);
+        for (b, a) in before.iter().zip(&after) {
+            let want = adjust_unknown(b, 2, -1.5);
+            for (x, y) in a.iter().zip(&want) {
+                assert!((x - y).abs() < 1e-5, "{a:?} vs {want:?}");
+            }
+        }
+        let again = RecognizerConfig::new(3).init(&device);
+        assert!(
+            again.shift_logit(3, 1.0).is_err(),
+            "class 3 is not an output"
+        );
+    }
 }

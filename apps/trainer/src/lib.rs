@@ -433,8 +433,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
             let manifest = artifact::save(&out, manifest, &model).context("saving the artifact")?;
             println!(
-                "unknown threshold {:.2} (tuned on the validation split)",
-                manifest.unknown_threshold
+                "unknown threshold {:.2}, unknown logit adjustment {:+.2} (tuned on the \
+                 validation split)",
+                manifest.unknown_threshold, manifest.unknown_logit_adjustment
             );
             if let Some(eval) = &manifest.metrics {
                 print_evaluation(eval);

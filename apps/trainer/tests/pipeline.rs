@@ -519,7 +519,7 @@ async fn in_process_trainer_trains_registers_and_serves() {
     let progress = job["progress"].as_array().unwrap();
     assert!(progress.iter().any(|p| p["kind"] == "step"), "{job}");
     let epochs: Vec<&Value> = progress.iter().filter(|p| p["kind"] == "epoch").collect();
-    assert_eq!(epochs.len(), 30, "default epochs");
+    assert_eq!(epochs.len(), 45, "default epochs");
     assert!(epochs.last().unwrap()["loss"].as_f64() < epochs[0]["loss"].as_f64());
     assert!(
         epochs
