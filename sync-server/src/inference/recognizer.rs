@@ -1,9 +1,10 @@
 //! Serving the `production` recognizer: one loaded model at a time, swapped atomically when
 //! the alias moves, and a dynamic micro-batcher in front of it.
 //!
-//! Requests rasterize on the HTTP workers and queue their rasters; the batcher takes every
-//! request waiting (up to `max_batch` rows, waiting at most `max_delay_us` for more, 0 by
-//! default as in Triton's dynamic batcher without a queue delay) and runs them as one
+//! Requests rasterize on the HTTP workers and queue their rasters; once a compute slot is
+//! free, the batcher takes every request waiting (up to `max_batch` rows, waiting at most
+//! `max_delay_us` for more, 0 by default as in Triton's dynamic batcher without a queue
+//! delay) and runs them as one
 //! `[batch, 1, N, N]` forward pass on a blocking thread; up to `parallel_batches` (default:
 //! one per core) batches run at once. Each request holds an `Arc` of the
 //! model it was rasterized for, so a hot swap never drops or mixes requests: batches in
@@ -108,6 +109,7 @@ impl Inference {
             max_batch,
             Duration::from_micros(settings.max_delay_us),
             parallel,
+            run_batch,
         ));
         Self {
             inner: Arc::new(Inner {
@@ -238,27 +240,51 @@ impl Version for Served {
     }
 }
 
-async fn batcher(
-    mut rx: mpsc::Receiver<BatchJob>,
+/// A queued request as the batcher sees it: how many rows it adds to a batch.
+trait Rows {
+    fn rows(&self) -> usize;
+}
+
+impl Rows for BatchJob {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
+/// Forms batches from `rx` and runs each with `run` on a blocking thread, at most
+/// `parallel` at once. A batch is formed when a slot is free: it takes the first request
+/// waiting and every one queued behind it, up to `max_batch` rows (a request is never
+/// split), waiting at most `delay` for more when the queue runs dry.
+async fn batcher<J: Rows + Send + 'static>(
+    mut rx: mpsc::Receiver<J>,
     max_batch: usize,
     delay: Duration,
     parallel: usize,
+    run: fn(Vec<J>),
 ) {
     let slots = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
     while let Some(first) = rx.recv().await {
-        let mut rows = first.rows;
+        // A compute slot first, then the batch: every request that queued while all slots
+        // were busy joins this batch (as Triton's dynamic batcher forms a batch when a model
+        // instance becomes free). Forming the batch first and then waiting for a slot sent
+        // out whatever had arrived at that moment (often one request) while the rest
+        // waited a whole pass more.
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut rows = first.rows();
         let mut jobs = vec![first];
         let deadline = tokio::time::Instant::now() + delay;
         while rows < max_batch {
             match rx.try_recv() {
                 Ok(j) => {
-                    rows += j.rows;
+                    rows += j.rows();
                     jobs.push(j);
                 }
                 Err(mpsc::error::TryRecvError::Empty) if !delay.is_zero() => {
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
                         Ok(Some(j)) => {
-                            rows += j.rows;
+                            rows += j.rows();
                             jobs.push(j);
                         }
                         _ => break,
@@ -270,11 +296,8 @@ async fn batcher(
         #[allow(clippy::cast_precision_loss)]
         metrics::histogram!(crate::observe::INFERENCE_BATCH_SIZE).record(rows as f64);
         // Up to `parallel` batches run at once, each on its own blocking thread.
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
         tokio::spawn(async move {
-            let done = tokio::task::spawn_blocking(move || run_batch(jobs)).await;
+            let done = tokio::task::spawn_blocking(move || run(jobs)).await;
             drop(permit);
             if let Err(e) = done {
                 tracing::error!(error = %e, "inference batch panicked");
@@ -301,5 +324,79 @@ fn run_batch(mut jobs: Vec<BatchJob>) {
             let mine: Vec<Vec<f32>> = probs.by_ref().take(j.rows).collect();
             let _ = j.reply.send(mine);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    /// A request of one row that records the size of the batch it ran in.
+    struct Probe {
+        batches: Arc<Mutex<Vec<usize>>>,
+        started: Arc<Notify>,
+        done: oneshot::Sender<()>,
+    }
+
+    impl Rows for Probe {
+        fn rows(&self) -> usize {
+            1
+        }
+    }
+
+    /// A forward pass that takes 150 ms.
+    fn slow_pass(jobs: Vec<Probe>) {
+        jobs[0].started.notify_one();
+        std::thread::sleep(Duration::from_millis(150));
+        jobs[0].batches.lock().unwrap().push(jobs.len());
+        for j in jobs {
+            let _ = j.done.send(());
+        }
+    }
+
+    /// The batch sizes when one request is being computed on the only slot and `queued`
+    /// more arrive meanwhile (the first of them 20 ms before the others).
+    async fn batches_behind_a_busy_slot(queued: usize, max_batch: usize) -> Vec<usize> {
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(batcher(rx, max_batch, Duration::ZERO, 1, slow_pass));
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let started = Arc::new(Notify::new());
+        let mut answers = Vec::new();
+        for i in 0..=queued {
+            let (done, answer) = oneshot::channel();
+            answers.push(answer);
+            let probe = Probe {
+                batches: batches.clone(),
+                started: started.clone(),
+                done,
+            };
+            assert!(tx.send(probe).await.is_ok(), "the batcher stopped");
+            if i == 0 {
+                // The first request's pass is running: the others queue behind it.
+                started.notified().await;
+            } else if i == 1 {
+                // The batcher has seen the second request before the rest arrive.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        for answer in answers {
+            answer.await.expect("every request is answered");
+        }
+        let sizes = batches.lock().unwrap().clone();
+        sizes
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_queued_behind_a_busy_slot_run_as_one_batch() {
+        assert_eq!(batches_behind_a_busy_slot(10, 64).await, vec![1, 10]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_never_exceeds_max_batch_rows() {
+        assert_eq!(batches_behind_a_busy_slot(10, 4).await, vec![1, 4, 4, 2]);
     }
 }
