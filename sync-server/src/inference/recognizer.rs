@@ -386,8 +386,7 @@ mod tests {
         for answer in answers {
             answer.await.expect("every request is answered");
         }
-        let sizes = batches.lock().unwrap().clone();
-        sizes
+        batches.lock().unwrap().clone()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
