@@ -426,7 +426,7 @@ pub(crate) fn pool_relu_into(
                 let dst = &mut pooled[base + py * half..][..half];
                 match argmax.as_deref_mut() {
                     None => {
-                        // Pairs by chunks (no bounds checks in the loop, so it vectorises).
+                        // Pairs by chunks: no bounds checks in the loop.
                         let pairs = r0.chunks_exact(2).zip(r1.chunks_exact(2));
                         for (d, (p0, p1)) in dst.iter_mut().zip(pairs) {
                             let m = p0[0].max(p0[1]).max(p1[0]).max(p1[1]);
