@@ -77,7 +77,7 @@ thread_local! {
 
 /// The first `len` elements of `buf`, growing it (never shrinking) as needed. The contents
 /// are whatever an earlier pass left: callers overwrite every element they read.
-fn at_least(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(crate) fn at_least(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if buf.len() < len {
         buf.resize(len, 0.0);
     }
@@ -249,17 +249,9 @@ impl ConvBlock {
 }
 
 /// im2col of a 3x3 convolution with padding 1: `x` is `[cin][batch][side][side]`; row
-/// `(c, ky, kx)` of the result, column `(b, y, x)`, holds `x[c][b][y + ky - 1][x + kx - 1]`
-/// (0 outside the image). Shape `[cin * 9, batch * side * side]`.
-pub(crate) fn im2col(x: &[f32], cin: usize, batch: usize, side: usize) -> Array2<f32> {
-    let mut cols = vec![0.0f32; cin * 9 * batch * side * side];
-    im2col_into(x, cin, batch, side, &mut cols);
-    Array2::from_shape_vec((cin * 9, batch * side * side), cols)
-        .expect("im2col writes [cin * 9, batch * side * side]")
-}
-
-/// [`im2col`] into `cols` (`cin * 9 * batch * side * side` elements, row-major), writing
-/// every element, the zero padding included, so `cols` may hold anything before.
+/// `(c, ky, kx)` of `cols`, column `(b, y, x)`, receives `x[c][b][y + ky - 1][x + kx - 1]`
+/// (0 outside the image). `cols` is `[cin * 9, batch * side * side]` row-major; every
+/// element is written, the zero padding included, so it may hold anything before.
 ///
 /// # Panics
 /// When `cols` or `x` has another length.
@@ -324,39 +316,65 @@ fn shifted_plane(src: &[f32], side: usize, ky: usize, kx: usize, out: &mut [f32]
     }
 }
 
-/// The adjoint of [`im2col`]: sums each column entry back onto the input position it was
-/// read from. Returns `[cin][batch][side][side]`.
-pub(crate) fn col2im(cols: &Array2<f32>, cin: usize, batch: usize, side: usize) -> Vec<f32> {
+/// The adjoint of [`im2col_into`]: sums each column entry back onto the input position it
+/// was read from. `cols` is `[cin * 9, batch * side * side]` (row-major); `x` receives
+/// `[cin][batch][side][side]`, every element written.
+///
+/// Each (row, image) plane is one flat add at a constant offset, the transpose of
+/// [`shifted_plane`]'s one copy: the entries `im2col` pads with zeros (the edge column a
+/// horizontal shift wraps in) are first set to 0 in `cols`, so the flat add carries nothing
+/// from them. That is why `cols` is mutable; it is a scratch buffer of the caller's.
+///
+/// # Panics
+/// When `cols` or `x` has another length.
+pub(crate) fn col2im_into(cols: &mut [f32], cin: usize, batch: usize, side: usize, x: &mut [f32]) {
     let plane = side * side;
-    let mut x = vec![0.0f32; cin * batch * plane];
-    for c in 0..cin {
-        for ky in 0..3 {
-            for kx in 0..3 {
-                let row = cols.row(c * 9 + ky * 3 + kx);
-                let Some(src_all) = row.as_slice() else {
-                    continue;
-                };
-                for b in 0..batch {
-                    let dst = &mut x[(c * batch + b) * plane..][..plane];
-                    let src = &src_all[b * plane..][..plane];
-                    for y in 0..side {
-                        let sy = y + ky;
-                        if sy == 0 || sy > side {
-                            continue;
-                        }
-                        let dst_row = &mut dst[(sy - 1) * side..][..side];
-                        let src_row = &src[y * side..][..side];
-                        match kx {
-                            0 => add_into(&mut dst_row[..side - 1], &src_row[1..]),
-                            1 => add_into(dst_row, src_row),
-                            _ => add_into(&mut dst_row[1..], &src_row[..side - 1]),
-                        }
-                    }
-                }
+    assert_eq!(
+        cols.len(),
+        cin * 9 * batch * plane,
+        "col2im input is [cin * 9, batch * plane]"
+    );
+    assert_eq!(
+        x.len(),
+        cin * batch * plane,
+        "col2im output is [cin][batch][side][side]"
+    );
+    x.fill(0.0);
+    if plane == 0 || batch == 0 {
+        return;
+    }
+    for (row, src_all) in cols.chunks_exact_mut(batch * plane).enumerate() {
+        let (c, ky, kx) = (row / 9, (row % 9) / 3, row % 3);
+        // As in `shifted_plane`: output rows ys..ye read the image, at offset `shift`.
+        let ys = usize::from(ky == 0);
+        let ye = if ky == 2 { side - 1 } else { side };
+        if ys >= ye {
+            continue;
+        }
+        let (start, end, shift) = (ys * side, ye * side, ky * side + kx);
+        let lo = (start + shift).max(side + 1) - shift;
+        let hi = (end + shift).min(plane + side + 1) - shift;
+        if hi <= lo {
+            continue;
+        }
+        for b in 0..batch {
+            let src = &mut src_all[b * plane..][..plane];
+            match kx {
+                0 => src[start..end]
+                    .iter_mut()
+                    .step_by(side)
+                    .for_each(|v| *v = 0.0),
+                2 => src[start + side - 1..end]
+                    .iter_mut()
+                    .step_by(side)
+                    .for_each(|v| *v = 0.0),
+                _ => {}
             }
+            let dst = &mut x[(c * batch + b) * plane..][..plane];
+            let from = lo + shift - (side + 1);
+            add_into(&mut dst[from..from + (hi - lo)], &src[lo..hi]);
         }
     }
-    x
 }
 
 /// `dst[i] += src[i]`.
@@ -367,25 +385,10 @@ pub(crate) fn add_into(dst: &mut [f32], src: &[f32]) {
 }
 
 /// Bias, ReLU and 2x2 max-pool over a convolution's output `conv` (`[cout, batch * side *
-/// side]`, without bias), in one pass (max with 0 commutes with the max of the pool).
-/// Returns `[cout][batch][side / 2][side / 2]`. With `argmax`, also records for each pooled
-/// value the flat index into `conv` it came from, or `u32::MAX` where ReLU gave 0 (no
-/// gradient flows there).
-pub(crate) fn pool_relu(
-    conv: ArrayView2<'_, f32>,
-    bias: &[f32],
-    batch: usize,
-    side: usize,
-    argmax: Option<&mut Vec<u32>>,
-) -> Vec<f32> {
-    let half = side / 2;
-    let mut pooled = vec![0.0f32; conv.nrows() * batch * half * half];
-    pool_relu_into(conv, bias, batch, side, argmax, &mut pooled);
-    pooled
-}
-
-/// [`pool_relu`] into `pooled` (`cout * batch * (side / 2)^2` elements), which may hold
-/// anything before: every element is written.
+/// side]`, without bias), in one pass (max with 0 commutes with the max of the pool), into
+/// `pooled`: `[cout][batch][side / 2][side / 2]`, which may hold anything before (every
+/// element is written). With `argmax`, also records for each pooled value the flat index
+/// into `conv` it came from, or `u32::MAX` where ReLU gave 0 (no gradient flows there).
 ///
 /// # Panics
 /// When `pooled` has another length.
@@ -533,6 +536,72 @@ mod tests {
                     .zip(&want)
                     .all(|(a, b)| a.to_bits() == b.to_bits()),
                 "side {side}: im2col differs from its definition"
+            );
+        }
+    }
+
+    /// col2im by its definition: each column entry added onto the input position im2col
+    /// read it from, in im2col's row order.
+    fn col2im_by_definition(cols: &[f32], cin: usize, batch: usize, side: usize) -> Vec<f32> {
+        let plane = side * side;
+        let mut x = vec![0.0f32; cin * batch * plane];
+        for c in 0..cin {
+            for k in 0..9 {
+                let (ky, kx) = (k / 3, k % 3);
+                for b in 0..batch {
+                    for y in 0..side {
+                        for xx in 0..side {
+                            let (sy, sx) = (y + ky, xx + kx);
+                            if (1..=side).contains(&sy) && (1..=side).contains(&sx) {
+                                x[(c * batch + b) * plane + (sy - 1) * side + sx - 1] +=
+                                    cols[((c * 9 + k) * batch + b) * plane + y * side + xx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        x
+    }
+
+    /// The plane-at-a-time col2im equals its definition bit for bit (same additions in the
+    /// same order), for the same sides as im2col, writing over an output full of garbage;
+    /// and it is im2col's adjoint: <im2col(x), y> = <x, col2im(y)>.
+    #[test]
+    fn col2im_equals_its_definition_and_is_the_adjoint() {
+        let mut rng = StdRng::seed_from_u64(8);
+        for side in [1, 2, 3, 4, 5, 6, 8, 16, 32] {
+            let (cin, batch) = (2, 3);
+            let cols: Vec<f32> = (0..cin * 9 * batch * side * side)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            let want = col2im_by_definition(&cols, cin, batch, side);
+            let mut scratch = cols.clone();
+            let mut got = vec![f32::NAN; cin * batch * side * side];
+            col2im_into(&mut scratch, cin, batch, side, &mut got);
+            assert!(
+                got.iter().zip(&want).all(|(a, b)| a == b && a.is_finite()),
+                "side {side}: col2im differs from its definition"
+            );
+
+            let x: Vec<f32> = (0..cin * batch * side * side)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            let mut image = vec![0.0f32; cols.len()];
+            im2col_into(&x, cin, batch, side, &mut image);
+            let lhs: f64 = image
+                .iter()
+                .zip(&cols)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum();
+            let rhs: f64 = x
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum();
+            assert!(
+                (lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0),
+                "side {side}: <im2col(x), y> = {lhs} but <x, col2im(y)> = {rhs}"
             );
         }
     }

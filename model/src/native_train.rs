@@ -10,17 +10,44 @@
 //! burn run.
 
 use crate::gemm::mat_mul;
-use ndarray::{Array2, ArrayView2};
+use std::cell::RefCell;
+
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::native::{WeightsError, add_into, col2im, im2col, pool_relu};
+use crate::native::{WeightsError, add_into, at_least, col2im_into, im2col_into, pool_relu_into};
 use crate::recognizer::{Recognizer, RecognizerConfig, Weights};
 use crate::training::StepOutcome;
 
 const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
 const EPSILON: f32 = 1e-5;
+
+/// A thread's working buffers for one part of a batch, kept between steps. Fresh buffers
+/// per step (tens of MB: the second convolution's im2col matrix alone is `[216, rows *
+/// 256]`) cost a memset, page faults and allocator work on every step; each buffer here is
+/// written in full before it is read.
+#[derive(Debug, Default)]
+struct Workspace {
+    /// Each convolution's im2col matrix, `[cin * 9, rows * side * side]`, kept from the
+    /// forward pass for the weight gradients.
+    cols: [Vec<f32>; 3],
+    /// Each pool's winners: for every pooled value, the flat index into the convolution's
+    /// output it came from, or `u32::MAX` where ReLU gave 0.
+    argmax: [Vec<u32>; 3],
+    /// A convolution's output in the forward pass, its gradient in the backward pass:
+    /// `[cout, rows * side * side]`.
+    conv: Vec<f32>,
+    /// Pooled activations, two buffers used in turn: `[c][rows][side / 2][side / 2]`.
+    acts: [Vec<f32>; 2],
+    /// The gradient of an im2col matrix, `[cin * 9, rows * side * side]`.
+    dcols: Vec<f32>,
+}
+
+thread_local! {
+    static WORKSPACE: RefCell<Workspace> = RefCell::new(Workspace::default());
+}
 
 /// One tensor of parameters and its Adam moments.
 #[derive(Debug, Clone)]
@@ -227,29 +254,48 @@ impl NativeLearner {
         );
         let channels = self.network.channels;
 
-        // Forward, keeping what the backward pass needs.
-        let mut x = rasters.to_vec();
+        // Forward, keeping what the backward pass needs: each layer's im2col matrix and
+        // the pool's winners stay in this thread's workspace until the backward pass.
+        let mut ws = WORKSPACE.with_borrow_mut(std::mem::take);
         let mut side = n;
         let mut cin = 1;
-        let mut caches = Vec::with_capacity(3);
+        let mut sides = [0usize; 3];
         for (l, &cout) in channels.iter().enumerate() {
-            let cols = im2col(&x, cin, batch, side);
+            let columns = batch * side * side;
+            let half = side / 2;
+            let [a, b] = &mut ws.acts;
+            let (out, input) = if l % 2 == 0 { (a, &*b) } else { (b, &*a) };
+            // The input is [batch][1][n][n], which is channel-major [1][batch][n][n].
+            let x = if l == 0 {
+                rasters
+            } else {
+                &input[..cin * columns]
+            };
+            let cols = at_least(&mut ws.cols[l], cin * 9 * columns);
+            im2col_into(x, cin, batch, side, cols);
+            let cols = ArrayView2::from_shape((cin * 9, columns), &*cols)
+                .expect("the im2col buffer is [cin * 9, columns]");
             let w = ArrayView2::from_shape((cout, cin * 9), &self.params[2 * l].value)
                 .expect("conv weights have the network's shape");
-            let mut z = Array2::<f32>::zeros((cout, batch * side * side));
+            let conv = at_least(&mut ws.conv, cout * columns);
+            let mut z = ArrayViewMut2::from_shape((cout, columns), conv)
+                .expect("the product buffer is [cout, columns]");
+            // beta = 0: the buffer's old contents are not read.
             mat_mul(1.0, &w, &cols, 0.0, &mut z);
-            let mut argmax = Vec::new();
-            x = pool_relu(
+            let pooled = at_least(out, cout * batch * half * half);
+            pool_relu_into(
                 z.view(),
                 &self.params[2 * l + 1].value,
                 batch,
                 side,
-                Some(&mut argmax),
+                Some(&mut ws.argmax[l]),
+                pooled,
             );
-            caches.push((cols, argmax, cin, side));
+            sides[l] = side;
             cin = cout;
-            side /= 2;
+            side = half;
         }
+        let x = &ws.acts[(channels.len() - 1) % 2][..cin * batch * side * side];
         let cells = side * side;
         let flat_len = cin * cells;
         // [c][batch][cell] -> [batch][c * cells + cell] (burn's NCHW flatten).
@@ -357,17 +403,21 @@ impl NativeLearner {
         // Backward through the conv blocks: max-pool + ReLU route each gradient to its
         // winner; then weights, bias and (but for the first layer) the input.
         for l in (0..3).rev() {
-            let (cols, argmax, cin, side) = &caches[l];
+            let side = sides[l];
+            let cin = if l == 0 { 1 } else { channels[l - 1] };
             let cout = channels[l];
             let columns = batch * side * side;
-            let mut dz = Array2::<f32>::zeros((cout, columns));
-            if let Some(dzs) = dz.as_slice_mut() {
-                for (&at, &g) in argmax.iter().zip(&dx) {
-                    if at != u32::MAX {
-                        dzs[at as usize] += g;
-                    }
+            let dz = at_least(&mut ws.conv, cout * columns);
+            dz.fill(0.0);
+            for (&at, &g) in ws.argmax[l].iter().zip(&dx) {
+                if at != u32::MAX {
+                    dz[at as usize] += g;
                 }
             }
+            let dz = ArrayView2::from_shape((cout, columns), &*dz)
+                .expect("the gradient buffer is [cout, columns]");
+            let cols = ArrayView2::from_shape((cin * 9, columns), &ws.cols[l][..cin * 9 * columns])
+                .expect("the im2col buffer is [cin * 9, columns]");
             let mut dw = Array2::<f32>::zeros((cout, cin * 9));
             mat_mul(1.0, &dz, &cols.t(), 0.0, &mut dw);
             grads[2 * l] = dw.into_raw_vec_and_offset().0;
@@ -375,11 +425,15 @@ impl NativeLearner {
             if l > 0 {
                 let w = ArrayView2::from_shape((cout, cin * 9), &self.params[2 * l].value)
                     .expect("conv weights have the network's shape");
-                let mut dcols = Array2::<f32>::zeros((cin * 9, columns));
-                mat_mul(1.0, &w.t(), &dz, 0.0, &mut dcols);
-                dx = col2im(&dcols, *cin, batch, *side);
+                let dcols = at_least(&mut ws.dcols, cin * 9 * columns);
+                let mut dcols_view = ArrayViewMut2::from_shape((cin * 9, columns), &mut *dcols)
+                    .expect("the column-gradient buffer is [cin * 9, columns]");
+                mat_mul(1.0, &w.t(), &dz, 0.0, &mut dcols_view);
+                dx.resize(cin * columns, 0.0);
+                col2im_into(dcols, cin, batch, side, &mut dx);
             }
         }
+        WORKSPACE.with_borrow_mut(|slot| *slot = ws);
         #[allow(clippy::cast_precision_loss)]
         let loss = loss / total.max(1) as f64;
         (loss, predicted, grads)
