@@ -303,16 +303,20 @@ fn shifted_plane(src: &[f32], side: usize, ky: usize, kx: usize, out: &mut [f32]
         let from = lo + shift - (side + 1);
         out[lo..hi].copy_from_slice(&src[from..from + (hi - lo)]);
     }
-    match kx {
-        0 => out[start..end]
-            .iter_mut()
-            .step_by(side)
-            .for_each(|v| *v = 0.0),
-        2 => out[start + side - 1..end]
-            .iter_mut()
-            .step_by(side)
-            .for_each(|v| *v = 0.0),
-        _ => {}
+    zero_edge_column(&mut out[start..end], side, kx);
+}
+
+/// Zeroes the edge column a horizontal shift of `kx` (0..3) wraps in from the neighbouring
+/// row, in `rows` (whole rows of `side` values): the first column for `kx == 0`, the last
+/// for `kx == 2`, none for 1.
+fn zero_edge_column(rows: &mut [f32], side: usize, kx: usize) {
+    let first = match kx {
+        0 => 0,
+        2 => side - 1,
+        _ => return,
+    };
+    if let Some(rows) = rows.get_mut(first..) {
+        rows.iter_mut().step_by(side).for_each(|v| *v = 0.0);
     }
 }
 
@@ -359,17 +363,7 @@ pub(crate) fn col2im_into(cols: &mut [f32], cin: usize, batch: usize, side: usiz
         }
         for b in 0..batch {
             let src = &mut src_all[b * plane..][..plane];
-            match kx {
-                0 => src[start..end]
-                    .iter_mut()
-                    .step_by(side)
-                    .for_each(|v| *v = 0.0),
-                2 => src[start + side - 1..end]
-                    .iter_mut()
-                    .step_by(side)
-                    .for_each(|v| *v = 0.0),
-                _ => {}
-            }
+            zero_edge_column(&mut src[start..end], side, kx);
             let dst = &mut x[(c * batch + b) * plane..][..plane];
             let from = lo + shift - (side + 1);
             add_into(&mut dst[from..from + (hi - lo)], &src[lo..hi]);
