@@ -8,7 +8,7 @@ use burn::tensor::Device;
 
 use crate::artifact::{ArtifactError, Manifest, load_bytes};
 use crate::dataset::Sample;
-use crate::native::NativeRecognizer;
+use crate::native::{ConvAlgorithm, NativeRecognizer};
 use crate::raster::{Polyline, RasterError, rasterize_into};
 use crate::recognizer::Recognizer;
 use crate::training::{Decision, Evaluation, decide, evaluation, probabilities, raster_batch};
@@ -76,6 +76,14 @@ impl Classifier {
     /// Raster side N.
     pub fn input_size(&self) -> usize {
         self.manifest.input.size
+    }
+
+    /// On the native CPU engine, computes the convolutions with `algorithm` (the default is
+    /// [`ConvAlgorithm::Winograd`]); no effect on burn's devices.
+    pub fn set_conv_algorithm(&mut self, algorithm: ConvAlgorithm) {
+        if let Some(native) = self.native.take() {
+            self.native = Some(native.with_algorithm(algorithm));
+        }
     }
 
     /// The device it runs on.

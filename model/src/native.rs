@@ -9,7 +9,11 @@
 //! Each convolution is one matrix product over the whole batch (im2col: `[cin * 9,
 //! batch * side * side]`, weights `[cout, cin * 9]`), with bias, ReLU and the 2x2 max-pool
 //! fused into one pass over its output; activations stay channel-major (`[c][batch][y][x]`)
-//! between layers. Matrix products are the `gemm` crate's (`model/src/gemm.rs`). Batches of
+//! between layers. Layers with [`WINOGRAD_MIN_CIN`] or more input channels (all but the
+//! first) run as Winograd F(2x2, 3x3) by default ([`ConvAlgorithm`]): 2.25x fewer
+//! multiply-adds, and each 2x2 output tile is exactly one 2x2 pooling window, so the output
+//! transform, bias, ReLU and pool are one pass. Matrix products are the `gemm` crate's
+//! (`model/src/gemm.rs`). Batches of
 //! 16 or more rows are split over rayon's threads. Results equal burn's to float rounding
 //! (tested in `tests::equals_burn`).
 
@@ -17,6 +21,7 @@ use std::cell::RefCell;
 
 use crate::gemm::mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use serde::{Deserialize, Serialize};
 
 use crate::recognizer::{DenseWeights, Recognizer, RecognizerConfig};
 
@@ -33,7 +38,32 @@ struct ConvBlock {
     /// `[cout, cin * 9]`, row-major (burn's `[cout, cin, 3, 3]` flattened).
     weight: Array2<f32>,
     bias: Vec<f32>,
+    /// Winograd F(2x2, 3x3) weights `U = G g G^T` (see [`winograd_weights`]): `[16][cout][cin]`,
+    /// for layers with at least [`WINOGRAD_MIN_CIN`] input channels; empty otherwise.
+    winograd: Vec<f32>,
 }
+
+/// How the native engine computes its 3x3 convolutions (the choice oneDNN offers as
+/// `convolution_direct` / `convolution_winograd`). Both give the same results to float
+/// rounding (`tests::winograd_equals_im2col`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConvAlgorithm {
+    /// One matrix product over the im2col matrix `[cin * 9, batch * side * side]`: `9 * cin`
+    /// multiply-adds per output value.
+    Im2col,
+    /// Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for
+    /// Convolutional Neural Networks", CVPR 2016) on layers with at least
+    /// [`WINOGRAD_MIN_CIN`] input channels: 16 matrix products `[cout, cin] x [cin, tiles]`
+    /// over 4x4 input tiles taken every 2 pixels, `4 * cin` multiply-adds per output value
+    /// (2.25x fewer). Narrower layers (the first, one channel) keep im2col.
+    #[default]
+    Winograd,
+}
+
+/// Fewest input channels for which a layer runs as Winograd: with fewer, the 16 products'
+/// inner dimension is too short for the matrix kernels to pay for the transforms.
+pub const WINOGRAD_MIN_CIN: usize = 8;
 
 /// A linear layer: `[in, out]` weights (burn's layout) and bias.
 #[derive(Debug, Clone)]
@@ -50,6 +80,7 @@ pub struct NativeRecognizer {
     convs: Vec<ConvBlock>,
     fc1: Dense,
     fc2: Dense,
+    algorithm: ConvAlgorithm,
 }
 
 /// Rows at or above which a batch is split over threads.
@@ -64,11 +95,14 @@ struct Scratch {
     /// im2col of the layer being computed: `[cin * 9, batch * side * side]`.
     cols: Vec<f32>,
     /// The layer's convolution output before bias, ReLU and pooling: `[cout, batch * side *
-    /// side]`.
+    /// side]`; for a Winograd layer, its 16 products `[16][cout][tiles]`, and `cols` holds
+    /// the transformed input tiles `[16][cin][tiles]`.
     out: Vec<f32>,
     /// Pooled activations, two buffers used in turn (one layer's input, the next one's
     /// output): `[c][batch][side / 2][side / 2]`.
     acts: [Vec<f32>; 2],
+    /// One zero-padded input plane, `(side + 2)^2`, for the Winograd input transform.
+    padded: Vec<f32>,
 }
 
 thread_local! {
@@ -110,11 +144,17 @@ impl NativeRecognizer {
             }
             let weight = Array2::from_shape_vec((cout, cin * 9), values)
                 .map_err(|e| WeightsError(e.to_string()))?;
+            let winograd = if cin >= WINOGRAD_MIN_CIN {
+                winograd_weights(&weight, cin)
+            } else {
+                Vec::new()
+            };
             convs.push(ConvBlock {
                 cin,
                 cout,
                 weight,
                 bias,
+                winograd,
             });
             cin = cout;
         }
@@ -137,7 +177,20 @@ impl NativeRecognizer {
             fc1: dense(w.fc1, [cin * cells, network.hidden], "fc1")?,
             fc2: dense(w.fc2, [network.hidden, network.classes], "fc2")?,
             convs,
+            algorithm: ConvAlgorithm::default(),
         })
+    }
+
+    /// The same network computing its convolutions with `algorithm`.
+    #[must_use]
+    pub fn with_algorithm(mut self, algorithm: ConvAlgorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// How the convolutions are computed.
+    pub fn algorithm(&self) -> ConvAlgorithm {
+        self.algorithm
     }
 
     /// Output classes.
@@ -195,7 +248,11 @@ impl NativeRecognizer {
                 } else {
                     &input[..conv.cin * batch * side * side]
                 };
-                conv.forward(x, batch, side, scratch, out);
+                if self.algorithm == ConvAlgorithm::Winograd && !conv.winograd.is_empty() {
+                    conv.forward_winograd(x, batch, side, scratch, out);
+                } else {
+                    conv.forward(x, batch, side, scratch, out);
+                }
                 side /= 2;
             }
             // [c][batch][cell] -> [batch][c * cells + cell] (burn's NCHW flatten).
@@ -245,6 +302,180 @@ impl ConvBlock {
         let half = side / 2;
         let pooled = at_least(pooled, self.cout * batch * half * half);
         pool_relu_into(out.view(), &self.bias, batch, side, None, pooled);
+    }
+
+    /// As [`Self::forward`], by Winograd F(2x2, 3x3): the input's 4x4 tiles (one per 2x2
+    /// output tile, so one per pooled value) transformed to `[16][cin][tiles]` in
+    /// `scratch.cols`, 16 products with the transformed weights into `[16][cout][tiles]` in
+    /// `scratch.out`, then the output transform fused with bias, ReLU and the pool.
+    fn forward_winograd(
+        &self,
+        x: &[f32],
+        batch: usize,
+        side: usize,
+        scratch: &mut Scratch,
+        pooled: &mut Vec<f32>,
+    ) {
+        let (cin, cout) = (self.cin, self.cout);
+        let half = side / 2;
+        let tiles = batch * half * half;
+        if tiles == 0 {
+            return;
+        }
+        let Scratch {
+            cols, out, padded, ..
+        } = scratch;
+        let v = at_least(cols, 16 * cin * tiles);
+        winograd_input_into(x, cin, batch, side, padded, v);
+        let m = at_least(out, 16 * cout * tiles);
+        for (k, (mk, vk)) in m
+            .chunks_exact_mut(cout * tiles)
+            .zip(v.chunks_exact(cin * tiles))
+            .enumerate()
+        {
+            let uk =
+                ArrayView2::from_shape((cout, cin), &self.winograd[k * cout * cin..][..cout * cin])
+                    .expect("the Winograd weights are [16][cout][cin]");
+            let vk = ArrayView2::from_shape((cin, tiles), vk)
+                .expect("the transformed input is [16][cin][tiles]");
+            let mut mk = ArrayViewMut2::from_shape((cout, tiles), mk)
+                .expect("the products are [16][cout][tiles]");
+            // beta = 0: the buffer's old contents are not read.
+            mat_mul(1.0, &uk, &vk, 0.0, &mut mk);
+        }
+        let pooled = at_least(pooled, cout * tiles);
+        winograd_output_pool_into(m, &self.bias, cout, tiles, pooled);
+    }
+}
+
+/// Winograd F(2x2, 3x3) weights of a `[cout, cin * 9]` 3x3 kernel (rows `(c, ky, kx)`):
+/// `U = G g G^T` for each `(o, c)`, with `G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2],
+/// [0, 0, 1]]` (Lavin and Gray 2016), laid out `[16][cout][cin]` (element `(i, j)` of the
+/// 4x4 `U` in matrix `4 * i + j`). Computed in f64, stored as f32.
+fn winograd_weights(weight: &Array2<f32>, cin: usize) -> Vec<f32> {
+    const G: [[f64; 3]; 4] = [
+        [1.0, 0.0, 0.0],
+        [0.5, 0.5, 0.5],
+        [0.5, -0.5, 0.5],
+        [0.0, 0.0, 1.0],
+    ];
+    let cout = weight.nrows();
+    let mut u = vec![0.0f32; 16 * cout * cin];
+    for o in 0..cout {
+        for c in 0..cin {
+            let g = |ky: usize, kx: usize| f64::from(weight[[o, c * 9 + ky * 3 + kx]]);
+            // G g: 4 x 3.
+            let gg: [[f64; 3]; 4] = std::array::from_fn(|i| {
+                std::array::from_fn(|kx| (0..3).map(|ky| G[i][ky] * g(ky, kx)).sum())
+            });
+            for (i, row) in gg.iter().enumerate() {
+                for (j, g_row) in G.iter().enumerate() {
+                    let value: f64 = (0..3).map(|kx| row[kx] * g_row[kx]).sum();
+                    #[allow(clippy::cast_possible_truncation)]
+                    let value = value as f32;
+                    u[((4 * i + j) * cout + o) * cin + c] = value;
+                }
+            }
+        }
+    }
+    u
+}
+
+/// The Winograd F(2x2, 3x3) input transform: `x` is `[cin][batch][side][side]` (`side`
+/// even), read with a zero padding of 1; the 4x4 tile at padded rows and columns `2 * ty ..
+/// 2 * ty + 4`, `2 * tx .. 2 * tx + 4` becomes `V = B^T d B`, with `B^T = [[1, 0, -1, 0],
+/// [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`. `v` is `[16][cin][tiles]`, tile `(b, ty,
+/// tx)` at `(b * half + ty) * half + tx`; every element is written. `padded` is a scratch
+/// buffer (grown as needed).
+///
+/// # Panics
+/// When `x` or `v` has another length, or `side` is odd.
+pub(crate) fn winograd_input_into(
+    x: &[f32],
+    cin: usize,
+    batch: usize,
+    side: usize,
+    padded: &mut Vec<f32>,
+    v: &mut [f32],
+) {
+    assert!(
+        side.is_multiple_of(2),
+        "Winograd F(2x2, 3x3) needs an even side"
+    );
+    let (plane, half) = (side * side, side / 2);
+    let tiles = batch * half * half;
+    assert_eq!(
+        x.len(),
+        cin * batch * plane,
+        "input is [cin][batch][side][side]"
+    );
+    assert_eq!(v.len(), 16 * cin * tiles, "output is [16][cin][tiles]");
+    let wide = side + 2;
+    let pad = at_least(padded, wide * wide);
+    pad.fill(0.0);
+    for c in 0..cin {
+        for b in 0..batch {
+            let src = &x[(c * batch + b) * plane..][..plane];
+            for (y, row) in src.chunks_exact(side).enumerate() {
+                pad[(y + 1) * wide + 1..][..side].copy_from_slice(row);
+            }
+            for ty in 0..half {
+                let r: [&[f32]; 4] = std::array::from_fn(|i| &pad[(2 * ty + i) * wide..][..wide]);
+                let first = (b * half + ty) * half;
+                for tx in 0..half {
+                    let d = |i: usize| -> [f32; 4] { std::array::from_fn(|j| r[i][2 * tx + j]) };
+                    let (d0, d1, d2, d3) = (d(0), d(1), d(2), d(3));
+                    // B^T d, row by row.
+                    let rows: [[f32; 4]; 4] = [
+                        std::array::from_fn(|j| d0[j] - d2[j]),
+                        std::array::from_fn(|j| d1[j] + d2[j]),
+                        std::array::from_fn(|j| d2[j] - d1[j]),
+                        std::array::from_fn(|j| d1[j] - d3[j]),
+                    ];
+                    // (B^T d) B, column by column.
+                    for (i, a) in rows.iter().enumerate() {
+                        let out = [a[0] - a[2], a[1] + a[2], a[2] - a[1], a[1] - a[3]];
+                        for (j, value) in out.into_iter().enumerate() {
+                            v[((4 * i + j) * cin + c) * tiles + first + tx] = value;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The Winograd F(2x2, 3x3) output transform `Y = A^T M A` (`A^T = [[1, 1, 1, 0], [0, 1, -1,
+/// -1]]`) of each tile's 16 products `m` (`[16][cout][tiles]`), fused with bias, ReLU and
+/// the 2x2 max-pool (a 2x2 output tile is one pooling window): `pooled[o][p] = max(0,
+/// max(Y) + bias[o])`, `[cout][tiles]` = `[cout][batch][side / 2][side / 2]`. Every element
+/// of `pooled` is written.
+///
+/// # Panics
+/// When `m` or `pooled` has another length.
+pub(crate) fn winograd_output_pool_into(
+    m: &[f32],
+    bias: &[f32],
+    cout: usize,
+    tiles: usize,
+    pooled: &mut [f32],
+) {
+    assert_eq!(m.len(), 16 * cout * tiles, "products are [16][cout][tiles]");
+    assert_eq!(pooled.len(), cout * tiles, "pooled is [cout][tiles]");
+    for (o, dst) in pooled.chunks_exact_mut(tiles.max(1)).enumerate() {
+        let bias = bias[o];
+        let q: [&[f32]; 16] = std::array::from_fn(|k| &m[(k * cout + o) * tiles..][..tiles]);
+        for (p, d) in dst.iter_mut().enumerate() {
+            // A^T M: two rows of four.
+            let t0: [f32; 4] = std::array::from_fn(|j| q[j][p] + q[4 + j][p] + q[8 + j][p]);
+            let t1: [f32; 4] = std::array::from_fn(|j| q[4 + j][p] - q[8 + j][p] - q[12 + j][p]);
+            // (A^T M) A.
+            let y00 = t0[0] + t0[1] + t0[2];
+            let y01 = t0[1] - t0[2] - t0[3];
+            let y10 = t1[0] + t1[1] + t1[2];
+            let y11 = t1[1] - t1[2] - t1[3];
+            *d = (y00.max(y01).max(y10).max(y11) + bias).max(0.0);
+        }
     }
 }
 
@@ -617,19 +848,74 @@ mod tests {
             },
         ] {
             let model = network.init(&device);
-            let native = NativeRecognizer::from_burn(&model, &network).unwrap();
-            let n = network.input_size;
-            let mut rng = StdRng::seed_from_u64(3);
-            for batch in [1, 3, 17, 64, 2] {
-                let rasters: Vec<f32> = (0..batch * n * n).map(|_| rng.random::<f32>()).collect();
-                let want = probabilities(&model, rasters.clone(), batch, n, &device);
-                let got = native.probabilities(&rasters, batch);
-                assert_eq!(got.len(), batch);
-                for (w, g) in want.iter().zip(&got) {
-                    for (a, b) in w.iter().zip(g) {
-                        assert!((a - b).abs() < 1e-5, "burn {w:?} vs native {g:?}");
+            for algorithm in [ConvAlgorithm::Winograd, ConvAlgorithm::Im2col] {
+                let native = NativeRecognizer::from_burn(&model, &network)
+                    .unwrap()
+                    .with_algorithm(algorithm);
+                let n = network.input_size;
+                let mut rng = StdRng::seed_from_u64(3);
+                for batch in [1, 3, 17, 64, 2] {
+                    let rasters: Vec<f32> =
+                        (0..batch * n * n).map(|_| rng.random::<f32>()).collect();
+                    let want = probabilities(&model, rasters.clone(), batch, n, &device);
+                    let got = native.probabilities(&rasters, batch);
+                    assert_eq!(got.len(), batch);
+                    for (w, g) in want.iter().zip(&got) {
+                        for (a, b) in w.iter().zip(g) {
+                            assert!(
+                                (a - b).abs() < 1e-5,
+                                "{algorithm:?}: burn {w:?} vs native {g:?}"
+                            );
+                        }
                     }
                 }
+            }
+        }
+    }
+
+    /// A convolution block by Winograd F(2x2, 3x3) gives the im2col block's pooled
+    /// activations to float rounding, for every side from 2 to 32, with biases that make
+    /// ReLU cut some values, writing over buffers full of NaN from a larger pass.
+    #[test]
+    fn winograd_equals_im2col() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let (cin, cout) = (12, 20);
+        let values: Vec<f32> = (0..cout * cin * 9)
+            .map(|_| rng.random_range(-0.5..0.5))
+            .collect();
+        let weight = Array2::from_shape_vec((cout, cin * 9), values).unwrap();
+        let block = ConvBlock {
+            cin,
+            cout,
+            winograd: winograd_weights(&weight, cin),
+            weight,
+            bias: (0..cout).map(|_| rng.random_range(-0.5..0.5)).collect(),
+        };
+        let mut scratch = Scratch {
+            cols: vec![f32::NAN; 1 << 20],
+            out: vec![f32::NAN; 1 << 20],
+            padded: vec![f32::NAN; 64 * 64],
+            ..Scratch::default()
+        };
+        for (side, batch) in [(32, 2), (2, 1), (4, 3), (6, 2), (8, 5), (16, 4), (32, 1)] {
+            let x: Vec<f32> = (0..cin * batch * side * side)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            let mut want = vec![f32::NAN; 1];
+            block.forward(&x, batch, side, &mut scratch, &mut want);
+            let mut got = vec![f32::NAN; 1];
+            block.forward_winograd(&x, batch, side, &mut scratch, &mut got);
+            let len = cout * batch * (side / 2) * (side / 2);
+            let zeros = want[..len].iter().filter(|v| **v == 0.0).count();
+            assert!(
+                zeros > 0 && zeros < len,
+                "side {side}: ReLU should cut some values"
+            );
+            for (i, (w, g)) in want[..len].iter().zip(&got[..len]).enumerate() {
+                assert!(
+                    (w - g).abs() <= 1e-5 * w.abs().max(1.0),
+                    "side {side}, value {i}: im2col {w} vs Winograd {g}"
+                );
             }
         }
     }

@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
-use crate::native::NativeRecognizer;
+use crate::native::{ConvAlgorithm, NativeRecognizer};
 use crate::native_train::NativeLearner;
 use crate::recognizer::RecognizerConfig;
 use crate::stats::quantile;
@@ -62,6 +62,11 @@ pub struct SpeedReport {
     pub native_single_ms: [f64; 2],
     /// Native engine: rows/s through passes of `batch` rows.
     pub native_batch_rows_per_sec: f64,
+    /// The native engine's batch-1 p50 and p99 (ms) and rows/s through `batch` rows with its
+    /// convolutions by im2col, the algorithm before Winograd became the default (the
+    /// figures above use the default, [`ConvAlgorithm::Winograd`]).
+    #[serde(default)]
+    pub native_im2col: Option<([f64; 2], f64)>,
     /// Largest difference between burn's and the native engine's probabilities on the
     /// timed batch.
     pub native_max_difference: f32,
@@ -133,44 +138,30 @@ pub fn measure(network: &RecognizerConfig, backend: Backend, plan: SpeedPlan) ->
     }
     let batch_secs = started.elapsed().as_secs_f64();
 
-    let (native_single_ms, native_batch_rows_per_sec, native_max_difference) =
-        match NativeRecognizer::from_burn(&model, network) {
-            Ok(native) => {
-                for _ in 0..20 {
-                    native.probabilities(&one, 1);
-                }
-                let mut single: Vec<f64> = (0..plan.single_runs.max(1))
-                    .map(|_| {
-                        let t = Instant::now();
-                        native.probabilities(&one, 1);
-                        t.elapsed().as_secs_f64() * 1e3
-                    })
-                    .collect();
-                single.sort_by(f64::total_cmp);
-                for _ in 0..3 {
-                    native.probabilities(&x, batch);
-                }
-                let started = Instant::now();
-                for _ in 0..plan.batch_runs.max(1) {
-                    native.probabilities(&x, batch);
-                }
-                let secs = started.elapsed().as_secs_f64();
-                let theirs = probabilities(&model, x.clone(), batch, n, &device);
-                let ours = native.probabilities(&x, batch);
-                let diff = theirs
-                    .iter()
-                    .flatten()
-                    .zip(ours.iter().flatten())
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f32, f32::max);
-                (
-                    [quantile(&single, 0.5), quantile(&single, 0.99)],
-                    (plan.batch_runs.max(1) * batch) as f64 / secs.max(1e-9),
-                    diff,
-                )
-            }
-            Err(_) => ([f64::NAN; 2], f64::NAN, f32::NAN),
-        };
+    let native = NativeRecognizer::from_burn(&model, network).ok();
+    let (native_single_ms, native_batch_rows_per_sec) =
+        native.as_ref().map_or(([f64::NAN; 2], f64::NAN), |native| {
+            native_speed(native, &one, &x, batch, plan)
+        });
+    let native_im2col = native.as_ref().map(|native| {
+        native_speed(
+            &native.clone().with_algorithm(ConvAlgorithm::Im2col),
+            &one,
+            &x,
+            batch,
+            plan,
+        )
+    });
+    let native_max_difference = native.as_ref().map_or(f32::NAN, |native| {
+        let theirs = probabilities(&model, x.clone(), batch, n, &device);
+        let ours = native.probabilities(&x, batch);
+        theirs
+            .iter()
+            .flatten()
+            .zip(ours.iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max)
+    });
 
     SpeedReport {
         train_samples_per_sec: (plan.train_steps * batch) as f64 / train_secs.max(1e-9),
@@ -180,6 +171,7 @@ pub fn measure(network: &RecognizerConfig, backend: Backend, plan: SpeedPlan) ->
         batch_rows_per_sec: (plan.batch_runs.max(1) * batch) as f64 / batch_secs.max(1e-9),
         native_single_ms,
         native_batch_rows_per_sec,
+        native_im2col,
         native_max_difference,
         batch,
         threads: std::env::var("RAYON_NUM_THREADS")
@@ -190,6 +182,41 @@ pub fn measure(network: &RecognizerConfig, backend: Backend, plan: SpeedPlan) ->
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
             }),
     }
+}
+
+/// Batch-1 p50 and p99 (ms) and rows/s through `x` (`batch` rows) on the native engine.
+fn native_speed(
+    native: &NativeRecognizer,
+    one: &[f32],
+    x: &[f32],
+    batch: usize,
+    plan: SpeedPlan,
+) -> ([f64; 2], f64) {
+    for _ in 0..20 {
+        native.probabilities(one, 1);
+    }
+    let mut single: Vec<f64> = (0..plan.single_runs.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            native.probabilities(one, 1);
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    single.sort_by(f64::total_cmp);
+    for _ in 0..3 {
+        native.probabilities(x, batch);
+    }
+    let started = Instant::now();
+    for _ in 0..plan.batch_runs.max(1) {
+        native.probabilities(x, batch);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    #[allow(clippy::cast_precision_loss)]
+    let rows_per_sec = (plan.batch_runs.max(1) * batch) as f64 / secs.max(1e-9);
+    (
+        [quantile(&single, 0.5), quantile(&single, 0.99)],
+        rows_per_sec,
+    )
 }
 
 #[cfg(test)]
@@ -218,6 +245,8 @@ mod tests {
             r.batch_rows_per_sec,
             r.native_single_ms[0],
             r.native_batch_rows_per_sec,
+            r.native_im2col.map_or(f64::NAN, |(single, _)| single[0]),
+            r.native_im2col.map_or(f64::NAN, |(_, rows)| rows),
         ] {
             assert!(v.is_finite() && v > 0.0, "{r:?}");
         }

@@ -232,6 +232,10 @@ pub struct InferenceSettings {
     pub alias_poll_ms: u64,
     /// Batches computed at once (default: one per core).
     pub parallel_batches: Option<usize>,
+    /// How the CPU engine computes the recognizer's convolutions: `winograd` (the default;
+    /// F(2x2, 3x3) on every layer but the first) or `im2col` (one matrix product per layer,
+    /// 2.25x the multiply-adds; same answers to float rounding). Ignored on `wgpu`.
+    pub conv_algorithm: inkset_model::native::ConvAlgorithm,
     /// Requests waiting for the micro-batcher; past it callers wait up to `deadline_ms`.
     pub queue: usize,
     /// Longest a request waits for the batcher (or a generator slot) and its answer, ms;
@@ -248,6 +252,7 @@ impl Default for InferenceSettings {
             max_delay_us: 0,
             alias_poll_ms: 2_000,
             parallel_batches: None,
+            conv_algorithm: inkset_model::native::ConvAlgorithm::default(),
             queue: 4_096,
             deadline_ms: 10_000,
         }

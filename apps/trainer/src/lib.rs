@@ -558,6 +558,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     r.native_max_difference,
                     r.threads
                 );
+                if let Some(([p50, p99], rows)) = r.native_im2col {
+                    println!(
+                        "native engine with im2col convolutions (not Winograd): batch-1 p50 {p50:.3} ms, p99 {p99:.3} ms, batch-{} {rows:.0} rows/s",
+                        r.batch
+                    );
+                }
             }
             Ok(())
         }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use inkset_model::artifact::Manifest;
 use inkset_model::backend::Backend;
 use inkset_model::inference::Classifier;
+use inkset_model::native::ConvAlgorithm;
 use inkset_protocol::ml::RECOGNIZER;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -48,6 +49,7 @@ struct Inner {
     current: HotSwap<Served>,
     tx: mpsc::Sender<BatchJob>,
     backend: Backend,
+    conv_algorithm: ConvAlgorithm,
     max_batch: usize,
     deadline: Duration,
 }
@@ -116,6 +118,7 @@ impl Inference {
                 current: HotSwap::new(RECOGNIZER),
                 tx,
                 backend: settings.backend,
+                conv_algorithm: settings.conv_algorithm,
                 max_batch,
                 deadline: Duration::from_millis(settings.deadline_ms.max(1)),
             }),
@@ -188,6 +191,7 @@ impl Inference {
     /// When the registry or the artifact cannot be read or the weights do not load.
     pub async fn refresh(&self, db: &Db, objects: &Objects) -> anyhow::Result<bool> {
         let device = self.inner.backend.device();
+        let conv_algorithm = self.inner.conv_algorithm;
         self.inner
             .current
             .refresh(
@@ -199,7 +203,8 @@ impl Inference {
                             .set(eval.accuracy);
                     }
                     let classifier = tokio::task::spawn_blocking(move || {
-                        let c = Classifier::from_bytes(manifest, weights.to_vec(), device)?;
+                        let mut c = Classifier::from_bytes(manifest, weights.to_vec(), device)?;
+                        c.set_conv_algorithm(conv_algorithm);
                         let n = c.input_size();
                         let _ = c.probabilities(vec![0.0; n * n], 1);
                         Ok::<_, inkset_model::artifact::ArtifactError>(c)
