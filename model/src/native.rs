@@ -101,8 +101,9 @@ struct Scratch {
     /// Pooled activations, two buffers used in turn (one layer's input, the next one's
     /// output): `[c][batch][side / 2][side / 2]`.
     acts: [Vec<f32>; 2],
-    /// One zero-padded input plane, `(side + 2)^2`, for the Winograd input transform.
-    padded: Vec<f32>,
+    /// The Winograd input transform's working space: one zero-padded input plane and its
+    /// row transforms.
+    transform: Vec<f32>,
 }
 
 thread_local! {
@@ -323,10 +324,13 @@ impl ConvBlock {
             return;
         }
         let Scratch {
-            cols, out, padded, ..
+            cols,
+            out,
+            transform,
+            ..
         } = scratch;
         let v = at_least(cols, 16 * cin * tiles);
-        winograd_input_into(x, cin, batch, side, padded, v);
+        winograd_input_into(x, cin, batch, side, transform, v);
         let m = at_least(out, 16 * cout * tiles);
         for (k, (mk, vk)) in m
             .chunks_exact_mut(cout * tiles)
@@ -385,8 +389,13 @@ fn winograd_weights(weight: &Array2<f32>, cin: usize) -> Vec<f32> {
 /// even), read with a zero padding of 1; the 4x4 tile at padded rows and columns `2 * ty ..
 /// 2 * ty + 4`, `2 * tx .. 2 * tx + 4` becomes `V = B^T d B`, with `B^T = [[1, 0, -1, 0],
 /// [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`. `v` is `[16][cin][tiles]`, tile `(b, ty,
-/// tx)` at `(b * half + ty) * half + tx`; every element is written. `padded` is a scratch
+/// tx)` at `(b * half + ty) * half + tx`; every element is written. `scratch` is a working
 /// buffer (grown as needed).
+///
+/// The transform is separable and done in two passes per plane: `d B` along each padded
+/// row for all its tiles at once (`h[j][y][tx]`), then `B^T (d B)` down the columns, whole
+/// rows of tiles at a time, each result row a contiguous run of `v`. Transforming tile by
+/// tile (16 loads and 16 scattered stores per tile) cost as much as the products it saves.
 ///
 /// # Panics
 /// When `x` or `v` has another length, or `side` is odd.
@@ -395,7 +404,7 @@ pub(crate) fn winograd_input_into(
     cin: usize,
     batch: usize,
     side: usize,
-    padded: &mut Vec<f32>,
+    scratch: &mut Vec<f32>,
     v: &mut [f32],
 ) {
     assert!(
@@ -410,8 +419,13 @@ pub(crate) fn winograd_input_into(
         "input is [cin][batch][side][side]"
     );
     assert_eq!(v.len(), 16 * cin * tiles, "output is [16][cin][tiles]");
+    if tiles == 0 {
+        return;
+    }
     let wide = side + 2;
-    let pad = at_least(padded, wide * wide);
+    // The padded plane, then h: [4][wide][half].
+    let buf = at_least(scratch, wide * wide + 4 * wide * half);
+    let (pad, h) = buf.split_at_mut(wide * wide);
     pad.fill(0.0);
     for c in 0..cin {
         for b in 0..batch {
@@ -419,25 +433,42 @@ pub(crate) fn winograd_input_into(
             for (y, row) in src.chunks_exact(side).enumerate() {
                 pad[(y + 1) * wide + 1..][..side].copy_from_slice(row);
             }
-            for ty in 0..half {
-                let r: [&[f32]; 4] = std::array::from_fn(|i| &pad[(2 * ty + i) * wide..][..wide]);
-                let first = (b * half + ty) * half;
-                for tx in 0..half {
-                    let d = |i: usize| -> [f32; 4] { std::array::from_fn(|j| r[i][2 * tx + j]) };
-                    let (d0, d1, d2, d3) = (d(0), d(1), d(2), d(3));
-                    // B^T d, row by row.
-                    let rows: [[f32; 4]; 4] = [
-                        std::array::from_fn(|j| d0[j] - d2[j]),
-                        std::array::from_fn(|j| d1[j] + d2[j]),
-                        std::array::from_fn(|j| d2[j] - d1[j]),
-                        std::array::from_fn(|j| d1[j] - d3[j]),
-                    ];
-                    // (B^T d) B, column by column.
-                    for (i, a) in rows.iter().enumerate() {
-                        let out = [a[0] - a[2], a[1] + a[2], a[2] - a[1], a[1] - a[3]];
-                        for (j, value) in out.into_iter().enumerate() {
-                            v[((4 * i + j) * cin + c) * tiles + first + tx] = value;
-                        }
+            // d B along each padded row: h[j][y][tx] from columns 2 tx .. 2 tx + 4.
+            let (h0, rest) = h.split_at_mut(wide * half);
+            let (h1, rest) = rest.split_at_mut(wide * half);
+            let (h2, h3) = rest.split_at_mut(wide * half);
+            for (y, r) in pad.chunks_exact(wide).enumerate() {
+                let at = y * half;
+                let rows = h0[at..][..half]
+                    .iter_mut()
+                    .zip(&mut h1[at..][..half])
+                    .zip(&mut h2[at..][..half])
+                    .zip(&mut h3[at..][..half]);
+                for ((((o0, o1), o2), o3), d) in rows.zip(r.windows(4).step_by(2)) {
+                    *o0 = d[0] - d[2];
+                    *o1 = d[1] + d[2];
+                    *o2 = d[2] - d[1];
+                    *o3 = d[1] - d[3];
+                }
+            }
+            // B^T (d B) down the columns: for each j, four result rows per tile row.
+            let first = b * half * half;
+            for (j, hj) in [&*h0, &*h1, &*h2, &*h3].into_iter().enumerate() {
+                for ty in 0..half {
+                    let row = |k: usize| &hj[(2 * ty + k) * half..][..half];
+                    let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+                    let out = |i: usize| ((4 * i + j) * cin + c) * tiles + first + ty * half;
+                    for (o, (a, b2)) in v[out(0)..][..half].iter_mut().zip(r0.iter().zip(r2)) {
+                        *o = a - b2;
+                    }
+                    for (o, (a, b2)) in v[out(1)..][..half].iter_mut().zip(r1.iter().zip(r2)) {
+                        *o = a + b2;
+                    }
+                    for (o, (a, b2)) in v[out(2)..][..half].iter_mut().zip(r2.iter().zip(r1)) {
+                        *o = a - b2;
+                    }
+                    for (o, (a, b2)) in v[out(3)..][..half].iter_mut().zip(r1.iter().zip(r3)) {
+                        *o = a - b2;
                     }
                 }
             }
@@ -894,7 +925,7 @@ mod tests {
         let mut scratch = Scratch {
             cols: vec![f32::NAN; 1 << 20],
             out: vec![f32::NAN; 1 << 20],
-            padded: vec![f32::NAN; 64 * 64],
+            transform: vec![f32::NAN; 64 * 64],
             ..Scratch::default()
         };
         for (side, batch) in [(32, 2), (2, 1), (4, 3), (6, 2), (8, 5), (16, 4), (32, 1)] {
