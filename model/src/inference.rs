@@ -79,7 +79,7 @@ impl Classifier {
     }
 
     /// On the native CPU engine, computes the convolutions with `algorithm` (the default is
-    /// [`ConvAlgorithm::Winograd`]); no effect on burn's devices.
+    /// [`ConvAlgorithm::Auto`]); no effect on burn's devices.
     pub fn set_conv_algorithm(&mut self, algorithm: ConvAlgorithm) {
         if let Some(native) = self.native.take() {
             self.native = Some(native.with_algorithm(algorithm));

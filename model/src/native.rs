@@ -9,10 +9,10 @@
 //! Each convolution is one matrix product over the whole batch (im2col: `[cin * 9,
 //! batch * side * side]`, weights `[cout, cin * 9]`), with bias, ReLU and the 2x2 max-pool
 //! fused into one pass over its output; activations stay channel-major (`[c][batch][y][x]`)
-//! between layers. Layers with [`WINOGRAD_MIN_CIN`] or more input channels (all but the
-//! first) run as Winograd F(2x2, 3x3) by default ([`ConvAlgorithm`]): 2.25x fewer
-//! multiply-adds, and each 2x2 output tile is exactly one 2x2 pooling window, so the output
-//! transform, bias, ReLU and pool are one pass. Matrix products are the `gemm` crate's
+//! between layers. In passes of [`WINOGRAD_MIN_ROWS`] rows or more, layers with
+//! [`WINOGRAD_MIN_CIN`] or more input channels (all but the first) run as Winograd F(2x2,
+//! 3x3) ([`ConvAlgorithm`]): 2.25x fewer multiply-adds, and each 2x2 output tile is exactly
+//! one 2x2 pooling window, so the output transform, bias, ReLU and pool are one pass. Matrix products are the `gemm` crate's
 //! (`model/src/gemm.rs`). Batches of
 //! 16 or more rows are split over rayon's threads. Results equal burn's to float rounding
 //! (tested in `tests::equals_burn`).
@@ -44,11 +44,17 @@ struct ConvBlock {
 }
 
 /// How the native engine computes its 3x3 convolutions (the choice oneDNN offers as
-/// `convolution_direct` / `convolution_winograd`). Both give the same results to float
-/// rounding (`tests::winograd_equals_im2col`).
+/// `convolution_direct` / `convolution_winograd` / `convolution_auto`). All give the same
+/// results to float rounding (`tests::winograd_equals_im2col`, `tests::equals_burn`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConvAlgorithm {
+    /// Winograd for passes of at least [`WINOGRAD_MIN_ROWS`] rows (per thread), im2col for
+    /// smaller ones. Measured on the 24/48/96 network, one thread (BENCHMARKS.md, "Winograd
+    /// convolutions"): im2col is faster for one drawing, the two are even at 16 rows, and
+    /// Winograd is ahead from 32 rows on, where im2col's matrix outgrows the caches.
+    #[default]
+    Auto,
     /// One matrix product over the im2col matrix `[cin * 9, batch * side * side]`: `9 * cin`
     /// multiply-adds per output value.
     Im2col,
@@ -56,10 +62,13 @@ pub enum ConvAlgorithm {
     /// Convolutional Neural Networks", CVPR 2016) on layers with at least
     /// [`WINOGRAD_MIN_CIN`] input channels: 16 matrix products `[cout, cin] x [cin, tiles]`
     /// over 4x4 input tiles taken every 2 pixels, `4 * cin` multiply-adds per output value
-    /// (2.25x fewer). Narrower layers (the first, one channel) keep im2col.
-    #[default]
+    /// (2.25x fewer), plus the input and output transforms. Narrower layers (the first, one
+    /// channel) keep im2col.
     Winograd,
 }
+
+/// Rows of a pass from which [`ConvAlgorithm::Auto`] runs Winograd.
+pub const WINOGRAD_MIN_ROWS: usize = 16;
 
 /// Fewest input channels for which a layer runs as Winograd: with fewer, the 16 products'
 /// inner dimension is too short for the matrix kernels to pay for the transforms.
@@ -249,7 +258,12 @@ impl NativeRecognizer {
                 } else {
                     &input[..conv.cin * batch * side * side]
                 };
-                if self.algorithm == ConvAlgorithm::Winograd && !conv.winograd.is_empty() {
+                let winograd = match self.algorithm {
+                    ConvAlgorithm::Auto => batch >= WINOGRAD_MIN_ROWS,
+                    ConvAlgorithm::Im2col => false,
+                    ConvAlgorithm::Winograd => true,
+                };
+                if winograd && !conv.winograd.is_empty() {
                     conv.forward_winograd(x, batch, side, scratch, out);
                 } else {
                     conv.forward(x, batch, side, scratch, out);
@@ -879,7 +893,11 @@ mod tests {
             },
         ] {
             let model = network.init(&device);
-            for algorithm in [ConvAlgorithm::Winograd, ConvAlgorithm::Im2col] {
+            for algorithm in [
+                ConvAlgorithm::Auto,
+                ConvAlgorithm::Winograd,
+                ConvAlgorithm::Im2col,
+            ] {
                 let native = NativeRecognizer::from_burn(&model, &network)
                     .unwrap()
                     .with_algorithm(algorithm);

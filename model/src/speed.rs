@@ -63,8 +63,9 @@ pub struct SpeedReport {
     /// Native engine: rows/s through passes of `batch` rows.
     pub native_batch_rows_per_sec: f64,
     /// The native engine's batch-1 p50 and p99 (ms) and rows/s through `batch` rows with its
-    /// convolutions by im2col, the algorithm before Winograd became the default (the
-    /// figures above use the default, [`ConvAlgorithm::Winograd`]).
+    /// convolutions always by im2col (the figures above use the default,
+    /// [`ConvAlgorithm::Auto`]: Winograd from [`crate::native::WINOGRAD_MIN_ROWS`] rows per
+    /// thread).
     #[serde(default)]
     pub native_im2col: Option<([f64; 2], f64)>,
     /// Largest difference between burn's and the native engine's probabilities on the

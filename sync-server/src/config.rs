@@ -232,9 +232,10 @@ pub struct InferenceSettings {
     pub alias_poll_ms: u64,
     /// Batches computed at once (default: one per core).
     pub parallel_batches: Option<usize>,
-    /// How the CPU engine computes the recognizer's convolutions: `winograd` (the default;
-    /// F(2x2, 3x3) on every layer but the first) or `im2col` (one matrix product per layer,
-    /// 2.25x the multiply-adds; same answers to float rounding). Ignored on `wgpu`.
+    /// How the CPU engine computes the recognizer's convolutions: `auto` (the default:
+    /// Winograd F(2x2, 3x3) on every layer but the first for batches of 16 rows or more per
+    /// thread, im2col below), `winograd` or `im2col` (one matrix product per layer, 2.25x
+    /// the multiply-adds). The same answers to float rounding. Ignored on `wgpu`.
     pub conv_algorithm: inkset_model::native::ConvAlgorithm,
     /// Requests waiting for the micro-batcher; past it callers wait up to `deadline_ms`.
     pub queue: usize,

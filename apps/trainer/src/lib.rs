@@ -560,7 +560,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 if let Some(([p50, p99], rows)) = r.native_im2col {
                     println!(
-                        "native engine with im2col convolutions (not Winograd): batch-1 p50 {p50:.3} ms, p99 {p99:.3} ms, batch-{} {rows:.0} rows/s",
+                        "native engine with its convolutions always by im2col (never Winograd): batch-1 p50 {p50:.3} ms, p99 {p99:.3} ms, batch-{} {rows:.0} rows/s",
                         r.batch
                     );
                 }
