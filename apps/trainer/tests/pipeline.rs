@@ -1038,9 +1038,19 @@ async fn generator_job_trains_registers_and_generates() {
     let (s, _) = server.get("/api/inference/model/info").await;
     assert_eq!(s, 503, "no recognizer in production");
 
-    // Generate: valid drawings, repeatable per seed.
+    // Generate: valid drawings, repeatable per seed. The job shows `completed` a moment
+    // before the server has loaded the first version it registered (the completion request
+    // moves the alias, then loads it), so the first answer may be 503 for that moment.
     let ask = |seed: u64| json!({"shape": "circle", "temperature": 0.5, "seed": seed});
-    let (s, a) = server.post("/api/inference/generate", ask(7)).await;
+    let mut tries = 0;
+    let (s, a) = loop {
+        let (s, a) = server.post("/api/inference/generate", ask(7)).await;
+        tries += 1;
+        if s != 503 || tries >= 100 {
+            break (s, a);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(s, 200, "{a}");
     assert_eq!(a["model_id"], model_id.as_str());
     assert_eq!(a["model_version"], 1);
