@@ -227,6 +227,11 @@ pub struct InferenceSettings {
     pub max_batch: usize,
     /// Longest a request waits for others to join its batch, microseconds.
     pub max_delay_us: u64,
+    /// Longest a batch being formed waits for more when the server is busy (more requests
+    /// pending, parsed and not yet answered, than the batch holds), microseconds; 0 turns it
+    /// off. A lone request never waits; under load batches fill instead of each pass taking
+    /// one or two rows. tokio's timer rounds the wait up to its next millisecond tick.
+    pub busy_delay_us: u64,
     /// How often to look for a moved `production` alias (moved by another replica), ms;
     /// also how often the shape catalogue (shapes, distractor words) is reloaded.
     pub alias_poll_ms: u64,
@@ -251,6 +256,7 @@ impl Default for InferenceSettings {
             backend: inkset_model::backend::Backend::Cpu,
             max_batch: 64,
             max_delay_us: 0,
+            busy_delay_us: 200,
             alias_poll_ms: 2_000,
             parallel_batches: None,
             conv_algorithm: inkset_model::native::ConvAlgorithm::default(),

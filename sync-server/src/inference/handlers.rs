@@ -34,6 +34,9 @@ pub async fn classify(
 ) -> Result<Json<Classification>, ApiError> {
     let started = Instant::now();
     let req: ClassifyRequest = parse(&body)?;
+    // Pending from here to the answer (or an error below): while it is, batches formed for
+    // other requests wait for more.
+    let pending = state.inference.pending();
     // Validating and rasterizing a drawing of ordinary size takes tens of microseconds
     // (BENCHMARKS.md, the workbench's rasterize p50 0.056 ms): it is done here on the async
     // worker, where two hops to the blocking pool cost more than the work under load (issue
@@ -61,8 +64,7 @@ pub async fn classify(
             .await
             .map_err(|e| ApiError::Internal(e.into()))??
     };
-    let probs = state
-        .inference
+    let probs = pending
         .run(model.clone(), raster, 1)
         .await?
         .into_iter()
