@@ -238,7 +238,7 @@ pub struct InferenceSettings {
     /// Batches computed at once (default: one per core).
     pub parallel_batches: Option<usize>,
     /// How the CPU engine computes the recognizer's convolutions: `auto` (the default:
-    /// Winograd F(2x2, 3x3) on every layer but the first for batches of 16 rows or more per
+    /// Winograd F(2x2, 3x3) on every layer but the first for batches of 8 rows or more per
     /// thread, im2col below), `winograd` or `im2col` (one matrix product per layer, 2.25x
     /// the multiply-adds). The same answers to float rounding. Ignored on `wgpu`.
     pub conv_algorithm: inkset_model::native::ConvAlgorithm,
