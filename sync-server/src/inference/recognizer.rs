@@ -226,7 +226,7 @@ impl Pending {
         rasters: Vec<f32>,
         rows: usize,
     ) -> Result<Vec<Vec<f32>>, RunError> {
-        let inner = self.inner.clone();
+        let inner = &self.inner;
         let deadline = tokio::time::Instant::now() + inner.deadline;
         let (reply, rx) = oneshot::channel();
         let job = BatchJob {
