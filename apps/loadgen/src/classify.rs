@@ -78,6 +78,12 @@ pub struct ClassifyReport {
     /// Latency in the window, ms, p50, p95, p99, max: request sent (closed loop) or due
     /// (open loop) to answer read.
     pub latency_ms: [f64; 4],
+    /// The server's own latency in the window, ms, p50, p95, p99, max: each answer's
+    /// `latency_ms` (the server's clock, from its parse of the request to the answer built).
+    /// What `latency_ms` adds to it is spent outside the handler: in the network stack,
+    /// HTTP reads and writes on both sides, and either side's wait for a core. `None` when
+    /// no answer carried it.
+    pub server_latency_ms: Option<[f64; 4]>,
     /// Failures by kind over the whole run.
     pub errors: BTreeMap<String, u64>,
     /// The server's CPU, cores busy: mean over the window's seconds.
@@ -99,6 +105,12 @@ impl ClassifyReport {
                 "p99": self.latency_ms[2],
                 "max": self.latency_ms[3],
             },
+            "server_latency_ms": self.server_latency_ms.map(|l| serde_json::json!({
+                "p50": l[0],
+                "p95": l[1],
+                "p99": l[2],
+                "max": l[3],
+            })),
             "errors": self.errors,
             "server_cpu": self.server_cpu,
         })
@@ -122,6 +134,13 @@ impl ClassifyReport {
             self.latency_ms[2],
             self.latency_ms[3],
         );
+        if let Some(l) = self.server_latency_ms {
+            s.push_str(&format!(
+                "server's own latency (parse to answer) p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, \
+                 max {:.2} ms\n",
+                l[0], l[1], l[2], l[3],
+            ));
+        }
         if self.errors.is_empty() {
             s.push_str("errors: none\n");
         }
@@ -193,22 +212,22 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicU64::new(0));
-    let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
-        1, 60_000_000, 3,
-    )?));
+    let histogram = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3);
+    let latency = Arc::new(Mutex::new(histogram()?));
+    let server_latency = Arc::new(Mutex::new(histogram()?));
     let errors: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
     let mut tasks = Vec::with_capacity(args.clients);
     for c in 0..args.clients {
-        let (http, url, bodies, measuring, stop, answered, latency, errors) = (
+        let (http, url, bodies, measuring, stop, answered, errors) = (
             http.clone(),
             url.clone(),
             bodies.clone(),
             measuring.clone(),
             stop.clone(),
             answered.clone(),
-            latency.clone(),
             errors.clone(),
         );
+        let (latency, server_latency) = (latency.clone(), server_latency.clone());
         tasks.push(tokio::spawn(async move {
             // Each client walks the drawings from its own offset.
             let mut i = c * 7919;
@@ -233,10 +252,17 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
                 let result = answer(&http, &url, body).await;
                 let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
                 match result {
-                    Ok(_) if measuring.load(Ordering::Relaxed) => {
+                    Ok(server_ms) if measuring.load(Ordering::Relaxed) => {
                         answered.fetch_add(1, Ordering::Relaxed);
                         if let Ok(mut h) = latency.lock() {
                             h.saturating_record(us.max(1));
+                        }
+                        if let (Some(ms), Ok(mut h)) = (server_ms, server_latency.lock()) {
+                            // us, rounded; a negative or absurd value is not recorded.
+                            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                            if ms.is_finite() && ms >= 0.0 {
+                                h.saturating_record(((ms * 1_000.0).round() as u64).max(1));
+                            }
                         }
                     }
                     Ok(_) => {}
@@ -265,8 +291,15 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
         .lock()
         .map_err(|_| anyhow::anyhow!("latency histogram poisoned"))?
         .clone();
+    let hs = server_latency
+        .lock()
+        .map_err(|_| anyhow::anyhow!("latency histogram poisoned"))?
+        .clone();
     #[allow(clippy::cast_precision_loss)]
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
+    let quantiles = |h: &Histogram<u64>| {
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
+        [ms(0.5), ms(0.95), ms(0.99), h.max() as f64 / 1_000.0]
+    };
     let answered = answered.load(Ordering::SeqCst);
     #[allow(clippy::cast_precision_loss)]
     let server_cpu = first
@@ -279,21 +312,29 @@ pub async fn run(args: ClassifyArgs) -> anyhow::Result<ClassifyReport> {
         seconds,
         answered,
         per_second: answered as f64 / seconds,
-        latency_ms: [ms(0.5), ms(0.95), ms(0.99), h.max() as f64 / 1_000.0],
+        latency_ms: quantiles(&h),
+        server_latency_ms: (!hs.is_empty()).then(|| quantiles(&hs)),
         errors: errors.lock().map(|e| e.clone()).unwrap_or_default(),
         server_cpu,
     })
 }
 
-/// The part of an answer the generator checks.
+/// The part of an answer the generator reads.
 #[derive(serde::Deserialize)]
 struct Answer {
     label: String,
+    /// The server's own latency, ms (`Classification::latency_ms`).
+    latency_ms: Option<f64>,
 }
 
-/// One classify request; `Err` names the failure kind (the HTTP status, `transport`, or
-/// `decode` for a 200 that is not an answer).
-async fn answer(http: &reqwest::Client, url: &str, body: bytes::Bytes) -> Result<(), String> {
+/// One classify request: the server's own latency (ms) when the answer gives it; `Err`
+/// names the failure kind (the HTTP status, `transport`, or `decode` for a 200 that is not
+/// an answer).
+async fn answer(
+    http: &reqwest::Client,
+    url: &str,
+    body: bytes::Bytes,
+) -> Result<Option<f64>, String> {
     let resp = http
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -307,7 +348,7 @@ async fn answer(http: &reqwest::Client, url: &str, body: bytes::Bytes) -> Result
         return Err(status.to_string());
     }
     match serde_json::from_slice::<Answer>(&bytes) {
-        Ok(a) if !a.label.is_empty() => Ok(()),
+        Ok(a) if !a.label.is_empty() => Ok(a.latency_ms),
         _ => Err("decode".to_owned()),
     }
 }
