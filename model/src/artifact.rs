@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::raster::RASTERIZER_VERSION;
+use crate::raster::{OLDEST_RASTERIZER_VERSION, RASTERIZER_VERSION};
 use crate::recognizer::{Recognizer, RecognizerConfig};
 use crate::training::{EpochMetrics, Evaluation, TrainConfig};
 
@@ -46,7 +46,9 @@ pub enum ArtifactError {
     #[error("weights: {0}")]
     Weights(String),
     /// A rasterizer version this build does not implement.
-    #[error("artifact needs rasterizer version {0}, this build has {RASTERIZER_VERSION}")]
+    #[error(
+        "artifact needs rasterizer version {0}, this build has {OLDEST_RASTERIZER_VERSION}..={RASTERIZER_VERSION}"
+    )]
     Rasterizer(u32),
 }
 
@@ -221,7 +223,7 @@ pub fn load_bytes(
             actual,
         });
     }
-    if manifest.rasterizer_version != RASTERIZER_VERSION {
+    if !(OLDEST_RASTERIZER_VERSION..=RASTERIZER_VERSION).contains(&manifest.rasterizer_version) {
         return Err(ArtifactError::Rasterizer(manifest.rasterizer_version));
     }
     let mut model = manifest.network.init(device);

@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use crate::artifact::{ArtifactError, Manifest, load_bytes};
 use crate::dataset::Sample;
 use crate::native::{ConvAlgorithm, NativeRecognizer};
-use crate::raster::{Polyline, RasterError, rasterize_into};
+use crate::raster::{Polyline, RasterError, rasterize_version_into};
 use crate::recognizer::Recognizer;
 use crate::training::{Decision, Evaluation, decide, evaluation, probabilities, raster_batch};
 
@@ -91,13 +91,14 @@ impl Classifier {
         &self.device
     }
 
-    /// Rasterizes one drawing into `out` (`N * N` values in 0..=1).
+    /// Rasterizes one drawing into `out` (`N * N` values in 0..=1) with the rasterizer
+    /// version the model was trained on (its manifest's `rasterizer_version`).
     ///
     /// # Errors
     /// [`RasterError`] for an empty drawing or a single tap (refused before the network).
     pub fn rasterize_into(&self, lines: &[Polyline], out: &mut [f32]) -> Result<(), RasterError> {
         let n = u32::try_from(self.input_size()).unwrap_or(32);
-        rasterize_into(lines, n, out)
+        rasterize_version_into(self.manifest.rasterizer_version, lines, n, out)
     }
 
     /// Softmax probabilities for `batch` rasters laid out as `[batch, 1, N, N]`.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use inkset_model::artifact::{self, DataSnapshot, Manifest};
 use inkset_model::backend::Backend;
 use inkset_model::dataset::{Dataset, Split};
+use inkset_model::raster::{RASTERIZER_VERSION, rasterize_version_into};
 use inkset_model::training::{Control, Progress, TrainConfig, evaluate, predict, train};
 
 #[test]
@@ -100,6 +101,45 @@ fn trains_on_real_drawings_and_round_trips_the_artifact() {
     let classifier = inkset_model::inference::Classifier::load(&dir, infer.clone()).unwrap();
     assert_eq!(classifier.engine(), "native");
     assert_eq!(classifier.evaluate(&test_set).confusion, eval.confusion);
+    assert_eq!(saved.rasterizer_version, RASTERIZER_VERSION);
+    // An artifact of an older rasterizer still loads, and its drawings are rasterized the
+    // way it was trained (version 1's pixels, not the current version's); one from a
+    // rasterizer this build does not have is refused.
+    let lines = &test_set[0].lines;
+    let raster_of = |c: &inkset_model::inference::Classifier| {
+        let mut out = vec![0.0; config.input_size * config.input_size];
+        c.rasterize_into(lines, &mut out).unwrap();
+        out
+    };
+    let pixels = |version: u32| {
+        let mut out = vec![0.0; config.input_size * config.input_size];
+        let n = u32::try_from(config.input_size).unwrap();
+        rasterize_version_into(version, lines, n, &mut out).unwrap();
+        out
+    };
+    assert_eq!(raster_of(&classifier), pixels(RASTERIZER_VERSION));
+    for (version, loads) in [(1, true), (RASTERIZER_VERSION + 1, false)] {
+        let manifest = Manifest {
+            rasterizer_version: version,
+            ..saved.clone()
+        };
+        std::fs::write(
+            dir.join(artifact::MANIFEST),
+            serde_json::to_vec(&manifest).unwrap(),
+        )
+        .unwrap();
+        match inkset_model::inference::Classifier::load(&dir, infer.clone()) {
+            Ok(old) => {
+                assert!(loads, "version {version} loaded");
+                assert_eq!(raster_of(&old), pixels(1));
+                assert_ne!(pixels(1), pixels(RASTERIZER_VERSION));
+            }
+            Err(e) => {
+                assert!(!loads, "version {version}: {e}");
+                assert!(matches!(e, artifact::ArtifactError::Rasterizer(v) if v == version));
+            }
+        }
+    }
     // A corrupted weights file is refused.
     let w = dir.join(artifact::WEIGHTS);
     let mut bytes = std::fs::read(&w).unwrap();
