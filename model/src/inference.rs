@@ -134,14 +134,15 @@ impl Classifier {
         Ok((self.decide(&probs), probs))
     }
 
-    /// Evaluates labelled samples (labels index the manifest's classes).
-    /// Answers through [`Self::probabilities`], the path that serves.
+    /// Evaluates labelled samples (labels index the manifest's classes), rasterized with the
+    /// model's own rasterizer version. Answers through [`Self::probabilities`], the path that
+    /// serves.
     pub fn evaluate(&self, samples: &[Sample]) -> Evaluation {
         let n = self.input_size();
         let mut predicted = Vec::with_capacity(samples.len());
         for chunk in samples.chunks(256) {
             let refs: Vec<&Sample> = chunk.iter().collect();
-            let rasters = raster_batch(&refs, n, None);
+            let rasters = raster_batch(&refs, n, None, self.manifest.rasterizer_version);
             predicted.extend(
                 self.probabilities(rasters, chunk.len())
                     .iter()

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::augment::Augment;
 use crate::dataset::{Sample, UNKNOWN};
 use crate::native_train::NativeLearner;
-use crate::raster::{Polyline, rasterize_into};
+use crate::raster::{Polyline, RASTERIZER_VERSION, rasterize_version_into};
 use crate::recognizer::{Recognizer, RecognizerConfig};
 
 /// Training settings. Every field has a default that trains a good model on the project's
@@ -117,11 +117,13 @@ pub struct Evaluation {
     pub count: u64,
 }
 
-/// Rasterizes a batch into `[batch, 1, n, n]` values (augmented when `augment` is given).
+/// Rasterizes a batch into `[batch, 1, n, n]` values (augmented when `augment` is given)
+/// with rasterizer `version` (a model's `rasterizer_version`; training uses the current one).
 pub(crate) fn raster_batch(
     samples: &[&Sample],
     n: usize,
     augment: Option<(&Augment, &mut StdRng)>,
+    version: u32,
 ) -> Vec<f32> {
     let mut data = vec![0.0f32; samples.len() * n * n];
     let size = u32::try_from(n).unwrap_or(32);
@@ -132,8 +134,8 @@ pub(crate) fn raster_batch(
             None => s.lines.clone(),
         };
         // An augmented drawing that became a tap falls back to the original.
-        if rasterize_into(&lines, size, out).is_err() {
-            let _ = rasterize_into(&s.lines, size, out);
+        if rasterize_version_into(version, &lines, size, out).is_err() {
+            let _ = rasterize_version_into(version, &s.lines, size, out);
         }
     }
     data
@@ -172,7 +174,7 @@ pub fn predict_probabilities(
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(256) {
         let refs: Vec<&Sample> = chunk.iter().collect();
-        let data = raster_batch(&refs, n, None);
+        let data = raster_batch(&refs, n, None, RASTERIZER_VERSION);
         out.extend(probabilities(model, data, chunk.len(), n, device));
     }
     out
@@ -617,7 +619,12 @@ pub fn train(
                 let batches = order.len().div_ceil(batch_size);
                 for (i, chunk) in order.chunks(batch_size).enumerate() {
                     let batch: Vec<&Sample> = chunk.iter().map(|&i| &train[i]).collect();
-                    let rasters = raster_batch(&batch, n, Some((&config.augment, &mut rng)));
+                    let rasters = raster_batch(
+                        &batch,
+                        n,
+                        Some((&config.augment, &mut rng)),
+                        RASTERIZER_VERSION,
+                    );
                     let labels = batch.iter().map(|s| s.label as i64).collect();
                     let ready = ReadyBatch {
                         epoch,
