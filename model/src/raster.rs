@@ -424,9 +424,9 @@ mod tests {
     const GOLDEN_V2_SQUARE_64: &str =
         "bd6743d0381fb88a4794af1b70ff963ef55e4f5aafae5c7a5fca4f81469cdfaa";
 
-    /// Version 2 draws the recipe version 1 drew: on real drawings of every source, at the
-    /// served size, its pixels differ by a few hundredths on average where either has ink,
-    /// and the ink totals agree within a few percent.
+    /// Version 2 draws the recipe version 1 drew: on real Quick, Draw! drawings of four
+    /// shapes, at the served size, its pixels differ by a few hundredths on average where
+    /// either has ink, and the ink totals agree within a few percent.
     #[test]
     fn version_2_draws_what_version_1_drew() {
         let mut drawings = Vec::new();
